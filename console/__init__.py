@@ -1,0 +1,1 @@
+"""Tafang dispatcher console: the Textual app and the `tafang` command."""

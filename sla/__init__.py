@@ -1,0 +1,1 @@
+"""SLA policy, escalation, notifications, feeds and the daemon."""

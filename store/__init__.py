@@ -1,0 +1,1 @@
+"""The store: models, migrations, the case lifecycle, intake and the record."""

@@ -1,0 +1,128 @@
+"""SLA clock arithmetic the store needs to keep each case's deadlines in its columns.
+
+Which clocks run in which state, how hold pauses them and how return / rework / reopen
+restart them lives here, so that every writer (the lifecycle, intake, the sweep) agrees.
+Working-hour calendars for resolve limits plug in through `ClockRules.resolve_deadline`
+(`sla.policy` supplies the holiday-aware one); the default counts plain time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from store.config import Deployment, ResolveLimit
+
+STAGES = ("respond", "dispatch", "arrive")
+
+# Clocks that run in each state; a clock that stops running was met (or the case left).
+RUNNING: dict[str, tuple[str, ...]] = {
+    "new": ("respond", "dispatch", "arrive", "resolve"),
+    "acknowledged": ("dispatch", "arrive", "resolve"),
+    "dispatched": ("arrive", "resolve"),
+    "on_scene": ("resolve",),
+    "handled": (),
+    "held": (),
+    "closed": (),
+    "void": (),
+    "merged": (),
+}
+DUE_COLUMNS = tuple(f"{c}_due" for c in ("respond", "dispatch", "arrive", "resolve"))
+MAX_LEVEL = 4
+
+
+class ClockRules:
+    """Deadlines for one deployment. Subclass and override `resolve_deadline` for calendars."""
+
+    def __init__(self, deployment: Deployment) -> None:
+        self.d = deployment
+
+    # Budgets ---------------------------------------------------------------------------
+    def budgets(self, category: str | None, priority: str) -> dict[str, int]:
+        """Seconds from receipt for respond / dispatch / arrive: category > priority > default."""
+        sla = self.d.sla
+        out = {"respond": sla.respond, "dispatch": sla.dispatch, "arrive": sla.arrive}
+        layers = [sla.priorities.get(priority)]
+        cat = self.d.categories_by_code.get(category or "")
+        if cat is not None:
+            layers.append(cat.sla)
+        for layer in layers:
+            if layer is None:
+                continue
+            for k in STAGES:
+                v = getattr(layer, k)
+                if v is not None:
+                    out[k] = v
+        # A later stage can never be due before an earlier one.
+        out["dispatch"] = max(out["dispatch"], out["respond"])
+        out["arrive"] = max(out["arrive"], out["dispatch"])
+        return out
+
+    def resolve_limit(self, category: str | None) -> ResolveLimit:
+        cat = self.d.categories_by_code.get(category or "")
+        return cat.resolve if cat is not None and cat.resolve else self.d.sla.resolve
+
+    def resolve_deadline(self, start: datetime, limit: ResolveLimit) -> datetime:
+        """Plain-time reading of a limit; working hours/days count as calendar time here."""
+        unit = limit.unit.removeprefix("working_")
+        seconds = {"minutes": 60, "hours": 3600, "days": 86400}[unit]
+        return start + timedelta(seconds=limit.amount * seconds)
+
+    # Deadlines for the lifecycle ---------------------------------------------------------
+    def start(self, case: Mapping[str, Any]) -> dict[str, Any]:
+        """Deadlines of a new case, counted from receipt."""
+        t0: datetime = case["received_at"]
+        b = self.budgets(case.get("category"), case.get("priority") or "normal")
+        out: dict[str, Any] = {f"{k}_due": t0 + timedelta(seconds=v) for k, v in b.items()}
+        out["resolve_due"] = self.resolve_deadline(t0, self.resolve_limit(case.get("category")))
+        out["next_check_at"] = self.next_check({**case, **out})
+        return out
+
+    def after(self, action: str, case: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+        """Deadline changes after `action` moved `case` (already in its new state)."""
+        out: dict[str, Any] = {}
+        b = self.budgets(case.get("category"), case.get("priority") or "normal")
+        if action == "resume" and case.get("held_at") is not None:
+            paused = now - case["held_at"]
+            for col in DUE_COLUMNS:
+                if case.get(col) is not None:
+                    out[col] = case[col] + paused
+        elif action in ("return", "reopen"):
+            # Back with the dispatcher: the hand-over and arrival clocks start again.
+            out["dispatch_due"] = now + timedelta(seconds=b["dispatch"] - b["respond"])
+            out["arrive_due"] = now + timedelta(seconds=b["arrive"] - b["respond"])
+            if action == "reopen":
+                out["resolve_due"] = self.resolve_deadline(
+                    now, self.resolve_limit(case.get("category"))
+                )
+        elif action == "rework":
+            out["arrive_due"] = now + timedelta(seconds=b["arrive"] - b["dispatch"])
+        elif action == "recategorise":
+            out.update({k: v for k, v in self.start(case).items() if k != "next_check_at"})
+        out["next_check_at"] = self.next_check({**case, **out})
+        return out
+
+    def next_check(self, case: Mapping[str, Any]) -> datetime | None:
+        """When the escalation sweep must look at the case next, or None.
+
+        A running clock not yet escalated for is due at its deadline; once the case went up
+        for a breach, the next level is due one escalation interval after the last one.
+        """
+        level = case.get("escalation_level") or 0
+        last: datetime | None = case.get("escalated_at")
+        interval = timedelta(seconds=self.d.sla.escalation_interval)
+        best: datetime | None = None
+        for clock in RUNNING.get(case.get("status") or "new", ()):
+            due = case.get(f"{clock}_due")
+            if due is None:
+                continue
+            if last is None or due > last:
+                t = due
+            elif level < MAX_LEVEL:
+                t = last + interval
+            else:
+                continue
+            if best is None or t < best:
+                best = t
+        return best

@@ -1,0 +1,387 @@
+"""The deployment as data: `config.toml` parsed and validated (pydantic).
+
+Nothing about Gudang lives in code; everything a deployment differs by is here.
+A wrong file is refused with the file, the key path and the reason (`ConfigError`).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+LEVELS = ("grid", "enforcement", "emergency", "risk", "centre")
+"""Escalation levels bottom to top; the index is `escalation_level` (0 = grid … 4 = centre)."""
+
+PRIORITIES = ("normal", "urgent", "critical")
+OFFICER_STATUSES = ("available", "en_route", "on_scene", "off_duty")
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used: names the file, the key path and the reason."""
+
+    def __init__(self, path: str, key: str, reason: str) -> None:
+        self.path, self.key, self.reason = path, key, reason
+        where = f"{path}: {key}: " if key else f"{path}: "
+        super().__init__(where + reason)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Centre(_Model):
+    code: str
+    name: str
+    name_en: str = ""
+
+
+class RiskCircle(_Model):
+    code: str
+    name: str
+    half: Literal["north", "south"]
+
+
+class EmergencyCircle(_Model):
+    code: str
+    name: str
+    risk: str  # code of the risk circle it belongs to
+
+
+class EnforcementCircle(_Model):
+    code: str
+    name: str
+    emergency: str  # code of the emergency circle it belongs to
+
+
+class Grid(_Model):
+    code: str = Field(
+        pattern=r"^\d{14}$"
+    )  # GB/T 30428.1 unit grid: county6 street3 community3 seq2
+    label: str  # short label shown on the map, e.g. "N3-07"
+    community: str
+    circle: str  # enforcement circle code
+    half: Literal["north", "south"]
+    row: int = Field(ge=0)  # map position
+    col: int = Field(ge=0)
+
+
+class Tower(_Model):
+    centre: Centre
+    risk_circles: list[RiskCircle] = Field(min_length=1)
+    emergency_circles: list[EmergencyCircle] = Field(min_length=1)
+    enforcement_circles: list[EnforcementCircle] = Field(min_length=1)
+    grids: list[Grid] = Field(min_length=1)
+
+
+class Channel(_Model):
+    code: str
+    name: str
+    name_en: str = ""
+
+
+class CaseGroup(_Model):
+    code: str
+    name: str
+    name_en: str = ""
+
+
+class ClockSeconds(_Model):
+    """Overrides for the 1-3-5 clocks, seconds from receipt; unset = the default."""
+
+    respond: int | None = Field(default=None, gt=0)
+    dispatch: int | None = Field(default=None, gt=0)
+    arrive: int | None = Field(default=None, gt=0)
+
+
+class ResolveLimit(_Model):
+    """A resolve limit as 数字城管 sets it: plain or working hours / days."""
+
+    amount: float = Field(gt=0)
+    unit: Literal["minutes", "hours", "days", "working_hours", "working_days"]
+
+
+class Category(_Model):
+    code: str = Field(pattern=r"^\d{4}$")  # GB/T 30428.2 大类 (2 digits) + 小类 (2 digits)
+    name: str
+    name_en: str = ""
+    group: str  # case group code
+    sla: ClockSeconds = ClockSeconds()
+    resolve: ResolveLimit | None = None
+
+    @property
+    def major(self) -> str:
+        return self.code[:2]
+
+
+class MajorClass(_Model):
+    code: str = Field(pattern=r"^\d{2}$")
+    name: str
+    name_en: str = ""
+
+
+class WorkingHours(_Model):
+    """Working periods per working day, local time, e.g. ["08:00-12:00", "14:00-18:00"]."""
+
+    periods: list[str] = ["08:30-12:00", "13:30-17:30"]
+
+    @field_validator("periods")
+    @classmethod
+    def _hhmm(cls, v: list[str]) -> list[str]:
+        for p in v:
+            try:
+                a, b = p.split("-")
+                ah, am = (int(x) for x in a.split(":"))
+                bh, bm = (int(x) for x in b.split(":"))
+            except ValueError as e:
+                raise ValueError(f"period {p!r} is not HH:MM-HH:MM") from e
+            if not (0 <= ah * 60 + am < bh * 60 + bm <= 24 * 60):
+                raise ValueError(f"period {p!r} does not run forward within one day")
+        return v
+
+
+class Sla(_Model):
+    respond: int = Field(default=60, gt=0)
+    dispatch: int = Field(default=180, gt=0)
+    arrive: int = Field(default=300, gt=0)
+    resolve: ResolveLimit = ResolveLimit(amount=1, unit="working_days")
+    at_risk: float = Field(default=0.8, gt=0, lt=1)
+    escalation_interval: int = Field(default=120, gt=0)  # seconds between further escalations
+    priorities: dict[str, ClockSeconds] = {}  # overrides per priority (urgent, critical)
+    working_hours: WorkingHours = WorkingHours()
+
+    @field_validator("priorities")
+    @classmethod
+    def _known_priorities(cls, v: dict[str, ClockSeconds]) -> dict[str, ClockSeconds]:
+        for k in v:
+            if k not in PRIORITIES:
+                raise ValueError(f"unknown priority {k!r}; expected one of {', '.join(PRIORITIES)}")
+        return v
+
+
+class Officer(_Model):
+    code: str  # e.g. "2-03": squad number and seat
+    name: str
+    agency: str  # police, enforcement, traffic, market, emergency …
+    group: str  # case group code
+    circle: str  # home enforcement circle code
+    role: Literal["officer", "leader"] = "officer"
+
+
+class Squad(_Model):
+    code: str
+    name: str
+    name_en: str = ""
+    officers: list[Officer] = Field(min_length=1)
+
+
+class Partner(_Model):
+    """A partner enterprise team (e.g. a shared-bike operator)."""
+
+    code: str
+    name: str
+    name_en: str = ""
+    categories: list[str] = []  # category codes it takes
+    contact: str = ""
+
+
+class Operator(_Model):
+    code: str
+    name: str
+    role: Literal["dispatcher", "supervisor"] = "dispatcher"
+
+
+class Contact(_Model):
+    """The duty contact of one tower level; secrets are named env vars, never values."""
+
+    level: Literal["grid", "enforcement", "emergency", "risk", "centre"]
+    name: str
+    url: str
+    format: Literal["json", "dingtalk"] = "json"
+    token_env: str | None = None  # env var holding the access token (appended as access_token=)
+    secret_env: str | None = None  # env var holding the DingTalk signing secret
+    at_mobiles: list[str] = []
+    rate_per_minute: int = Field(default=20, gt=0)
+
+
+class Feed(_Model):
+    """An HTTP JSON feed polled into intake."""
+
+    channel: str
+    url: str
+    interval: float = Field(default=10, gt=0)  # seconds between polls
+    cursor_param: str = "since"
+    cursor_field: str = "id"  # field of each item whose last value becomes the next cursor
+    items_path: str = ""  # dotted path to the list in the response ("" = the body is the list)
+    mapping: dict[str, str] = {}  # intake field -> feed field
+    timeout: float = Field(default=5, gt=0)
+
+
+class Ui(_Model):
+    lang: Literal["zh", "en"] = "zh"
+    bell_on_breach: bool = True
+    refresh_seconds: float = Field(default=0.5, gt=0)
+
+
+class Deployment(_Model):
+    name: str
+    timezone: str = "Asia/Shanghai"
+    tower: Tower
+    channels: list[Channel] = Field(min_length=1)
+    case_groups: list[CaseGroup] = Field(min_length=1)
+    major_classes: list[MajorClass] = []
+    categories: list[Category] = Field(min_length=1)
+    sla: Sla = Sla()
+    squads: list[Squad] = Field(min_length=1)
+    partners: list[Partner] = []
+    operators: list[Operator] = []
+    contacts: list[Contact] = []
+    feeds: list[Feed] = []
+    ui: Ui = Ui()
+
+    model_config = ConfigDict(extra="forbid", frozen=True, ignored_types=(cached_property,))
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise ValueError(f"unknown time zone {v!r}") from e
+        return v
+
+    @model_validator(mode="after")
+    def _references(self) -> Deployment:
+        t = self.tower
+        _unique("tower.risk_circles", (c.code for c in t.risk_circles))
+        _unique("tower.emergency_circles", (c.code for c in t.emergency_circles))
+        _unique("tower.enforcement_circles", (c.code for c in t.enforcement_circles))
+        _unique("tower.grids", (g.code for g in t.grids))
+        _unique("tower.grids (label)", (g.label for g in t.grids))
+        _unique("channels", (c.code for c in self.channels))
+        _unique("categories", (c.code for c in self.categories))
+        _unique("squads", (s.code for s in self.squads))
+        _unique("officers", (o.code for s in self.squads for o in s.officers))
+        risk = {c.code for c in t.risk_circles}
+        emer = {c.code for c in t.emergency_circles}
+        enf = {c.code for c in t.enforcement_circles}
+        groups = {g.code for g in self.case_groups}
+        cats = {c.code for c in self.categories}
+        for i, c in enumerate(t.emergency_circles):
+            _ref(f"tower.emergency_circles[{i}].risk", c.risk, risk)
+        for i, c in enumerate(t.enforcement_circles):
+            _ref(f"tower.enforcement_circles[{i}].emergency", c.emergency, emer)
+        for i, g in enumerate(t.grids):
+            _ref(f"tower.grids[{i}].circle", g.circle, enf)
+        for i, c in enumerate(self.categories):
+            _ref(f"categories[{i}].group", c.group, groups)
+        for si, s in enumerate(self.squads):
+            for oi, o in enumerate(s.officers):
+                _ref(f"squads[{si}].officers[{oi}].group", o.group, groups)
+                _ref(f"squads[{si}].officers[{oi}].circle", o.circle, enf)
+        for pi, p in enumerate(self.partners):
+            for ci, c in enumerate(p.categories):
+                _ref(f"partners[{pi}].categories[{ci}]", c, cats)
+        chans = {c.code for c in self.channels}
+        for fi, f in enumerate(self.feeds):
+            _ref(f"feeds[{fi}].channel", f.channel, chans)
+        return self
+
+    # Look-ups the rest of the code needs; computed once per deployment.
+    @cached_property
+    def grids_by_code(self) -> dict[str, Grid]:
+        return {g.code: g for g in self.tower.grids}
+
+    @cached_property
+    def grids_by_label(self) -> dict[str, Grid]:
+        return {g.label: g for g in self.tower.grids}
+
+    @cached_property
+    def categories_by_code(self) -> dict[str, Category]:
+        return {c.code: c for c in self.categories}
+
+    @cached_property
+    def officers_by_code(self) -> dict[str, tuple[Squad, Officer]]:
+        return {o.code: (s, o) for s in self.squads for o in s.officers}
+
+    @cached_property
+    def squads_by_code(self) -> dict[str, Squad]:
+        return {s.code: s for s in self.squads}
+
+    @cached_property
+    def channel_codes(self) -> frozenset[str]:
+        return frozenset(c.code for c in self.channels)
+
+    def circles_of(self, grid_code: str) -> tuple[str, str, str] | None:
+        """(enforcement, emergency, risk) circle codes of a grid cell, or None if unknown."""
+        g = self.grids_by_code.get(grid_code)
+        if g is None:
+            return None
+        enf = next(c for c in self.tower.enforcement_circles if c.code == g.circle)
+        emer = next(c for c in self.tower.emergency_circles if c.code == enf.emergency)
+        return enf.code, emer.code, emer.risk
+
+    def contact_for(self, level: int) -> Contact | None:
+        name = LEVELS[level]
+        return next((c for c in self.contacts if c.level == name), None)
+
+    def role_of(self, operator: str) -> str:
+        return next((o.role for o in self.operators if o.code == operator), "dispatcher")
+
+
+def _unique(key: str, codes: Iterable[str]) -> None:
+    seen: set[str] = set()
+    for c in codes:
+        if c in seen:
+            raise ValueError(f"{key}: duplicate code {c!r}")
+        seen.add(c)
+
+
+def _ref(key: str, value: str, known: set[str]) -> None:
+    if value not in known:
+        raise ValueError(f"{key}: unknown code {value!r}")
+
+
+def default_config_path() -> Path:
+    """The Gudang deployment shipped with the package."""
+    return Path(__file__).resolve().parent.parent / "config.toml"
+
+
+def load_config(path: str | Path | None = None) -> Deployment:
+    """Read and validate a deployment; raise ConfigError naming file, key path and reason."""
+    p = Path(path) if path else default_config_path()
+    shown = str(p)
+    try:
+        raw = p.read_bytes()
+    except OSError as e:
+        raise ConfigError(shown, "", f"cannot read: {e.strerror or e}") from e
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConfigError(shown, "", f"not UTF-8 text (byte {e.start})") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(shown, "", f"not valid TOML: {e}") from e
+    try:
+        return Deployment.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        key = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in err["loc"]).replace(
+            ".[", "["
+        )
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        more = len(e.errors()) - 1
+        if more:
+            msg += f" (and {more} more problem{'s' if more > 1 else ''})"
+        if not key and ": " in msg:  # model-level check: key path is in the message
+            key, msg = msg.split(": ", 1)
+        raise ConfigError(shown, key, msg) from e

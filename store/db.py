@@ -1,0 +1,103 @@
+"""Engines and migrations: SQLite (WAL, busy timeout, immediate writes) or PostgreSQL by URL."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def default_url() -> str:
+    """The embedded store: a SQLite file in the user data dir."""
+    from platformdirs import user_data_dir
+
+    d = Path(user_data_dir("tafang", appauthor=False))
+    d.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{d / 'tafang.db'}"
+
+
+def resolve_url(url: str | None) -> str:
+    """`--db` wins, then TAFANG_DB, then the embedded default; a bare path means SQLite."""
+    url = url or os.environ.get("TAFANG_DB") or default_url()
+    if "://" not in url:
+        url = f"sqlite:///{Path(url).expanduser().resolve()}"
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def make_engine(url: str | None = None, *, upgrade: bool = True) -> Engine:
+    """An engine for the store, created and migrated to head on first use when `upgrade`."""
+    u = make_url(resolve_url(url))
+    if u.get_backend_name() == "sqlite":
+        if u.database and u.database != ":memory:":
+            Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(u, connect_args={"timeout": 30, "check_same_thread": False})
+        _tune_sqlite(engine)
+    else:
+        engine = create_engine(u, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    if upgrade:
+        upgrade_db(engine)
+    return engine
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        # Let SQLAlchemy drive transactions; we issue BEGIN IMMEDIATE ourselves so that
+        # two writers queue on the busy timeout instead of deadlocking on lock upgrade.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
+        readonly = conn.get_execution_options().get("readonly", False)
+        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+def reader(engine: Engine) -> Engine:
+    """The same engine for reads only: on SQLite a plain BEGIN, so polls never queue writers."""
+    return engine.execution_options(readonly=True)
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def alembic_config(engine: Engine):  # type: ignore[no-untyped-def]
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def upgrade_db(engine: Engine) -> str:
+    """Migrate to head; return the revision. Cheap when already there."""
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    cfg = alembic_config(engine)
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    if current != head:
+        if is_sqlite(engine):
+            engine.dispose()
+        command.upgrade(cfg, "head")
+    return head or ""
+
+
+def has_schema(engine: Engine) -> bool:
+    return inspect(engine).has_table("cases")

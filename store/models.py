@@ -1,0 +1,212 @@
+"""Tables of the store (SQLModel). Times are aware datetimes stored as UTC; shown local.
+
+Changing a table means a new Alembic revision in `store/migrations/versions/`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+OPEN_STATUSES = ("new", "acknowledged", "dispatched", "on_scene", "handled", "held")
+END_STATUSES = ("closed", "void", "merged")
+STATUSES = OPEN_STATUSES + END_STATUSES
+CLOCKS = ("respond", "dispatch", "arrive", "resolve")
+
+_OPEN_SQL = "status NOT IN ('closed', 'void', 'merged')"
+
+
+class Case(SQLModel, table=True):
+    """One case (案卷). `version` guards concurrent changes (optimistic check)."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        UniqueConstraint("source", "external_id", name="uq_case_source_external"),
+        # Open cases are few beside millions of closed ones: partial indexes keep them cheap.
+        Index(
+            "ix_cases_open_received",
+            "received_at",
+            sqlite_where=text(_OPEN_SQL),
+            postgresql_where=text(_OPEN_SQL),
+        ),
+        Index(
+            "ix_cases_next_check",
+            "next_check_at",
+            sqlite_where=text("next_check_at IS NOT NULL"),
+            postgresql_where=text("next_check_at IS NOT NULL"),
+        ),
+        Index("ix_cases_updated", "updated_seq"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=64)
+    external_id: str = Field(max_length=200)
+    title: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    category: str | None = None  # known category code, or None (see category_raw)
+    grid: str | None = None  # known grid code, or None (see grid_raw)
+    location: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    priority: str = "normal"
+    reporter: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    lat: float | None = None
+    lon: float | None = None
+    reported_at: datetime | None = None
+    received_at: datetime
+    # Raw values that could not be used, and the unknown fields of the record (JSON text).
+    raw: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    triage: bool = False
+    triage_reason: str = ""
+
+    status: str = Field(default="new", max_length=16)
+    hold_from: str | None = None  # status to resume to after hold
+    assignee: str | None = None  # officer or squad code
+    assignee_kind: str | None = None  # "officer" | "squad"
+    escalation_level: int = 0  # 0 = grid … 4 = command centre
+    supervised: bool = False  # 督办 flag
+    merged_into: int | None = None
+
+    acknowledged_at: datetime | None = None
+    dispatched_at: datetime | None = None
+    arrived_at: datetime | None = None
+    handled_at: datetime | None = None
+    closed_at: datetime | None = None
+    held_at: datetime | None = None
+
+    # SLA deadlines (UTC), set by the clock policy; None = clock not running / met.
+    respond_due: datetime | None = None
+    dispatch_due: datetime | None = None
+    arrive_due: datetime | None = None
+    resolve_due: datetime | None = None
+    # When the escalation sweep must look at this case next (None = nothing pending).
+    next_check_at: datetime | None = None
+    escalated_at: datetime | None = None  # when the case last went up a level
+
+    version: int = 1
+    updated_at: datetime
+    updated_by: str = ""
+    updated_terminal: str = ""
+    # Global change counter: terminals poll `max(updated_seq)` to see changes cheaply.
+    updated_seq: int = 0
+
+
+class Officer(SQLModel, table=True):
+    """An officer's live state; the roster itself comes from config."""
+
+    __tablename__ = "officers"
+
+    code: str = Field(primary_key=True, max_length=32)
+    squad: str = Field(max_length=32)
+    status: str = Field(default="available", max_length=16)
+    case_id: int | None = None
+    grid: str | None = None  # where the officer is (last case's grid)
+    status_since: datetime
+    version: int = 1
+
+
+class AuditEntry(SQLModel, table=True):
+    """The record (执法全过程记录): append-only, each row hashes the previous one."""
+
+    __tablename__ = "audit"
+    __table_args__ = (Index("ix_audit_case", "case_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    seq: int = Field(unique=True)  # 1, 2, 3 … without gaps
+    at: datetime
+    operator: str
+    terminal: str
+    action: str
+    case_id: int | None = None
+    detail: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    prev_hash: str
+    hash: str
+
+
+class ChainHead(SQLModel, table=True):
+    """One row: the last seq and hash of the record; locking it serialises appends."""
+
+    __tablename__ = "audit_head"
+
+    id: int = Field(default=1, primary_key=True)
+    seq: int = 0
+    hash: str = ""
+    change_seq: int = 0  # last `cases.updated_seq` handed out
+
+
+class DeadLetter(SQLModel, table=True):
+    """An intake line that could not be a case, kept with its reason."""
+
+    __tablename__ = "dead_letters"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime
+    origin: str  # file name or feed
+    line_no: int | None = None
+    reason: str
+    raw: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class Escalation(SQLModel, table=True):
+    """One (case, clock, level) escalation; the unique key makes it happen once."""
+
+    __tablename__ = "escalations"
+    __table_args__ = (UniqueConstraint("case_id", "clock", "level", name="uq_escalation"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(index=True)
+    clock: str = Field(max_length=16)
+    level: int
+    due_at: datetime
+    fired_at: datetime
+    lateness_ms: float
+    by: str = "daemon"
+
+
+class Outbox(SQLModel, table=True):
+    """A notification to deliver at least once; written in the escalation's transaction."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index(
+            "ix_outbox_pending",
+            "next_attempt_at",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=128)  # Idempotency-Key
+    contact: str = Field(max_length=32)  # contact level name
+    case_id: int | None = None
+    payload: str = Field(sa_column=Column(Text, nullable=False))  # JSON
+    status: str = Field(default="pending", max_length=16)  # pending | sent | dead
+    attempts: int = 0
+    next_attempt_at: datetime
+    last_error: str = ""
+    created_at: datetime
+    sent_at: datetime | None = None
+
+
+class FeedCursor(SQLModel, table=True):
+    __tablename__ = "feed_cursors"
+
+    feed: str = Field(primary_key=True, max_length=64)
+    cursor: str = ""
+    updated_at: datetime
+    failures: int = 0
+    last_error: str = ""
+
+
+class Heartbeat(SQLModel, table=True):
+    """The daemon writes here; the console shows 'daemon down since …' from it."""
+
+    __tablename__ = "heartbeats"
+
+    name: str = Field(primary_key=True, max_length=64)
+    at: datetime
+    started_at: datetime
+    pid: int = 0
+    host: str = ""
+    info: str = ""

@@ -1,0 +1,48 @@
+"""The notification outbox: rows written in the same transaction as what they announce.
+
+The payload is the event as data (case, level, clock, lateness …); the delivery job in
+`sla.notify` renders it for the contact's format when it sends.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert
+
+from store.models import Outbox
+
+OUTBOX = Outbox.__table__
+
+
+def enqueue(
+    conn: Connection,
+    *,
+    key: str,
+    contact: str,
+    case_id: int | None,
+    event: dict[str, Any],
+    now: datetime,
+) -> None:
+    """Queue one notification; the key doubles as the Idempotency-Key header."""
+    values = dict(
+        key=key,
+        contact=contact,
+        case_id=case_id,
+        payload=json.dumps(event, ensure_ascii=False, default=str),
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+        last_error="",
+    )
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        conn.execute(
+            pg_insert(OUTBOX).values(**values).on_conflict_do_nothing(index_elements=["key"])
+        )
+    else:
+        conn.execute(insert(OUTBOX).values(**values).prefix_with("OR IGNORE"))

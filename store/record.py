@@ -1,0 +1,182 @@
+"""The record (执法全过程记录): an append-only, hash-chained log of every action.
+
+Each entry's hash covers its content and the previous entry's hash, so editing or deleting
+a row behind the application's back breaks the chain at that row. Appends lock the single
+`audit_head` row, which serialises them across processes and terminals.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from store.models import AuditEntry, ChainHead
+
+AUDIT = AuditEntry.__table__
+HEAD = ChainHead.__table__
+
+
+@dataclass
+class Head:
+    """The chain head as locked for one transaction; appends advance it in memory."""
+
+    seq: int
+    hash: str
+    change_seq: int
+
+
+@dataclass(frozen=True)
+class Entry:
+    at: datetime
+    operator: str
+    terminal: str
+    action: str
+    case_id: int | None
+    detail: dict[str, Any]
+
+
+def lock_head(conn: Connection) -> Head:
+    """Lock the head row for this transaction (FOR UPDATE on PostgreSQL; SQLite's
+    BEGIN IMMEDIATE already holds the write lock)."""
+    q = select(HEAD.c.seq, HEAD.c.hash, HEAD.c.change_seq).where(HEAD.c.id == 1)
+    if conn.dialect.name != "sqlite":
+        q = q.with_for_update()
+    row = conn.execute(q).one()
+    return Head(row.seq, row.hash, row.change_seq)
+
+
+def save_head(conn: Connection, head: Head) -> None:
+    conn.execute(
+        update(HEAD)
+        .where(HEAD.c.id == 1)
+        .values(seq=head.seq, hash=head.hash, change_seq=head.change_seq)
+    )
+
+
+def digest(
+    seq: int,
+    prev: str,
+    at: datetime,
+    operator: str,
+    terminal: str,
+    action: str,
+    case_id: int | None,
+    detail: str,
+) -> str:
+    body = json.dumps(
+        [
+            seq,
+            prev,
+            at.isoformat(timespec="microseconds"),
+            operator,
+            terminal,
+            action,
+            case_id,
+            detail,
+        ],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def dump_detail(detail: dict[str, Any]) -> str:
+    return json.dumps(
+        detail, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str
+    )
+
+
+def rows_for(head: Head, entries: Iterable[Entry]) -> list[dict[str, Any]]:
+    """Chain `entries` after `head` (advancing it) and return rows ready to insert."""
+    rows = []
+    for e in entries:
+        seq = head.seq + 1
+        detail = dump_detail(e.detail)
+        at = e.at.astimezone(UTC)  # stored and re-read as UTC: hash what is re-read
+        h = digest(seq, head.hash, at, e.operator, e.terminal, e.action, e.case_id, detail)
+        rows.append(
+            dict(
+                seq=seq,
+                at=at,
+                operator=e.operator,
+                terminal=e.terminal,
+                action=e.action,
+                case_id=e.case_id,
+                detail=detail,
+                prev_hash=head.hash,
+                hash=h,
+            )
+        )
+        head.seq, head.hash = seq, h
+    return rows
+
+
+def append(conn: Connection, head: Head, entries: Iterable[Entry]) -> None:
+    rows = rows_for(head, entries)
+    if rows:
+        conn.execute(insert(AUDIT), rows)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    checked: int
+    bad_seq: int | None = None
+    reason: str = ""
+
+
+def verify(engine: Engine, batch: int = 20_000) -> Verdict:
+    """Walk the whole chain; report the first entry that was edited, deleted or inserted."""
+    prev, expected, checked = "", 1, 0
+    with engine.connect() as conn:
+        head = conn.execute(select(HEAD.c.seq, HEAD.c.hash).where(HEAD.c.id == 1)).one()
+        last = 0
+        while True:
+            rows = conn.execute(
+                select(AUDIT).where(AUDIT.c.seq > last).order_by(AUDIT.c.seq).limit(batch)
+            ).all()
+            if not rows:
+                break
+            for r in rows:
+                if r.seq != expected:
+                    return Verdict(
+                        False,
+                        checked,
+                        expected,
+                        f"entry {expected} is missing (next present is {r.seq})",
+                    )
+                if r.prev_hash != prev:
+                    return Verdict(
+                        False, checked, r.seq, f"entry {r.seq} does not link to entry {r.seq - 1}"
+                    )
+                h = digest(
+                    r.seq, r.prev_hash, r.at, r.operator, r.terminal, r.action, r.case_id, r.detail
+                )
+                if h != r.hash:
+                    return Verdict(
+                        False,
+                        checked,
+                        r.seq,
+                        f"entry {r.seq} ({r.action}) was altered: its content does "
+                        "not match its hash",
+                    )
+                prev, expected, checked, last = r.hash, r.seq + 1, checked + 1, r.seq
+        if head.seq != checked or head.hash != prev:
+            return Verdict(
+                False,
+                checked,
+                checked + 1,
+                f"the record ends at entry {checked} but {head.seq} were written: "
+                f"entries {checked + 1}..{head.seq} were deleted",
+            )
+    return Verdict(True, checked)
+
+
+def entries_for_case(conn: Connection, case_id: int) -> list[Any]:
+    return list(conn.execute(select(AUDIT).where(AUDIT.c.case_id == case_id).order_by(AUDIT.c.seq)))

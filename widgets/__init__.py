@@ -1,0 +1,1 @@
+"""Widgets of the console: plain data in, messages out; no database code."""
