@@ -8,6 +8,7 @@ transaction. A refused move raises `Refused` with a reason a dispatcher can read
 from __future__ import annotations
 
 import socket
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -220,7 +221,7 @@ class Store:
             "status": "new",
             **fields,
         }
-        values.setdefault("external_id", f"{actor.terminal}-{now.strftime('%Y%m%d%H%M%S%f')}")
+        values.setdefault("external_id", f"{actor.terminal}-{uuid.uuid4().hex[:16]}")
         values.update(self.clocks.start(values))
         with self.write() as (conn, head):
             head.change_seq += 1
@@ -286,7 +287,8 @@ class Store:
             elif leads_to == "":
                 changes["status"] = case["hold_from"] or "acknowledged"
             new_case = {**case, **changes}
-            changes.update(self.clocks.after(action, new_case, now))
+            # The clocks need to know how long the hold lasted.
+            changes.update(self.clocks.after(action, {**new_case, "held_at": case["held_at"]}, now))
             head.change_seq += 1
             changes.update(
                 version=case["version"] + 1,

@@ -1,0 +1,521 @@
+"""The `tafang` command: parse, load config, open the store, run the chosen mode.
+
+Exit codes scripts rely on: 0 done, 1 refused (illegal move, lost a race, not found,
+rejected intake lines, broken record), 2 usage or config error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NoReturn
+from zoneinfo import ZoneInfo
+
+from store.config import LEVELS, ConfigError, Deployment, load_config
+
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
+ACTIONS = (
+    "ack",
+    "dispatch",
+    "reassign",
+    "arrive",
+    "handle",
+    "close",
+    "hold",
+    "resume",
+    "reopen",
+    "void",
+    "merge",
+    "return",
+    "rework",
+    "supervise",
+    "escalate",
+    "note",
+)
+MAX_ID = 2**31 - 1
+
+
+class UsageError(Exception):
+    """Bad arguments or environment: exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="tafang", description="Tafang 塔防 — dispatcher console and SLA daemon.")
+    p.add_argument(
+        "--db",
+        help="store URL or SQLite path (env TAFANG_DB; default: a SQLite "
+        "file in the user data dir)",
+    )
+    p.add_argument("--config", help="deployment file (env TAFANG_CONFIG; default: config.toml)")
+    p.add_argument("--operator", help="who acts (env TAFANG_OPERATOR; default: your login)")
+    p.add_argument("--terminal", help="terminal name on the record (default: host name)")
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+
+    d = sub.add_parser("demo", help="console on a scratch store with a simulated live feed")
+    d.add_argument("--speed", type=float, default=6.0, help="new cases per minute (default 6)")
+    d.add_argument("--lang", choices=["zh", "en"])
+    d.add_argument("--keep", action="store_true", help="keep the scratch store afterwards")
+    c = sub.add_parser("console", help="the console on the configured store")
+    c.add_argument("--lang", choices=["zh", "en"])
+
+    dm = sub.add_parser("daemon", help="headless SLA daemon")
+    dm.add_argument("--once", action="store_true", help="run every due job once and exit")
+
+    i = sub.add_parser("ingest", help="import JSON Lines (PATH or - for stdin)")
+    i.add_argument("path")
+
+    cs = sub.add_parser("cases", help="list cases")
+    cs.add_argument(
+        "--status", default="open", help="open (default), all, or one status (new, acknowledged, …)"
+    )
+    cs.add_argument("--json", action="store_true")
+    cs.add_argument("--limit", type=int, default=None)
+
+    case = sub.add_parser("case", help="show or act on one case")
+    csub = case.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    sh = csub.add_parser("show", help="one case with its timeline")
+    sh.add_argument("id", type=_case_id)
+    sh.add_argument("--json", action="store_true")
+    for a in ACTIONS:
+        ap = csub.add_parser(a, help=f"{a} a case")
+        ap.add_argument("id", type=_case_id)
+        ap.add_argument("--reason", "-r", default="", help="reason / opinion for the record")
+        ap.add_argument(
+            "--version",
+            type=int,
+            default=None,
+            help="refuse unless the case is still at this version",
+        )
+        ap.add_argument("--json", action="store_true")
+        if a in ("dispatch", "reassign"):
+            ap.add_argument("--to", required=True, help="officer code (e.g. 2-03) or squad")
+        if a == "merge":
+            ap.add_argument("--into", type=_case_id, required=True, help="the case to keep")
+
+    r = sub.add_parser("report", help="daily / weekly / monthly report")
+    r.add_argument("period", choices=["daily", "weekly", "monthly"])
+    r.add_argument("--date", help="a day in the period, YYYY-MM-DD (default: today)")
+    r.add_argument("--format", choices=["md", "csv", "html"], default="md")
+    r.add_argument("--out", help="write to this file instead of stdout")
+
+    au = sub.add_parser("audit", help="the record")
+    ausub = au.add_subparsers(dest="audit_cmd", required=True, parser_class=_Parser)
+    ausub.add_parser("verify", help="check the hash chain; exit 1 naming the first broken entry")
+
+    db = sub.add_parser("db", help="the store")
+    dbsub = db.add_subparsers(dest="db_cmd", required=True, parser_class=_Parser)
+    dbsub.add_parser("upgrade", help="create or migrate the store to the latest schema")
+
+    cf = sub.add_parser("config", help="the deployment")
+    cfsub = cf.add_subparsers(dest="config_cmd", required=True, parser_class=_Parser)
+    ck = cfsub.add_parser("check", help="validate the config")
+    ck.add_argument("--json", action="store_true", help="print the effective deployment")
+    return p
+
+
+def _case_id(s: str) -> int:
+    try:
+        v = int(s.strip().lstrip("#"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"case id must be a number, not {s!r}") from None
+    if not 1 <= v <= MAX_ID:
+        raise argparse.ArgumentTypeError(f"case id {s!r} is out of range")
+    return v
+
+
+# ---- helpers --------------------------------------------------------------------------------
+def _config(args: argparse.Namespace) -> Deployment:
+    path = args.config or os.environ.get("TAFANG_CONFIG") or None
+    return load_config(path)
+
+
+def _operator(args: argparse.Namespace) -> str:
+    import getpass
+
+    op = args.operator or os.environ.get("TAFANG_OPERATOR")
+    if not op:
+        try:
+            op = getpass.getuser()
+        except Exception:
+            op = "operator"
+    return op
+
+
+def _actor(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from store.cases import Actor
+
+    return Actor(_operator(args), args.terminal or socket.gethostname())
+
+
+def _open_store(args: argparse.Namespace, dep: Deployment, url: str | None = None):  # type: ignore[no-untyped-def]
+    from sqlalchemy.exc import ArgumentError, OperationalError
+
+    from sla.policy import Policy
+    from store.cases import Store
+    from store.db import make_engine
+
+    try:
+        engine = make_engine(url or args.db)
+    except ArgumentError as e:
+        raise UsageError(f"cannot use store URL: {e}") from e
+    except OperationalError as e:
+        raise UsageError(f"cannot open the store: {str(e.orig).strip().splitlines()[0]}") from e
+    except ModuleNotFoundError as e:
+        raise UsageError(f"cannot open the store: missing driver {e.name!r}") from e
+    return Store(engine, dep, clocks=Policy(dep))
+
+
+def _iso(t: datetime | None) -> str | None:
+    return t.isoformat() if t else None
+
+
+def _local(t: datetime | None, dep: Deployment) -> str:
+    return t.astimezone(ZoneInfo(dep.timezone)).strftime("%m-%d %H:%M:%S") if t else "-"
+
+
+def case_json(c: Any, dep: Deployment, timeline: Sequence[Any] | None = None) -> dict[str, Any]:
+    """The `--json` shape of DESIGN §4 (stable; extra keys may be added, none removed)."""
+    grid = dep.grids_by_code.get(c.grid or "")
+    cat = dep.categories_by_code.get(c.category or "")
+    out: dict[str, Any] = {
+        "id": c.id,
+        "status": c.status,
+        "source": c.source,
+        "external_id": c.external_id,
+        "category": c.category,
+        "category_name": cat.name if cat else None,
+        "grid": c.grid,
+        "grid_label": grid.label if grid else None,
+        "priority": c.priority,
+        "received_at": _iso(c.received_at),
+        "reported_at": _iso(c.reported_at),
+        "assignee": c.assignee,
+        "assignee_kind": c.assignee_kind,
+        "escalation_level": c.escalation_level,
+        "escalation_level_name": LEVELS[c.escalation_level],
+        "triage": c.triage,
+        "triage_reason": c.triage_reason,
+        "supervised": c.supervised,
+        "merged_into": c.merged_into,
+        "title": c.title,
+        "description": c.description,
+        "location": c.location,
+        "reporter": c.reporter,
+        "lat": c.lat,
+        "lon": c.lon,
+        "raw": c.raw_fields,
+        "version": c.version,
+        "deadlines": {
+            k: _iso(getattr(c, f"{k}_due")) for k in ("respond", "dispatch", "arrive", "resolve")
+        },
+        "updated_at": _iso(c.updated_at),
+        "updated_by": c.updated_by,
+    }
+    if timeline is not None:
+        out["timeline"] = [
+            {
+                "at": _iso(e.at),
+                "action": e.action,
+                "operator": e.operator,
+                "terminal": e.terminal,
+                "detail": e.detail,
+            }
+            for e in timeline
+        ]
+    return out
+
+
+def _safe(s: str) -> str:
+    from widgets.text import safe
+
+    return safe(s)
+
+
+def _unknown(raw: dict[str, Any], key: str) -> str:
+    return "? " + _safe(str(raw.get(key, "")))
+
+
+def _print_case(c: Any, dep: Deployment, timeline: Sequence[Any]) -> None:
+    grid = dep.grids_by_code.get(c.grid or "")
+    cat = dep.categories_by_code.get(c.category or "")
+    raw = c.raw_fields
+    lines = [
+        f"case #{c.id}  {c.status}  level {c.escalation_level} ({LEVELS[c.escalation_level]})"
+        + ("  督办" if c.supervised else "")
+        + ("  TRIAGE: " + _safe(c.triage_reason) if c.triage else ""),
+        f"  title:     {_safe(c.title)}",
+        f"  source:    {_safe(c.source)} / {_safe(c.external_id)}",
+        f"  category:  {f'{cat.code} {cat.name}' if cat else _unknown(raw, 'category')}",
+        f"  grid:      {f'{grid.label} {grid.code}' if grid else _unknown(raw, 'grid')}",
+        f"  priority:  {c.priority}   received {_local(c.received_at, dep)}",
+        f"  assignee:  {c.assignee or '-'}",
+        f"  location:  {_safe(c.location)}",
+    ]
+    if c.description:
+        lines.append("  description: " + _safe(c.description[:2000]))
+    lines.append("timeline:")
+    for e in timeline:
+        detail = ", ".join(f"{k}={_safe(str(v))}" for k, v in e.detail.items())
+        lines.append(f"  {_local(e.at, dep)}  {e.action:<10} {_safe(e.operator):<8} {detail}")
+    print("\n".join(lines))
+
+
+# ---- commands -------------------------------------------------------------------------------
+def cmd_config_check(args: argparse.Namespace) -> int:
+    dep = _config(args)
+    if not args.json:
+        t = dep.tower
+        print(
+            f"ok: {dep.name}: {len(t.grids)} grids, {len(t.enforcement_circles)} enforcement / "
+            f"{len(t.emergency_circles)} emergency / {len(t.risk_circles)} risk circles, "
+            f"{len(dep.channels)} channels, {len(dep.categories)} categories, "
+            f"{len(dep.squads)} squads, {len(dep.officers_by_code)} officers"
+        )
+        return EXIT_OK
+    out = {
+        "name": dep.name,
+        "timezone": dep.timezone,
+        "channels": [{"code": c.code, "name": c.name} for c in dep.channels],
+        "categories": [{"code": c.code, "name": c.name, "group": c.group} for c in dep.categories],
+        "grids": [
+            {"code": g.code, "label": g.label, "circle": g.circle, "half": g.half}
+            for g in dep.tower.grids
+        ],
+        "squads": [
+            {
+                "code": s.code,
+                "name": s.name,
+                "officers": [
+                    {"code": o.code, "name": o.name, "agency": o.agency} for o in s.officers
+                ],
+            }
+            for s in dep.squads
+        ],
+        "partners": [p.model_dump() for p in dep.partners],
+        "sla": dep.sla.model_dump(),
+    }
+    json.dump(out, sys.stdout, ensure_ascii=False, indent=2)
+    print()
+    return EXIT_OK
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import ArgumentError, OperationalError
+
+    from store.db import make_engine, upgrade_db
+
+    try:
+        engine = make_engine(args.db, upgrade=False)
+        rev = upgrade_db(engine)
+    except ArgumentError as e:
+        raise UsageError(f"cannot use store URL: {e}") from e
+    except OperationalError as e:
+        raise UsageError(f"cannot open the store: {str(e.orig).strip().splitlines()[0]}") from e
+    print(f"store at revision {rev}: {engine.url.render_as_string(hide_password=True)}")
+    return EXIT_OK
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from store.intake import ingest
+
+    dep = _config(args)
+    store = _open_store(args, dep)
+    if args.path == "-":
+        stream, origin = sys.stdin.buffer, "stdin"
+    else:
+        try:
+            stream, origin = open(args.path, "rb"), Path(args.path).name
+        except OSError as e:
+            raise UsageError(f"cannot read {args.path}: {e.strerror}") from e
+    with stream:
+        result = ingest(store, stream, origin=origin, actor=_actor(args))
+    for line_no, reason in result.errors:
+        print(f"{origin}:{line_no}: rejected: {reason}", file=sys.stderr)
+    print(result.summary)
+    return EXIT_REFUSED if result.rejected else EXIT_OK
+
+
+def cmd_cases(args: argparse.Namespace) -> int:
+    from store.models import STATUSES
+
+    if args.status not in ("open", "all", *STATUSES):
+        raise UsageError(
+            f"--status must be open, all or one of {', '.join(STATUSES)}; not {args.status!r}"
+        )
+    dep = _config(args)
+    store = _open_store(args, dep)
+    rows = store.cases(args.status, limit=args.limit)
+    if args.json:
+        json.dump([case_json(c, dep) for c in rows], sys.stdout, ensure_ascii=False)
+        print()
+        return EXIT_OK
+    from widgets.text import fit
+
+    for c in rows:
+        grid = dep.grids_by_code.get(c.grid or "")
+        cat = dep.categories_by_code.get(c.category or "")
+        print(
+            f"{c.id:>7} {c.status:<12} {_local(c.received_at, dep)} "
+            f"{fit(_safe(c.source), 12)} {fit(cat.name if cat else '?', 12)} "
+            f"{fit(grid.label if grid else '?', 6)} {fit(c.assignee or '-', 6)} "
+            f"{'!' if c.triage else ' '}{fit(_safe(c.display_title), 40)}"
+        )
+    print(f"{len(rows)} case(s)", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_case(args: argparse.Namespace) -> int:
+    from store.cases import NotFound, Refused
+
+    dep = _config(args)
+    store = _open_store(args, dep)
+    try:
+        if args.action == "show":
+            c = store.get(args.id)
+            tl = store.timeline(args.id)
+            if args.json:
+                json.dump(case_json(c, dep, tl), sys.stdout, ensure_ascii=False)
+                print()
+            else:
+                _print_case(c, dep, tl)
+            return EXIT_OK
+        c = store.act(
+            args.id,
+            args.action,
+            _actor(args),
+            to=getattr(args, "to", None),
+            reason=args.reason,
+            into=getattr(args, "into", None),
+            expected_version=args.version,
+        )
+    except NotFound as e:
+        print(f"tafang: not found: {e}", file=sys.stderr)
+        return EXIT_REFUSED
+    except Refused as e:
+        print(f"tafang: refused: {e}", file=sys.stderr)
+        return EXIT_REFUSED
+    if args.json:
+        json.dump(case_json(c, dep), sys.stdout, ensure_ascii=False)
+        print()
+    else:
+        print(
+            f"case #{c.id}: {args.action} done; now {c.status}"
+            + (f", with {c.assignee}" if c.assignee else "")
+        )
+    return EXIT_OK
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from store.record import verify
+
+    dep = _config(args)
+    store = _open_store(args, dep)
+    v = verify(store.engine)
+    if v.ok:
+        print(f"ok: record intact, {v.checked} entries verified")
+        return EXIT_OK
+    print(
+        f"tafang: record broken at entry {v.bad_seq}: {v.reason} "
+        f"({v.checked} entries before it verified)",
+        file=sys.stderr,
+    )
+    return EXIT_REFUSED
+
+
+def cmd_daemon(args: argparse.Namespace) -> int:
+    from sla.daemon import run_daemon
+
+    dep = _config(args)
+    store = _open_store(args, dep)
+    return run_daemon(store, dep, once=args.once)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from sla.reports import render_report
+
+    dep = _config(args)
+    store = _open_store(args, dep)
+    text = render_report(store, dep, args.period, day=args.date, fmt=args.format)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def cmd_console(args: argparse.Namespace, demo: bool = False) -> int:
+    from console.app import run_console
+
+    dep = _config(args)
+    lang = args.lang or dep.ui.lang
+    if demo:
+        from console.demo import DemoOptions, scratch_url
+
+        url, cleanup = scratch_url(keep=args.keep)
+        store = _open_store(args, dep, url=url)
+        try:
+            return run_console(
+                store,
+                dep,
+                operator=args.operator or "demo",
+                terminal=args.terminal or socket.gethostname(),
+                lang=lang,
+                demo=DemoOptions(speed=args.speed),
+            )
+        finally:
+            cleanup()
+    store = _open_store(args, dep)
+    return run_console(
+        store,
+        dep,
+        operator=_operator(args),
+        terminal=args.terminal or socket.gethostname(),
+        lang=lang,
+    )
+
+
+COMMANDS = {
+    "config": cmd_config_check,
+    "db": cmd_db_upgrade,
+    "ingest": cmd_ingest,
+    "cases": cmd_cases,
+    "case": cmd_case,
+    "audit": cmd_audit,
+    "daemon": cmd_daemon,
+    "report": cmd_report,
+    "console": cmd_console,
+    "demo": lambda a: cmd_console(a, demo=True),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.cmd](args)
+    except UsageError as e:
+        print(str(e) if str(e).startswith("tafang") else f"tafang: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigError as e:
+        print(f"tafang: config error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
