@@ -447,7 +447,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     dep = _config(args)
     store = _open_store(args, dep)
-    text = render_report(store, dep, args.period, day=args.date, fmt=args.format)
+    try:
+        text = render_report(store, dep, args.period, day=args.date, fmt=args.format)
+    except ValueError as e:
+        raise UsageError(str(e)) from e
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
         print(f"wrote {args.out}")

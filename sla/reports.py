@@ -1,0 +1,248 @@
+"""Reports for the daily, weekly and monthly meetings (日会商、周研判、月分析).
+
+1-3-5 rates use one denominator each, printed with the rate: a stage is *due* for a case
+when its deadline fell inside the period's end or the case reached the stage; it is *met*
+when the stage was reached by its deadline (按时响应率 / 按时派遣率 / 按时到场率).
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from store.cases import CASES, Store
+from store.config import Deployment
+
+STAGES = (
+    ("respond", "acknowledged_at", "按时响应率"),
+    ("dispatch", "dispatched_at", "按时派遣率"),
+    ("arrive", "arrived_at", "按时到场率"),
+)
+
+
+@dataclass
+class Rate:
+    met: int = 0
+    due: int = 0
+
+    @property
+    def pct(self) -> str:
+        return f"{100 * self.met / self.due:.1f}%" if self.due else "-"
+
+
+@dataclass
+class Report:
+    title: str
+    start: datetime
+    end: datetime
+    total: int = 0
+    by_status: Counter[str] = field(default_factory=Counter)
+    by_channel: Counter[str] = field(default_factory=Counter)
+    by_category: Counter[str] = field(default_factory=Counter)
+    hotspots: Counter[str] = field(default_factory=Counter)
+    stages: dict[str, Rate] = field(default_factory=lambda: {s: Rate() for s, _, _ in STAGES})
+    by_squad: dict[str, dict[str, Rate]] = field(default_factory=dict)
+    by_circle: dict[str, dict[str, Rate]] = field(default_factory=dict)
+    escalated: int = 0
+    triage: int = 0
+
+
+def period(kind: str, day: date, tz: ZoneInfo) -> tuple[datetime, datetime, str]:
+    if kind == "daily":
+        start = day
+        end = day + timedelta(days=1)
+        name = f"日会商 Daily report {day.isoformat()}"
+    elif kind == "weekly":
+        start = day - timedelta(days=day.weekday())
+        end = start + timedelta(days=7)
+        name = f"周研判 Weekly report {start.isoformat()} – {(end - timedelta(days=1)).isoformat()}"
+    elif kind == "monthly":
+        start = day.replace(day=1)
+        end = (start + timedelta(days=32)).replace(day=1)
+        name = f"月分析 Monthly report {start.strftime('%Y-%m')}"
+    else:
+        raise ValueError(f"unknown period {kind!r}")
+    to_utc = lambda d: datetime(d.year, d.month, d.day, tzinfo=tz).astimezone(UTC)  # noqa: E731
+    return to_utc(start), to_utc(end), name
+
+
+def build(store: Store, d: Deployment, kind: str, day: date, now: datetime | None = None) -> Report:
+    tz = ZoneInfo(d.timezone)
+    start, end, title = period(kind, day, tz)
+    now = now or datetime.now(UTC)
+    cutoff = min(end, now)
+    rep = Report(title, start, end)
+    squad_of = {code: s.code for code, (s, _o) in d.officers_by_code.items()}
+    cols = [
+        CASES.c[n]
+        for n in (
+            "source",
+            "category",
+            "grid",
+            "status",
+            "assignee",
+            "assignee_kind",
+            "escalation_level",
+            "triage",
+            "respond_due",
+            "dispatch_due",
+            "arrive_due",
+            "acknowledged_at",
+            "dispatched_at",
+            "arrived_at",
+        )
+    ]
+    q = select(*cols).where(CASES.c.received_at >= start).where(CASES.c.received_at < end)
+    with store.read_engine.connect() as conn:
+        rows = conn.execute(q).all()
+    for r in rows:
+        rep.total += 1
+        rep.by_status[r.status] += 1
+        rep.by_channel[r.source] += 1
+        rep.by_category[r.category or "?"] += 1
+        rep.hotspots[r.grid or "?"] += 1
+        rep.escalated += r.escalation_level > 0
+        rep.triage += bool(r.triage)
+        squad = squad_of.get(r.assignee or "") or (
+            r.assignee if r.assignee_kind == "squad" else None
+        )
+        circle = d.grids_by_code[r.grid].circle if r.grid in d.grids_by_code else None
+        for stage, reached_col, _ in STAGES:
+            due_at, reached = getattr(r, f"{stage}_due"), getattr(r, reached_col)
+            if due_at is None or (reached is None and due_at > cutoff):
+                continue
+            met = reached is not None and reached <= due_at
+            for bucket in (
+                rep.stages,
+                rep.by_squad.setdefault(squad, {}) if squad else None,
+                rep.by_circle.setdefault(circle, {}) if circle else None,
+            ):
+                if bucket is None:
+                    continue
+                rate = bucket.setdefault(stage, Rate())
+                rate.due += 1
+                rate.met += met
+    return rep
+
+
+def _tables(rep: Report, d: Deployment) -> list[tuple[str, list[str], list[list[str]]]]:
+    names = {c.code: c.name for c in d.channels}
+    cats = {c.code: c.name for c in d.categories}
+    labels = {g.code: g.label for g in d.tower.grids}
+    squads = {s.code: s.name for s in d.squads}
+    circles = {c.code: c.name for c in d.tower.enforcement_circles}
+    stage_head = [f"{label} ({s})" for s, _, label in STAGES]
+
+    def rates(b: dict[str, Rate]) -> list[str]:
+        return [
+            f"{b.get(s, Rate()).pct} ({b.get(s, Rate()).met}/{b.get(s, Rate()).due})"
+            for s, _, _ in STAGES
+        ]
+
+    return [
+        (
+            "Summary 概况",
+            ["cases", "escalated", "triage", *stage_head],
+            [[str(rep.total), str(rep.escalated), str(rep.triage), *rates(rep.stages)]],
+        ),
+        (
+            "By status 按状态",
+            ["status", "cases"],
+            [[k, str(v)] for k, v in rep.by_status.most_common()],
+        ),
+        (
+            "By channel 按渠道",
+            ["channel", "cases"],
+            [[names.get(k, k), str(v)] for k, v in rep.by_channel.most_common()],
+        ),
+        (
+            "By category 按类别",
+            ["category", "cases"],
+            [[f"{k} {cats.get(k, '')}".strip(), str(v)] for k, v in rep.by_category.most_common()],
+        ),
+        (
+            "Hotspots 热点网格",
+            ["grid", "cases"],
+            [[labels.get(k, k), str(v)] for k, v in rep.hotspots.most_common(10)],
+        ),
+        (
+            "By squad 按中队",
+            ["squad", *stage_head],
+            [[squads.get(k, k), *rates(v)] for k, v in sorted(rep.by_squad.items())],
+        ),
+        (
+            "By circle 按执法圈",
+            ["circle", *stage_head],
+            [[circles.get(k, k), *rates(v)] for k, v in sorted(rep.by_circle.items())],
+        ),
+    ]
+
+
+def render(rep: Report, d: Deployment, fmt: str) -> str:
+    tables = _tables(rep, d)
+    tz = ZoneInfo(d.timezone)
+    span = (
+        f"{rep.start.astimezone(tz):%Y-%m-%d %H:%M} – {rep.end.astimezone(tz):%Y-%m-%d %H:%M}"
+        f" ({d.timezone})"
+    )
+    note = "Rates: met ÷ due; a stage is due when its deadline passed or the case reached it."
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        for name, head, rows in tables:
+            w.writerow([name])
+            w.writerow(head)
+            w.writerows(rows)
+            w.writerow([])
+        return buf.getvalue()
+    if fmt == "html":
+        parts = [
+            f"<!doctype html><meta charset='utf-8'><title>{html.escape(rep.title)}</title>",
+            f"<h1>{html.escape(d.name)} — {html.escape(rep.title)}</h1>",
+            f"<p>{html.escape(span)}. {html.escape(note)}</p>",
+        ]
+        for name, head, rows in tables:
+            parts.append(
+                f"<h2>{html.escape(name)}</h2><table border='1'><tr>"
+                + "".join(f"<th>{html.escape(h)}</th>" for h in head)
+                + "</tr>"
+            )
+            parts += [
+                "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows
+            ]
+            parts.append("</table>")
+        return "\n".join(parts) + "\n"
+    out = [f"# {d.name} — {rep.title}", "", span, "", note, ""]
+    for name, head, rows in tables:
+        out += [f"## {name}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        out += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+        out.append("")
+    return "\n".join(out)
+
+
+def render_report(
+    store: Store,
+    d: Deployment,
+    kind: str,
+    *,
+    day: str | None = None,
+    fmt: str = "md",
+    now: datetime | None = None,
+) -> str:
+    """The `tafang report` text; `day` is any YYYY-MM-DD inside the period."""
+    tz = ZoneInfo(d.timezone)
+    if day:
+        try:
+            the_day = date.fromisoformat(day)
+        except ValueError as e:
+            raise ValueError(f"--date must be YYYY-MM-DD, not {day!r}") from e
+    else:
+        the_day = (now or datetime.now(UTC)).astimezone(tz).date()
+    return render(build(store, d, kind, the_day, now), d, fmt)

@@ -1,0 +1,187 @@
+"""The `tafang` command's contracts (DESIGN §4): shapes, exit codes, hostile input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from console.cli import main
+from store.db import make_engine
+
+ROOT = Path(__file__).resolve().parent.parent
+CASE_KEYS = {
+    "id",
+    "status",
+    "source",
+    "external_id",
+    "category",
+    "grid",
+    "priority",
+    "received_at",
+    "assignee",
+    "escalation_level",
+    "triage",
+}
+
+
+@pytest.fixture
+def run(db_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("TAFANG_DB", db_url)
+    monkeypatch.setenv("TAFANG_OPERATOR", "d01")
+    monkeypatch.delenv("TAFANG_CONFIG", raising=False)
+
+    def _run(*argv: str, stdin: str | None = None) -> tuple[int, str, str]:
+        if stdin is not None:
+            import io
+
+            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin.encode())))
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return _run
+
+
+def _ingest(run, tmp_path: Path, lines: list[str]) -> tuple[int, str, str]:
+    f = tmp_path / "in.jsonl"
+    f.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return run("ingest", str(f))
+
+
+REC = {
+    "source": "ping_an",
+    "external_id": "PA-1",
+    "title": "共享单车堵塞消防通道",
+    "category": "0590",
+    "grid": "N1-01",
+    "received_at": "2026-11-25T08:59:58+08:00",
+}
+
+
+def test_case_life_from_the_command_line(run, tmp_path: Path) -> None:
+    code, out, err = _ingest(run, tmp_path, [json.dumps(REC)])
+    assert (code, out.strip()) == (0, "accepted=1 duplicate=0 rejected=0"), err
+    code, out, _ = run("cases", "--json")
+    cases = json.loads(out)
+    assert code == 0 and len(cases) == 1 and CASE_KEYS <= set(cases[0])
+    cid = str(cases[0]["id"])
+    assert run("case", "ack", cid)[0] == 0
+    code, out, _ = run("case", "dispatch", cid, "--to", "2-03", "--json")
+    assert code == 0 and json.loads(out)["assignee"] == "2-03"
+    code, _, err = run("case", "close", cid)
+    assert code == 1 and "cannot close case" in err and "needs a case that is handled" in err
+    code, out, _ = run("case", "show", cid, "--json")
+    shown = json.loads(out)
+    assert [e["action"] for e in shown["timeline"]] == ["ingest", "ack", "dispatch"]
+    assert set(shown["timeline"][0]) >= {"at", "action", "operator", "detail"}
+    assert shown["timeline"][1]["operator"] == "d01"
+    code, out, _ = run("case", "show", cid)
+    assert code == 0 and "timeline:" in out and "dispatch" in out
+    assert run("audit", "verify")[0] == 0
+
+
+def test_exit_codes_for_refusals_and_usage(run) -> None:
+    assert run("case", "show", "424242")[0] == 1
+    assert run("case", "ack", "424242")[0] == 1
+    with pytest.raises(SystemExit):
+        run("--help")
+    for argv in (
+        ["case", "show", "abc"],
+        ["case", "show", "99999999999999999999"],
+        ["case", "dispatch", "1"],
+        ["cases", "--status", "bogus"],
+        ["nonsense"],
+        [],
+        ["case", "merge", "1"],
+        ["report", "daily", "--date", "2026-13-45"],
+    ):
+        code, _, err = run(*argv)
+        assert code == 2, (argv, err)
+        assert err.strip(), argv
+
+
+def test_rejected_lines_named_and_exit_1(run, tmp_path: Path) -> None:
+    code, out, err = _ingest(
+        run,
+        tmp_path,
+        [json.dumps(REC), "{not json", "[1,2]", json.dumps({"source": "x", "title": "t"})],
+    )
+    assert code == 1
+    assert out.strip() == "accepted=1 duplicate=0 rejected=3"
+    for n in (2, 3, 4):
+        assert f":{n}: rejected:" in err
+    code, out, _ = _ingest(run, tmp_path, [json.dumps(REC)])
+    assert (code, out.strip()) == (0, "accepted=0 duplicate=1 rejected=0")
+
+
+def test_hostile_text_printed_without_escapes(run, tmp_path: Path) -> None:
+    rec = {**REC, "external_id": "X", "title": "[red]FAKE[/red] \x1b[31mRED\x1b[0m \x07bell"}
+    assert _ingest(run, tmp_path, [json.dumps(rec)])[0] == 0
+    code, out, _ = run("cases")
+    assert code == 0 and "\x1b" not in out and "\x07" not in out
+    assert "[red]FAKE[/red]" in out
+    cid = str(json.loads(run("cases", "--json")[1])[0]["id"])
+    code, out, _ = run("case", "show", cid)
+    assert "\x1b" not in out and "[red]FAKE[/red]" in out
+    code, out, _ = run("case", "show", cid, "--json")
+    assert json.loads(out)["title"] == rec["title"]  # JSON keeps it exactly
+
+
+def test_audit_verify_exit_1_on_tampering(run, db_url: str, tmp_path: Path) -> None:
+    _ingest(run, tmp_path, [json.dumps(REC)])
+    eng = make_engine(db_url)
+    with eng.begin() as c:
+        c.execute(text("UPDATE audit SET detail = '{}' WHERE seq = 1"))
+    eng.dispose()
+    code, _, err = run("audit", "verify")
+    assert code == 1 and "entry 1" in err
+
+
+@pytest.mark.parametrize("fmt", ["md", "csv", "html"])
+def test_reports(run, tmp_path: Path, fmt: str) -> None:
+    _ingest(run, tmp_path, [json.dumps(REC)])
+    out_file = tmp_path / f"r.{fmt}"
+    code, _, err = run(
+        "report", "daily", "--date", "2026-11-25", "--format", fmt, "--out", str(out_file)
+    )
+    assert code == 0, err
+    body = out_file.read_text(encoding="utf-8")
+    assert "按时响应率" in body and "平安通" in body
+
+
+def test_wrong_config_exit_2_names_file_and_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        (ROOT / "tests/fixtures/tiny.toml").read_text(encoding="utf-8")
+        + "\n[bogus_section]\nx = 1\n",
+        encoding="utf-8",
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "console.cli", "--config", str(bad), "config", "check"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert r.returncode == 2
+    assert str(bad) in r.stderr and "bogus_section" in r.stderr and "unknown key" in r.stderr
+
+
+def test_config_check_json_shape() -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "console.cli", "config", "check", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert {"channels", "categories", "grids", "squads", "partners", "sla"} <= set(d)
+    assert len(d["grids"]) == 105 and {"code", "label", "circle", "half"} <= set(d["grids"][0])
+    assert sum(len(s["officers"]) for s in d["squads"]) >= 40
