@@ -159,22 +159,29 @@ def _actor(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return Actor(_operator(args), args.terminal or socket.gethostname())
 
 
-def _open_store(args: argparse.Namespace, dep: Deployment, url: str | None = None):  # type: ignore[no-untyped-def]
-    from sqlalchemy.exc import ArgumentError, OperationalError
+def _engine(url: str | None, *, upgrade: bool = True):  # type: ignore[no-untyped-def]
+    """Open (and migrate) the store; anything that makes it unusable is a usage error."""
+    from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
-    from sla.policy import Policy
-    from store.cases import Store
     from store.db import make_engine
 
     try:
-        engine = make_engine(url or args.db)
+        return make_engine(url, upgrade=upgrade)
     except ArgumentError as e:
         raise UsageError(f"cannot use store URL: {e}") from e
     except OperationalError as e:
         raise UsageError(f"cannot open the store: {str(e.orig).strip().splitlines()[0]}") from e
     except ModuleNotFoundError as e:
         raise UsageError(f"cannot open the store: missing driver {e.name!r}") from e
-    return Store(engine, dep, clocks=Policy(dep))
+    except (OSError, SQLAlchemyError) as e:
+        raise UsageError(f"cannot open the store: {e}") from e
+
+
+def _open_store(args: argparse.Namespace, dep: Deployment, url: str | None = None):  # type: ignore[no-untyped-def]
+    from sla.policy import Policy
+    from store.cases import Store
+
+    return Store(_engine(url or args.db), dep, clocks=Policy(dep))
 
 
 def _iso(t: datetime | None) -> str | None:
@@ -312,17 +319,10 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from sqlalchemy.exc import ArgumentError, OperationalError
+    from store.db import upgrade_db
 
-    from store.db import make_engine, upgrade_db
-
-    try:
-        engine = make_engine(args.db, upgrade=False)
-        rev = upgrade_db(engine)
-    except ArgumentError as e:
-        raise UsageError(f"cannot use store URL: {e}") from e
-    except OperationalError as e:
-        raise UsageError(f"cannot open the store: {str(e.orig).strip().splitlines()[0]}") from e
+    engine = _engine(args.db, upgrade=False)
+    rev = upgrade_db(engine)
     print(f"store at revision {rev}: {engine.url.render_as_string(hide_password=True)}")
     return EXIT_OK
 
