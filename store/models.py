@@ -197,6 +197,23 @@ class FeedCursor(SQLModel, table=True):
     updated_at: datetime
     failures: int = 0
     last_error: str = ""
+    next_poll_at: datetime | None = None  # when the poller should fetch it next (backoff)
+
+
+class NotifySend(SQLModel, table=True):
+    """One message sent (or about to be) to a contact: the rate limit's rolling window.
+
+    Kept in the store, not in memory, so that a restart or a second daemon sees the same
+    window. Rows older than a few minutes are pruned by the delivery job.
+    """
+
+    __tablename__ = "notify_sends"
+    __table_args__ = (Index("ix_notify_sends_contact_at", "contact", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact: str = Field(max_length=32)  # contact level name
+    at: datetime
+    key: str = Field(default="", max_length=128)  # Idempotency-Key of the message
 
 
 class Heartbeat(SQLModel, table=True):

@@ -1,0 +1,722 @@
+"""Outbox delivery: escalation notices to each tower level's duty contact, at least once.
+
+Why it is shaped like this:
+- Rows are *claimed* in one short transaction (their `next_attempt_at` is pushed out by a
+  lease; on PostgreSQL under `FOR UPDATE SKIP LOCKED` and a transaction-level advisory lock),
+  so a second daemon skips rows the first is sending. A crash mid-send only delays the rows
+  until the lease ends: at-least-once, and the `Idempotency-Key` header lets receivers drop
+  the rare double.
+- Contacts are sent to concurrently, one batch in flight per contact, and each contact's
+  outcome is written as soon as its batch ends: a hanging robot never holds up another, and
+  the sweep runs in its own job anyway.
+- The rate limit (`rate_per_minute` in any rolling 60 s) counts messages in `notify_sends`,
+  reserved inside the claim transaction, so restarts and a second daemon see the same window.
+  When more rows are due than the window allows, the excess is folded into ONE digest
+  message (DingTalk markdown) that settles all of them together: no escalation unreported,
+  and the robot is never silenced by DingTalk's own limit.
+- Secrets (access token, signing secret, signature) never reach logs, `last_error` or
+  exceptions: URLs are shown without their query string, and httpx's own request log is
+  filtered the same way.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import os
+import random
+import re
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote_plus
+from zoneinfo import ZoneInfo
+
+import httpx
+from sqlalchemy import Connection, delete, func, insert, select, text, update
+
+from store.cases import Store
+from store.config import LEVELS, Contact, Deployment
+from store.models import NotifySend, Outbox
+
+log = logging.getLogger("tafang.sla.notify")
+
+OUTBOX = Outbox.__table__
+SENDS = NotifySend.__table__
+
+LEVEL_ZH = {
+    "grid": "网格",
+    "enforcement": "综合执法圈",
+    "emergency": "应急管理圈",
+    "risk": "风险防控圈",
+    "centre": "指挥中心",
+}
+CLOCK_ZH = {"respond": "响应", "dispatch": "派遣", "arrive": "到场", "resolve": "办结"}
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """Knobs of delivery; the defaults are the production ones."""
+
+    connect_timeout: float = 3.0
+    read_timeout: float = 5.0
+    max_attempts: int = 8  # a row is dead after this many failed tries
+    backoff_base: float = 2.0  # seconds before the 2nd try; doubles each failure
+    backoff_cap: float = 300.0
+    jitter: float = 0.2  # ± share of the backoff, so retries of many rows spread out
+    lease: float = 60.0  # seconds a claimed row stays hidden from other daemons
+    call_budget: float = 20.0  # per contact: no new send starts after this many seconds
+    window: float = 60.0  # the rate limit's rolling window
+    max_rows: int = 2000  # due rows looked at per call
+    digest_max: int = 500  # rows folded into one digest at most (the rest wait)
+    digest_lines: int = 40  # cases listed one per line in a digest's text
+
+
+DEFAULT_SETTINGS = NotifySettings()
+
+
+@dataclass(frozen=True)
+class ContactResult:
+    """What one call did for one contact (level name)."""
+
+    contact: str
+    messages: int = 0  # HTTP requests made
+    sent: int = 0  # outbox rows settled as sent
+    failed: int = 0  # rows that failed and will be retried
+    dead: int = 0  # rows that failed for the last time
+    deferred: int = 0  # rows claimed but not tried (call budget); due again at once
+    waiting: int = 0  # due rows held back by the rate limit
+    digests: int = 0
+    error: str = ""  # the first error of this call, redacted
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    contacts: tuple[ContactResult, ...] = ()
+
+    @property
+    def sent(self) -> int:
+        return sum(c.sent for c in self.contacts)
+
+    @property
+    def failed(self) -> int:
+        return sum(c.failed for c in self.contacts)
+
+    @property
+    def dead(self) -> int:
+        return sum(c.dead for c in self.contacts)
+
+    @property
+    def messages(self) -> int:
+        return sum(c.messages for c in self.contacts)
+
+    @property
+    def waiting(self) -> int:
+        return sum(c.waiting for c in self.contacts)
+
+
+@dataclass(frozen=True)
+class _Row:
+    id: int
+    key: str
+    contact: str
+    case_id: int | None
+    event: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class _Message:
+    """One HTTP request: a single row, or a digest folding several."""
+
+    key: str
+    rows: tuple[_Row, ...]
+    digest: bool = False
+
+
+@dataclass
+class _Plan:
+    contact: str
+    config: Contact | None
+    messages: list[_Message] = field(default_factory=list)
+    waiting: int = 0
+
+
+# ---- secrets out of sight ------------------------------------------------------------------
+_URL_QUERY = re.compile(r"""(https?://[^\s?#'"<>]*)\?[^\s'"<>]*""")
+
+
+def redact(message: str, secrets: Iterable[str] = ()) -> str:
+    """A message safe to log or store: known secret values and URL query strings removed."""
+    for s in secrets:
+        if s and len(s) >= 4:
+            message = message.replace(s, "***")
+            message = message.replace(quote_plus(s), "***")
+    return _URL_QUERY.sub(r"\1?…", message)
+
+
+class _RedactQueryFilter(logging.Filter):
+    """httpx logs every request with its full URL (access_token, sign): drop the query."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            msg = record.getMessage()
+        except Exception:  # a broken record is not ours to fix
+            return True
+        safe = redact(msg)
+        if safe != msg:
+            record.msg, record.args = safe, None
+        return True
+
+
+def _install_log_filter() -> None:
+    lg = logging.getLogger("httpx")
+    if not any(isinstance(f, _RedactQueryFilter) for f in lg.filters):
+        lg.addFilter(_RedactQueryFilter())
+
+
+_install_log_filter()
+
+
+class _MissingSecret(Exception):
+    pass
+
+
+def _target(contact: Contact, now: datetime) -> tuple[str, list[str]]:
+    """The URL to post to (token and signature added) and the secret strings it holds."""
+    params: list[tuple[str, str]] = []
+    secrets: list[str] = []
+    if contact.token_env:
+        token = os.environ.get(contact.token_env)
+        if not token:
+            raise _MissingSecret(f"environment variable {contact.token_env} is not set")
+        params.append(("access_token", token))
+        secrets.append(token)
+    if contact.secret_env:
+        secret = os.environ.get(contact.secret_env)
+        if not secret:
+            raise _MissingSecret(f"environment variable {contact.secret_env} is not set")
+        ts, sign = dingtalk_sign(secret, now)
+        params += [("timestamp", ts), ("sign", sign)]
+        secrets += [secret, sign]
+    url = contact.url
+    if params:
+        url = str(httpx.URL(url).copy_merge_params(params))
+    return url, secrets
+
+
+def dingtalk_sign(secret: str, now: datetime) -> tuple[str, str]:
+    """DingTalk's robot signature: (timestamp ms, base64 HMAC-SHA256 of "ts\\nsecret")."""
+    ts = str(int(now.timestamp() * 1000))
+    mac = hmac.new(secret.encode(), f"{ts}\n{secret}".encode(), hashlib.sha256).digest()
+    return ts, base64.b64encode(mac).decode()
+
+
+# ---- rendering ---------------------------------------------------------------------------
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def _line(value: Any, limit: int = 80) -> str:
+    """Untrusted text on one line: control characters (and escape sequences) become spaces."""
+    s = _CONTROL.sub(" ", "" if value is None else str(value)).strip()
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def _duration_zh(ms: Any) -> str:
+    try:
+        secs = max(0, int(float(ms) / 1000))
+    except (TypeError, ValueError):
+        return ""
+    if secs < 60:
+        return f"{secs} 秒"
+    if secs < 3600:
+        return f"{secs // 60} 分 {secs % 60} 秒"
+    return f"{secs // 3600} 小时 {secs % 3600 // 60} 分"
+
+
+def _local_time(value: Any, tz: ZoneInfo) -> str:
+    if not value:
+        return ""
+    try:
+        t = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    except ValueError:
+        return _line(value, 40)
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return t.astimezone(tz).strftime("%m-%d %H:%M:%S")
+
+
+class _Names:
+    """Chinese labels for an event's codes, from the deployment."""
+
+    def __init__(self, d: Deployment) -> None:
+        self.d = d
+        self.tz = ZoneInfo(d.timezone)
+
+    def category(self, code: Any) -> str:
+        c = self.d.categories_by_code.get(str(code)) if code else None
+        return f"{c.code} {c.name}" if c else _line(code or "未分类", 40)
+
+    def grid(self, code: Any) -> str:
+        g = self.d.grids_by_code.get(str(code)) if code else None
+        return f"{g.label}（{g.code}）" if g else _line(code or "未知网格", 40)
+
+    def grid_short(self, code: Any) -> str:
+        g = self.d.grids_by_code.get(str(code)) if code else None
+        return g.label if g else _line(code or "未知网格", 20)
+
+    def level(self, event: dict[str, Any]) -> str:
+        name = event.get("level_name")
+        if name not in LEVEL_ZH:
+            lv = event.get("level")
+            name = LEVELS[lv] if isinstance(lv, int) and 0 <= lv < len(LEVELS) else name
+        return LEVEL_ZH.get(str(name), _line(name or "", 20))
+
+
+def _headline(ev: dict[str, Any]) -> str:
+    kind = ev.get("kind", "escalation")
+    tag = "【超时升级】" if kind == "escalation" else f"【{_line(kind, 20)}】"
+    case = f"案件 #{ev['case_id']}" if ev.get("case_id") is not None else "通知"
+    return f"{tag}{case} {_line(ev.get('title'))}".rstrip()
+
+
+def render_text(ev: dict[str, Any], names: _Names, contact: Contact) -> str:
+    """The DingTalk text of one event, in Chinese."""
+    lines = [_headline(ev)]
+    lines.append(f"升级至：{names.level(ev)}（{_line(contact.name, 40)}）")
+    if "category" in ev:
+        lines.append(f"类别：{names.category(ev.get('category'))}")
+    if "grid" in ev:
+        lines.append(f"网格：{names.grid(ev.get('grid'))}")
+    clock = ev.get("clock")
+    if clock:
+        due = _local_time(ev.get("due_at"), names.tz)
+        late = _duration_zh(ev.get("lateness_ms"))
+        part = f"超时环节：{CLOCK_ZH.get(str(clock), _line(clock, 20))}"
+        detail = "，".join(x for x in (f"应于 {due} 前完成" if due else "", f"已超 {late}") if x)
+        lines.append(f"{part}（{detail}）" if detail else part)
+    if contact.at_mobiles:
+        lines.append(" ".join(f"@{m}" for m in contact.at_mobiles))
+    return "\n".join(lines)
+
+
+def render_digest_markdown(
+    events: Sequence[dict[str, Any]], names: _Names, contact: Contact, listed: int
+) -> tuple[str, str]:
+    """(title, markdown) of a digest: one line per case, the rest counted."""
+    n = len(events)
+    title = f"【超时升级汇总】{n} 件"
+    lines = [f"#### 【超时升级汇总】共 {n} 件（{_line(contact.name, 40)}）", ""]
+    for ev in events[:listed]:
+        bits = [f"#{ev.get('case_id', '?')} {_line(ev.get('title'), 40)}"]
+        if "grid" in ev:
+            bits.append(names.grid_short(ev.get("grid")))
+        bits.append(f"升级至{names.level(ev)}")
+        clock = ev.get("clock")
+        if clock:
+            late = _duration_zh(ev.get("lateness_ms"))
+            bits.append(f"{CLOCK_ZH.get(str(clock), _line(clock, 20))}超时 {late}".rstrip())
+        lines.append("- " + " · ".join(bits))
+    if n > listed:
+        lines.append(f"- 另有 {n - listed} 件，请在值班台查看")
+    if contact.at_mobiles:
+        lines += ["", " ".join(f"@{m}" for m in contact.at_mobiles)]
+    return title, "\n".join(lines)
+
+
+def render_body(
+    msg: _Message, contact: Contact, names: _Names, settings: NotifySettings
+) -> dict[str, Any]:
+    """The POST body of one message in the contact's format."""
+    if contact.format == "dingtalk":
+        at = {"atMobiles": list(contact.at_mobiles), "isAtAll": False}
+        if not msg.digest:
+            content = render_text(msg.rows[0].event, names, contact)
+            return {"msgtype": "text", "text": {"content": content}, "at": at}
+        title, md = render_digest_markdown(
+            [r.event for r in msg.rows], names, contact, settings.digest_lines
+        )
+        return {"msgtype": "markdown", "markdown": {"title": title, "text": md}, "at": at}
+    if not msg.digest:
+        return {**msg.rows[0].event, "key": msg.key}
+    return {
+        "kind": "digest",
+        "key": msg.key,
+        "count": len(msg.rows),
+        "keys": [r.key for r in msg.rows],
+        "events": [{**r.event, "key": r.key} for r in msg.rows],
+    }
+
+
+def digest_key(keys: Iterable[str]) -> str:
+    """A stable Idempotency-Key for a digest: the same folded rows give the same key."""
+    h = hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()
+    return f"digest-{h[:48]}"
+
+
+# ---- claim ---------------------------------------------------------------------------------
+def _claim(store: Store, d: Deployment, now: datetime, s: NotifySettings) -> dict[str, _Plan]:
+    """Pick due rows, split them into messages within each contact's rate window, and lease
+    them (plus reserve their window slots) in one transaction."""
+    contacts = {c.level: c for c in d.contacts}
+    pg = store.engine.dialect.name == "postgresql"
+    with store.read_engine.connect() as conn:  # idle fast path: no write lock every second
+        if (
+            conn.execute(
+                select(OUTBOX.c.id)
+                .where(OUTBOX.c.status == "pending", OUTBOX.c.next_attempt_at <= now)
+                .limit(1)
+            ).first()
+            is None
+        ):
+            return {}
+    with store.engine.begin() as conn:
+        if pg:  # serialise claims so two daemons cannot both spend one rate window
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('tafang:notify-claim'))"))
+        q = (
+            select(
+                OUTBOX.c.id,
+                OUTBOX.c.key,
+                OUTBOX.c.contact,
+                OUTBOX.c.case_id,
+                OUTBOX.c.payload,
+                OUTBOX.c.attempts,
+            )
+            .where(OUTBOX.c.status == "pending", OUTBOX.c.next_attempt_at <= now)
+            .order_by(OUTBOX.c.next_attempt_at, OUTBOX.c.id)
+            .limit(s.max_rows)
+        )
+        if pg:
+            q = q.with_for_update(skip_locked=True)
+        due = conn.execute(q).all()
+        if not due:
+            return {}
+        by_contact: dict[str, list[_Row]] = defaultdict(list)
+        for r in due:
+            by_contact[r.contact].append(
+                _Row(r.id, r.key, r.contact, r.case_id, _event(r.payload), r.attempts)
+            )
+        window_start = now - timedelta(seconds=s.window)
+        conn.execute(delete(SENDS).where(SENDS.c.at < now - timedelta(seconds=5 * s.window)))
+        used = dict(
+            conn.execute(
+                select(SENDS.c.contact, func.count())
+                .where(SENDS.c.contact.in_(list(by_contact)), SENDS.c.at > window_start)
+                .group_by(SENDS.c.contact)
+            ).all()
+        )
+        plans: dict[str, _Plan] = {}
+        leased: list[int] = []
+        reserve: list[dict[str, Any]] = []
+        for name, rows in by_contact.items():
+            cfg = contacts.get(name)
+            plan = _Plan(name, cfg)
+            if cfg is None:  # nothing to send to: fail each row visibly (it may go dead)
+                plan.messages = [_Message(r.key, (r,)) for r in rows]
+            else:
+                budget = cfg.rate_per_minute - int(used.get(name, 0))
+                if budget <= 0:
+                    plan.waiting = len(rows)
+                    plans[name] = plan
+                    continue
+                if len(rows) <= budget:
+                    plan.messages = [_Message(r.key, (r,)) for r in rows]
+                else:
+                    singles, rest = rows[: budget - 1], rows[budget - 1 :]
+                    folded = rest[: s.digest_max]
+                    plan.messages = [_Message(r.key, (r,)) for r in singles]
+                    if len(folded) == 1:
+                        plan.messages.append(_Message(folded[0].key, (folded[0],)))
+                    else:
+                        dk = digest_key(r.key for r in folded)
+                        plan.messages.append(_Message(dk, tuple(folded), digest=True))
+                    plan.waiting = len(rest) - len(folded)
+                reserve += [dict(contact=name, at=now, key=m.key) for m in plan.messages]
+            leased += [r.id for m in plan.messages for r in m.rows]
+            plans[name] = plan
+        if leased:
+            lease_until = now + timedelta(seconds=s.lease)
+            for i in range(0, len(leased), 500):
+                conn.execute(
+                    update(OUTBOX)
+                    .where(OUTBOX.c.id.in_(leased[i : i + 500]))
+                    .values(next_attempt_at=lease_until)
+                )
+        if reserve:
+            conn.execute(insert(SENDS), reserve)
+    return plans
+
+
+def _event(payload: str) -> dict[str, Any]:
+    try:
+        ev = json.loads(payload)
+    except ValueError:
+        return {"kind": "unreadable", "raw": payload[:500]}
+    return ev if isinstance(ev, dict) else {"kind": "unreadable", "raw": payload[:500]}
+
+
+# ---- send and settle ---------------------------------------------------------------------
+def _timeout(s: NotifySettings) -> httpx.Timeout:
+    return httpx.Timeout(s.read_timeout, connect=s.connect_timeout)
+
+
+def _post(
+    client: httpx.Client,
+    contact: Contact,
+    msg: _Message,
+    names: _Names,
+    now: datetime,
+    s: NotifySettings,
+) -> str | None:
+    """Send one message; None when delivered, else the (redacted) reason it was not."""
+    try:
+        url, secrets = _target(contact, now)
+    except _MissingSecret as e:
+        return str(e)
+    shown = redact(contact.url, secrets)
+    body = render_body(msg, contact, names, s)
+    try:
+        r = client.post(
+            url,
+            content=json.dumps(body, ensure_ascii=False, default=str).encode(),
+            headers={
+                "Idempotency-Key": msg.key,
+                "Content-Type": "application/json; charset=utf-8",
+            },
+            timeout=_timeout(s),
+        )
+    except Exception as e:  # timeouts, refused, a bad URL …: a failed delivery
+        return redact(f"POST {shown}: {type(e).__name__}: {e}", secrets)
+    if not 200 <= r.status_code < 300:
+        return redact(f"POST {shown}: HTTP {r.status_code}: {_line(r.text, 200)}", secrets)
+    if contact.format == "dingtalk":
+        try:
+            data = r.json()
+        except ValueError:
+            return redact(f"POST {shown}: answer is not JSON: {_line(r.text, 200)}", secrets)
+        code = data.get("errcode") if isinstance(data, dict) else None
+        if code != 0:
+            errmsg = data.get("errmsg", "") if isinstance(data, dict) else ""
+            return redact(f"POST {shown}: errcode {code}: {_line(errmsg, 200)}", secrets)
+    return None
+
+
+def backoff(attempts: int, s: NotifySettings = DEFAULT_SETTINGS) -> float:
+    """Seconds before the next try after `attempts` failures: doubling, capped, jittered."""
+    base = min(s.backoff_cap, s.backoff_base * 2 ** max(0, attempts - 1))
+    return base * random.uniform(1 - s.jitter, 1 + s.jitter)
+
+
+def _deliver_contact(
+    store: Store,
+    plan: _Plan,
+    names: _Names,
+    client: httpx.Client,
+    now: datetime,
+    s: NotifySettings,
+) -> ContactResult:
+    """Send a contact's messages in order; stop at the first failure (the rest share it)."""
+    started = time.monotonic()
+    outcomes: list[tuple[_Message, str | None]] = []
+    deferred: list[_Message] = []
+    untried: list[str] = []
+    first_error = ""
+    requests = 0
+    for i, msg in enumerate(plan.messages):
+        if first_error:
+            outcomes.append((msg, f"not tried after an earlier failure: {first_error}"))
+            untried.append(msg.key)
+            continue
+        if time.monotonic() - started > s.call_budget:
+            deferred = plan.messages[i:]
+            break
+        if plan.config is None:
+            err: str | None = f"no contact configured for level {plan.contact!r}"
+        else:
+            err = _post(client, plan.config, msg, names, now, s)
+            requests += 1
+        outcomes.append((msg, err))
+        if err:
+            first_error = err
+            log.warning("notification to %s failed: %s", plan.contact, err)
+    sent, failed, dead = _settle(store, plan.contact, outcomes, deferred, untried, now, s)
+    digests = sum(1 for m, e in outcomes if m.digest and e is None)
+    if digests:
+        log.info("notified %s: %d rows folded into digest(s)", plan.contact, digests)
+    return ContactResult(
+        contact=plan.contact,
+        messages=requests,
+        sent=sent,
+        failed=failed,
+        dead=dead,
+        deferred=sum(len(m.rows) for m in deferred),
+        waiting=plan.waiting,
+        digests=digests,
+        error=first_error,
+    )
+
+
+def _settle(
+    store: Store,
+    contact: str,
+    outcomes: list[tuple[_Message, str | None]],
+    deferred: list[_Message],
+    untried: list[str],
+    now: datetime,
+    s: NotifySettings,
+) -> tuple[int, int, int]:
+    """Write a contact's outcomes: sent, retry later (backoff) or dead; release deferred.
+
+    Messages never sent give their rate-window slots back (`untried`, `deferred`)."""
+    sent = failed = dead = 0
+    with store.engine.begin() as conn:
+        for msg, err in outcomes:
+            if err is None:
+                ids = [r.id for r in msg.rows]
+                conn.execute(
+                    update(OUTBOX)
+                    .where(OUTBOX.c.id.in_(ids), OUTBOX.c.status == "pending")
+                    .values(
+                        status="sent",
+                        sent_at=now,
+                        attempts=OUTBOX.c.attempts + 1,
+                        last_error="",
+                    )
+                )
+                sent += len(ids)
+                continue
+            for r in msg.rows:
+                tries = r.attempts + 1
+                values: dict[str, Any] = {"attempts": tries, "last_error": err[:1000]}
+                if tries >= s.max_attempts:
+                    values["status"] = "dead"
+                    dead += 1
+                    log.error("notification %s to %s is dead: %s", r.key, contact, err)
+                else:
+                    values["next_attempt_at"] = now + timedelta(seconds=backoff(tries, s))
+                    failed += 1
+                conn.execute(
+                    update(OUTBOX)
+                    .where(OUTBOX.c.id == r.id, OUTBOX.c.status == "pending")
+                    .values(**values)
+                )
+        if deferred:
+            _release(conn, contact, deferred, now)
+        if untried:
+            _unreserve(conn, contact, untried, now)
+    return sent, failed, dead
+
+
+def _release(conn: Connection, contact: str, msgs: list[_Message], now: datetime) -> None:
+    """Un-claim messages never tried: due again now, their window slots given back."""
+    ids = [r.id for m in msgs for r in m.rows]
+    conn.execute(
+        update(OUTBOX)
+        .where(OUTBOX.c.id.in_(ids), OUTBOX.c.status == "pending")
+        .values(next_attempt_at=now)
+    )
+    _unreserve(conn, contact, [m.key for m in msgs], now)
+
+
+def _unreserve(conn: Connection, contact: str, keys: list[str], now: datetime) -> None:
+    conn.execute(
+        delete(SENDS).where(SENDS.c.contact == contact, SENDS.c.key.in_(keys), SENDS.c.at == now)
+    )
+
+
+def deliver_due(
+    store: Store,
+    deployment: Deployment,
+    *,
+    now: datetime | None = None,
+    client: httpx.Client | None = None,
+    max_workers: int = 8,
+    settings: NotifySettings | None = None,
+) -> DeliveryReport:
+    """Deliver every due outbox row once (the daemon calls this about every second).
+
+    Returns what happened per contact. Never raises for a failing endpoint; a database
+    error propagates (the daemon logs it and tries again next time).
+    """
+    s = settings or DEFAULT_SETTINGS
+    now = now or datetime.now(UTC)
+    plans = _claim(store, deployment, now, s)
+    if not plans:
+        return DeliveryReport()
+    names = _Names(deployment)
+    results: list[ContactResult] = [
+        ContactResult(p.contact, waiting=p.waiting) for p in plans.values() if not p.messages
+    ]
+    active = [p for p in plans.values() if p.messages]
+    if not active:
+        return DeliveryReport(tuple(results))
+    own = client is None
+    http = client or httpx.Client(timeout=_timeout(s), follow_redirects=False)
+    try:
+        with ThreadPoolExecutor(
+            max_workers=max(1, min(max_workers, len(active))), thread_name_prefix="notify"
+        ) as pool:
+            futures = [pool.submit(_deliver_contact, store, p, names, http, now, s) for p in active]
+            results += [f.result() for f in futures]
+    finally:
+        if own:
+            http.close()
+    return DeliveryReport(tuple(sorted(results, key=lambda r: r.contact)))
+
+
+# ---- for the console and the CLI ---------------------------------------------------------
+def outbox_summary(store: Store, *, dead_limit: int = 50) -> dict[str, Any]:
+    """Counts per status (and per contact) plus the newest dead rows, for the console."""
+    with store.read_engine.connect() as conn:
+        rows = conn.execute(
+            select(OUTBOX.c.contact, OUTBOX.c.status, func.count()).group_by(
+                OUTBOX.c.contact, OUTBOX.c.status
+            )
+        ).all()
+        oldest = conn.execute(
+            select(func.min(OUTBOX.c.created_at)).where(OUTBOX.c.status == "pending")
+        ).scalar()
+        dead = conn.execute(
+            select(
+                OUTBOX.c.id,
+                OUTBOX.c.key,
+                OUTBOX.c.contact,
+                OUTBOX.c.case_id,
+                OUTBOX.c.attempts,
+                OUTBOX.c.last_error,
+                OUTBOX.c.created_at,
+            )
+            .where(OUTBOX.c.status == "dead")
+            .order_by(OUTBOX.c.id.desc())
+            .limit(dead_limit)
+        ).all()
+    totals = {"pending": 0, "sent": 0, "dead": 0}
+    by_contact: dict[str, dict[str, int]] = {}
+    for contact, status, n in rows:
+        totals[status] = totals.get(status, 0) + n
+        by_contact.setdefault(contact, {"pending": 0, "sent": 0, "dead": 0})[status] = n
+    return {
+        **totals,
+        "oldest_pending_at": oldest,
+        "by_contact": by_contact,
+        "dead_rows": [dict(r._mapping) for r in dead],
+    }
+
+
+def requeue_dead(
+    store: Store, ids: Sequence[int] | None = None, *, now: datetime | None = None
+) -> int:
+    """Give dead rows another full round of tries (after fixing a contact); returns the count."""
+    now = now or datetime.now(UTC)
+    q = update(OUTBOX).where(OUTBOX.c.status == "dead")
+    if ids is not None:
+        q = q.where(OUTBOX.c.id.in_(list(ids)))
+    with store.engine.begin() as conn:
+        return conn.execute(q.values(status="pending", attempts=0, next_attempt_at=now)).rowcount

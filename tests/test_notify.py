@@ -1,0 +1,485 @@
+"""Outbox delivery against real HTTP servers on 127.0.0.1 and a real store file."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import pytest
+from pytest_httpserver import HTTPServer
+from sqlalchemy import select
+from werkzeug import Request, Response
+
+from sla.notify import (
+    NotifySettings,
+    deliver_due,
+    digest_key,
+    outbox_summary,
+    redact,
+    requeue_dead,
+)
+from store.cases import Store
+from store.config import Deployment
+from store.db import make_engine
+from store.models import Outbox
+from store.outbox import enqueue
+
+OUTBOX = Outbox.__table__
+T0 = datetime(2026, 3, 2, 1, 0, 0, tzinfo=UTC)  # 09:00 in Shanghai, a Monday
+TOKEN = "tok-7f3a9c2e51d0"
+SECRET = "SECabc123def456ghi789"
+
+
+def deployment_with(base: Deployment, contacts: list[dict[str, Any]]) -> Deployment:
+    return Deployment.model_validate({**base.model_dump(), "contacts": contacts})
+
+
+def open_store(url: str, d: Deployment) -> Store:
+    return Store(make_engine(url), d)
+
+
+def event(case_id: int = 1043, level_name: str = "grid", **extra: Any) -> dict[str, Any]:
+    ev: dict[str, Any] = {
+        "kind": "escalation",
+        "case_id": case_id,
+        "title": "Bikes blocking the fire lane",
+        "category": "0102",
+        "grid": "99123401000101",
+        "level": 1,
+        "level_name": level_name,
+        "clock": "respond",
+        "due_at": (T0 - timedelta(seconds=12)).isoformat(),
+        "lateness_ms": 12_345.0,
+    }
+    ev.update(extra)
+    return ev
+
+
+def put(
+    store: Store, key: str, contact: str = "grid", now: datetime = T0, **ev: Any
+) -> dict[str, Any]:
+    e = event(level_name=contact, **ev)
+    with store.write() as (conn, _head):
+        enqueue(conn, key=key, contact=contact, case_id=e["case_id"], event=e, now=now)
+    return e
+
+
+def rows(store: Store) -> dict[str, Any]:
+    with store.engine.connect() as conn:
+        return {r.key: r for r in conn.execute(select(OUTBOX).order_by(OUTBOX.c.id))}
+
+
+@pytest.fixture
+def secrets_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("T_ROBOT_TOKEN", TOKEN)
+    monkeypatch.setenv("T_ROBOT_SECRET", SECRET)
+
+
+def test_json_contact_receives_event_once_with_idempotency_key(
+    httpserver: HTTPServer, tiny: Deployment, sqlite_url: str
+) -> None:
+    d = deployment_with(
+        tiny, [{"level": "grid", "name": "Wardens", "url": httpserver.url_for("/hook")}]
+    )
+    store = open_store(sqlite_url, d)
+    ev = put(store, "esc-1043-respond-1")
+    httpserver.expect_request("/hook", method="POST").respond_with_json({"ok": True})
+
+    report = deliver_due(store, d, now=T0)
+    again = deliver_due(store, d, now=T0 + timedelta(seconds=1))
+
+    assert report.sent == 1 and report.messages == 1
+    assert again.messages == 0
+    assert len(httpserver.log) == 1
+    req, _ = httpserver.log[0]
+    assert req.headers["Idempotency-Key"] == "esc-1043-respond-1"
+    assert req.get_json() == {**ev, "key": "esc-1043-respond-1"}
+    row = rows(store)["esc-1043-respond-1"]
+    assert (row.status, row.attempts, row.sent_at) == ("sent", 1, T0)
+
+
+def test_dingtalk_text_is_chinese_signed_and_mentions(
+    httpserver: HTTPServer, tiny: Deployment, sqlite_url: str, secrets_env: None
+) -> None:
+    contact = {
+        "level": "enforcement",
+        "name": "Bank leads",
+        "url": httpserver.url_for("/robot/send"),
+        "format": "dingtalk",
+        "token_env": "T_ROBOT_TOKEN",
+        "secret_env": "T_ROBOT_SECRET",
+        "at_mobiles": ["13800000001"],
+    }
+    d = deployment_with(tiny, [contact])
+    store = open_store(sqlite_url, d)
+    put(store, "esc-1043-respond-1", contact="enforcement")
+    httpserver.expect_request("/robot/send", method="POST").respond_with_json(
+        {"errcode": 0, "errmsg": "ok"}
+    )
+
+    report = deliver_due(store, d, now=T0)
+
+    assert report.sent == 1
+    req, _ = httpserver.log[0]
+    q = parse_qs(req.query_string.decode())
+    assert q["access_token"] == [TOKEN]
+    ts = q["timestamp"][0]
+    assert ts == str(int(T0.timestamp() * 1000))
+    expected = base64.b64encode(
+        hmac.new(SECRET.encode(), f"{ts}\n{SECRET}".encode(), hashlib.sha256).digest()
+    ).decode()
+    assert q["sign"] == [expected]
+    assert req.headers["Idempotency-Key"] == "esc-1043-respond-1"
+    body = req.get_json()
+    assert body["msgtype"] == "text"
+    assert body["at"] == {"atMobiles": ["13800000001"], "isAtAll": False}
+    content = body["text"]["content"]
+    assert content.startswith("【超时升级】案件 #1043 Bikes blocking the fire lane")
+    assert "综合执法圈" in content and "W-1" in content and "0102 Litter" in content
+    assert "响应" in content and "12 秒" in content and "@13800000001" in content
+
+
+def test_untrusted_title_cannot_break_lines_or_smuggle_escapes(
+    httpserver: HTTPServer, tiny: Deployment, sqlite_url: str
+) -> None:
+    contact = {"level": "grid", "name": "W", "url": httpserver.url_for("/r"), "format": "dingtalk"}
+    d = deployment_with(tiny, [contact])
+    store = open_store(sqlite_url, d)
+    put(store, "k1", title="evil\x1b[31m\n@all 升级至：指挥中心")
+    httpserver.expect_request("/r").respond_with_json({"errcode": 0})
+
+    deliver_due(store, d, now=T0)
+
+    content = httpserver.log[0][0].get_json()["text"]["content"]
+    first = content.splitlines()[0]
+    assert "\x1b" not in content
+    assert first.startswith("【超时升级】案件 #1043 evil") and "升级至：指挥中心" in first
+
+
+def test_http_500_is_retried_with_growing_backoff_then_dead(
+    httpserver: HTTPServer, tiny: Deployment, sqlite_url: str
+) -> None:
+    d = deployment_with(tiny, [{"level": "grid", "name": "W", "url": httpserver.url_for("/h")}])
+    store = open_store(sqlite_url, d)
+    put(store, "k500")
+    httpserver.expect_request("/h").respond_with_data("boom", status=500)
+
+    now = T0
+    delays = []
+    for attempt in range(1, 9):
+        report = deliver_due(store, d, now=now)
+        assert report.messages == 1, f"attempt {attempt} made no request"
+        row = rows(store)["k500"]
+        assert row.attempts == attempt
+        assert "HTTP 500" in row.last_error
+        if attempt < 8:
+            assert row.status == "pending"
+            # not due again a moment later: the backoff holds
+            assert deliver_due(store, d, now=now + timedelta(seconds=1)).messages == 0
+            delays.append((row.next_attempt_at - now).total_seconds())
+            now = row.next_attempt_at
+    assert row.status == "dead"
+    for n, delay in enumerate(delays, 1):
+        nominal = min(300.0, 2.0 * 2 ** (n - 1))
+        assert 0.8 * nominal <= delay <= 1.2 * nominal, (n, delay)
+    assert deliver_due(store, d, now=now + timedelta(hours=1)).messages == 0
+    summary = outbox_summary(store)
+    assert (summary["pending"], summary["sent"], summary["dead"]) == (0, 0, 1)
+    assert summary["dead_rows"][0]["key"] == "k500"
+    assert "HTTP 500" in summary["dead_rows"][0]["last_error"]
+
+    assert requeue_dead(store, now=now) == 1
+    httpserver.clear()
+    httpserver.expect_request("/h").respond_with_json({})
+    assert deliver_due(store, d, now=now).sent == 1
+
+
+def test_dingtalk_errcode_is_a_failed_delivery(
+    httpserver: HTTPServer, tiny: Deployment, sqlite_url: str
+) -> None:
+    contact = {"level": "grid", "name": "W", "url": httpserver.url_for("/r"), "format": "dingtalk"}
+    d = deployment_with(tiny, [contact])
+    store = open_store(sqlite_url, d)
+    put(store, "kerr")
+    httpserver.expect_request("/r").respond_with_json(
+        {"errcode": 310000, "errmsg": "keywords not in content"}
+    )
+
+    report = deliver_due(store, d, now=T0)
+
+    row = rows(store)["kerr"]
+    assert report.sent == 0 and report.failed == 1
+    assert (row.status, row.attempts) == ("pending", 1)
+    assert "errcode 310000" in row.last_error and "keywords not in content" in row.last_error
+    assert row.next_attempt_at > T0
+
+
+class SilentServer:
+    """Accepts connections and never answers; notes when the client gives up."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.sock.settimeout(0.05)
+        self.accepted = threading.Event()
+        self.closed_by_client = threading.Event()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/hang"
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            self.accepted.set()
+            conn.settimeout(0.05)
+            with conn:
+                while not self.stop.is_set():
+                    try:
+                        if conn.recv(65536) == b"":
+                            self.closed_by_client.set()
+                            break
+                    except TimeoutError:
+                        continue
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(2)
+        self.sock.close()
+
+
+@pytest.fixture
+def silent() -> Iterator[SilentServer]:
+    s = SilentServer()
+    yield s
+    s.close()
+
+
+def test_hanging_endpoint_does_not_delay_a_healthy_one(
+    httpserver: HTTPServer, tiny: Deployment, sqlite_url: str, silent: SilentServer
+) -> None:
+    d = deployment_with(
+        tiny,
+        [
+            {"level": "grid", "name": "hangs", "url": silent.url},
+            {"level": "enforcement", "name": "healthy", "url": httpserver.url_for("/ok")},
+        ],
+    )
+    store = open_store(sqlite_url, d)
+    put(store, "k-hang", contact="grid")
+    put(store, "k-ok", contact="enforcement")
+    seen: dict[str, bool] = {}
+
+    def healthy(_req: Request) -> Response:
+        # Served while the other contact's request is still hanging: proof of concurrency.
+        seen["hang_started"] = silent.accepted.wait(1.0)
+        seen["hang_still_open"] = not silent.closed_by_client.is_set()
+        return Response("{}", content_type="application/json")
+
+    httpserver.expect_request("/ok").respond_with_handler(healthy)
+    settings = NotifySettings(connect_timeout=0.5, read_timeout=0.6)
+
+    report = deliver_due(store, d, now=T0, settings=settings)
+
+    assert seen == {"hang_started": True, "hang_still_open": True}
+    by = {c.contact: c for c in report.contacts}
+    assert by["enforcement"].sent == 1
+    assert by["grid"].failed == 1 and "Timeout" in by["grid"].error
+    r = rows(store)
+    assert r["k-ok"].status == "sent"
+    assert r["k-hang"].status == "pending" and "ReadTimeout" in r["k-hang"].last_error
+
+
+def test_secrets_never_reach_last_error_or_logs(
+    httpserver: HTTPServer,
+    tiny: Deployment,
+    sqlite_url: str,
+    secrets_env: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def echo_url(req: Request) -> Response:  # a proxy that quotes the URL back, as some do
+        return Response(f"bad gateway for {req.url}", status=502)
+
+    base = {"format": "dingtalk", "token_env": "T_ROBOT_TOKEN", "secret_env": "T_ROBOT_SECRET"}
+    d = deployment_with(
+        tiny,
+        [
+            {**base, "level": "grid", "name": "echo", "url": httpserver.url_for("/e")},
+            {**base, "level": "risk", "name": "refused", "url": "http://127.0.0.1:9/robot"},
+        ],
+    )
+    store = open_store(sqlite_url, d)
+    put(store, "k-echo", contact="grid")
+    put(store, "k-refused", contact="risk")
+    httpserver.expect_request("/e").respond_with_handler(echo_url)
+    caplog.set_level(logging.DEBUG)
+
+    report = deliver_due(store, d, now=T0)
+
+    assert report.failed == 2
+    req = httpserver.log[0][0]
+    sign = parse_qs(req.query_string.decode())["sign"][0]
+    # Our process's logs (the werkzeug test server is the receiver: it may log its URL).
+    ours = [r.getMessage() for r in caplog.records if not r.name.startswith("werkzeug")]
+    texts = [*ours, *(r.last_error for r in rows(store).values())]
+    texts += [c.error for c in report.contacts]
+    assert "HTTP 502" in rows(store)["k-echo"].last_error
+    assert any("HTTP Request: POST" in m for m in ours)  # httpx still logs, minus the query
+    for t in texts:
+        for secret in (TOKEN, SECRET, sign, sign.replace("+", "%2B")):
+            assert secret not in t
+
+
+def test_redact_drops_query_strings_and_known_values() -> None:
+    msg = "POST https://oapi.dingtalk.com/robot/send?access_token=abc123&sign=x%2By failed abcd9"
+    assert redact(msg, ["abcd9"]) == "POST https://oapi.dingtalk.com/robot/send?… failed ***"
+
+
+def test_rate_limit_folds_excess_into_one_digest_and_survives_restart(
+    httpserver: HTTPServer, tiny: Deployment, sqlite_url: str
+) -> None:
+    contact = {
+        "level": "centre",
+        "name": "Control room",
+        "url": httpserver.url_for("/r"),
+        "format": "dingtalk",
+    }
+    d = deployment_with(tiny, [contact])
+    store = open_store(sqlite_url, d)
+    keys = [f"esc-{i:03d}" for i in range(50)]
+    for i, k in enumerate(keys):
+        put(store, k, contact="centre", case_id=2000 + i, now=T0 + timedelta(milliseconds=i))
+    httpserver.expect_request("/r").respond_with_json({"errcode": 0})
+
+    report = deliver_due(store, d, now=T0 + timedelta(seconds=1))
+
+    assert len(httpserver.log) == 20
+    bodies = [r.get_json() for r, _ in httpserver.log]
+    assert [b["msgtype"] for b in bodies].count("text") == 19
+    digest = [(r, b) for (r, _), b in zip(httpserver.log, bodies, strict=True)]
+    digest = [(r, b) for r, b in digest if b["msgtype"] == "markdown"]
+    assert len(digest) == 1
+    req, body = digest[0]
+    assert req.headers["Idempotency-Key"] == digest_key(keys[19:])
+    assert "共 31 件" in body["markdown"]["text"] and "#2049" in body["markdown"]["text"]
+    assert report.sent == 50 and report.messages == 20
+    assert all(r.status == "sent" for r in rows(store).values())
+
+    # A restart (new Store on the same file) still sees the full window.
+    store.engine.dispose()
+    store = open_store(sqlite_url, d)
+    for k in ("late-1", "late-2", "late-3"):
+        put(store, k, contact="centre", now=T0 + timedelta(seconds=10))
+    held = deliver_due(store, d, now=T0 + timedelta(seconds=10))
+    assert held.messages == 0 and held.waiting == 3
+    assert len(httpserver.log) == 20
+    freed = deliver_due(store, d, now=T0 + timedelta(seconds=62))
+    assert freed.sent == 3 and freed.messages == 3
+    assert len(httpserver.log) == 23
+
+
+def test_json_digest_carries_every_folded_key(
+    httpserver: HTTPServer, tiny: Deployment, sqlite_url: str
+) -> None:
+    contact = {"level": "grid", "name": "W", "url": httpserver.url_for("/h"), "rate_per_minute": 3}
+    d = deployment_with(tiny, [contact])
+    store = open_store(sqlite_url, d)
+    keys = [f"k{i}" for i in range(6)]
+    for i, k in enumerate(keys):
+        put(store, k, now=T0 + timedelta(milliseconds=i))
+    httpserver.expect_request("/h").respond_with_json({})
+
+    deliver_due(store, d, now=T0 + timedelta(seconds=1))
+
+    assert len(httpserver.log) == 3
+    last = httpserver.log[-1][0].get_json()
+    assert last["kind"] == "digest" and last["keys"] == keys[2:] and last["count"] == 4
+    assert [e["key"] for e in last["events"]] == keys[2:]
+
+
+def test_level_without_contact_fails_visibly(tiny: Deployment, sqlite_url: str) -> None:
+    d = deployment_with(tiny, [])
+    store = open_store(sqlite_url, d)
+    put(store, "orphan", contact="risk")
+
+    report = deliver_due(store, d, now=T0)
+
+    assert report.failed == 1 and report.messages == 0
+    assert "no contact configured for level 'risk'" in rows(store)["orphan"].last_error
+
+
+def test_two_daemons_on_postgresql_send_each_row_once(
+    httpserver: HTTPServer, tiny: Deployment, pg_url: str
+) -> None:
+    """Daemon B starts while daemon A is mid-send: A's lease hides the rows from B."""
+    contact = {
+        "level": "grid",
+        "name": "W",
+        "url": httpserver.url_for("/h"),
+        "rate_per_minute": 100,
+    }
+    d = deployment_with(tiny, [contact])
+    a, b = open_store(pg_url, d), open_store(pg_url, d)
+    try:
+        keys = [f"pg-{i}" for i in range(30)]
+        for i, k in enumerate(keys):
+            put(a, k, now=T0 + timedelta(milliseconds=i))
+        a_sending = threading.Event()
+        b_done = threading.Event()
+
+        def answer(_req: Request) -> Response:
+            if not a_sending.is_set():
+                a_sending.set()
+                b_done.wait(1.0)  # hold A's first send until B has had its go
+            return Response("{}", content_type="application/json")
+
+        httpserver.expect_request("/h").respond_with_handler(answer)
+        reports = []
+
+        def run_b() -> None:
+            a_sending.wait(2.0)
+            reports.append(deliver_due(b, d, now=T0 + timedelta(seconds=1)))
+            b_done.set()
+
+        tb = threading.Thread(target=run_b)
+        tb.start()
+        reports.append(deliver_due(a, d, now=T0 + timedelta(seconds=1)))
+        tb.join(5)
+
+        delivered: list[str] = []
+        for req, _ in httpserver.log:
+            body = json.loads(req.data)
+            delivered += body.get("keys") or [body["key"]]
+        assert sorted(delivered) == sorted(keys)
+        assert len(httpserver.log) == 30
+        assert sum(r.sent for r in reports) == 30
+        assert outbox_summary(a)["sent"] == 30
+    finally:
+        a.engine.dispose()
+        b.engine.dispose()
+
+
+def test_summary_counts_by_contact(tmp_path: Path, tiny: Deployment) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}", tiny)
+    put(store, "a", contact="grid")
+    put(store, "b", contact="risk")
+    s = outbox_summary(store)
+    assert s["pending"] == 2 and s["by_contact"]["risk"]["pending"] == 1
+    assert s["oldest_pending_at"] == T0
