@@ -1,0 +1,544 @@
+"""The console widgets through a tiny App each: real Textual, plain rows in, messages out."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from rich.cells import cell_len
+from rich.segment import Segment
+from textual.app import App, ComposeResult
+from textual.message import Message
+from textual.strip import Strip
+
+from store.config import load_config
+from widgets.event_queue import EventQueue
+from widgets.grid_map import GridMap
+from widgets.rows import CellSpec, CellState, OfficerRow, PartnerRow, QueueRow
+from widgets.sla_badge import SlaBadge, countdown, sla_state
+from widgets.squad_panel import SquadPanel
+from widgets.text import fit, safe
+
+pytestmark = pytest.mark.anyio  # the async tests run on anyio's pytest plugin (asyncio backend)
+
+ROOT = Path(__file__).resolve().parent.parent
+NOW = datetime(2024, 5, 6, 1, 0, 0, tzinfo=UTC)  # 09:00 in Hangzhou
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def qrow(case_id: int, due_in: float | None, **kw: object) -> QueueRow:
+    """A queue row whose running clock (60 s budget) is due `due_in` seconds from NOW."""
+    fields: dict[str, object] = dict(
+        case_id=case_id,
+        version=1,
+        status="new",
+        status_label="待受理",
+        channel="平安通",
+        category="共享单车乱停放",
+        grid_label="N3-07",
+        grid_code="33010600700810",
+        title=f"case {case_id}",
+        assignee="",
+        clock="respond" if due_in is not None else None,
+        due=NOW + timedelta(seconds=due_in) if due_in is not None else None,
+        budget_seconds=60.0 if due_in is not None else None,
+        escalation_level=0,
+        triage=False,
+        supervised=False,
+        priority="normal",
+    )
+    fields.update(kw)
+    return QueueRow(**fields)  # type: ignore[arg-type]
+
+
+class WidgetApp(App[None]):
+    """Hosts one widget and keeps every message it posts."""
+
+    def __init__(self, widget_factory: object) -> None:
+        super().__init__()
+        self._factory = widget_factory
+        self.messages: list[Message] = []
+
+    def compose(self) -> ComposeResult:
+        yield self._factory()  # type: ignore[operator]
+
+    def on_event_queue_cursor_moved(self, m: EventQueue.CursorMoved) -> None:
+        self.messages.append(m)
+
+    def on_event_queue_case_chosen(self, m: EventQueue.CaseChosen) -> None:
+        self.messages.append(m)
+
+    def on_grid_map_cell_highlighted(self, m: GridMap.CellHighlighted) -> None:
+        self.messages.append(m)
+
+    def on_grid_map_cell_chosen(self, m: GridMap.CellChosen) -> None:
+        self.messages.append(m)
+
+    def on_squad_panel_officer_chosen(self, m: SquadPanel.OfficerChosen) -> None:
+        self.messages.append(m)
+
+
+def lines(widget: EventQueue | GridMap | SquadPanel) -> list[Strip]:
+    return [widget.render_line(y) for y in range(widget.scrollable_content_region.height)]
+
+
+def segment_with(strip: Strip, needle: str) -> Segment:
+    for seg in strip:
+        if needle in seg.text:
+            return seg
+    raise AssertionError(f"{needle!r} not in {strip.text!r}")
+
+
+# --- text helpers -----------------------------------------------------------------------------
+
+
+def test_safe_makes_controls_and_bidi_visible() -> None:
+    assert safe("\x1b[31mX") == "␛[31mX"
+    assert safe("a\x00b\x7fc") == "a␀b␡c"
+    assert safe("\u202eevil") == "<U+202E>evil"
+    assert safe("\x9bq") == "<U+009B>q"
+    assert safe("古荡 ok [red]") == "古荡 ok [red]"
+    assert safe(safe("\x1b")) == safe("\x1b")
+
+
+@pytest.mark.parametrize("text", ["古荡东区abc", "a古b荡c", "abcdefghij", "", "古"])
+@pytest.mark.parametrize("width", [1, 2, 3, 4, 5, 7, 12])
+def test_fit_is_exactly_width_cells(text: str, width: int) -> None:
+    out = fit(text, width)
+    assert cell_len(out) == width
+    if cell_len(text) > width:
+        assert out.rstrip().endswith("…")
+
+
+def test_countdown_text() -> None:
+    assert countdown(NOW + timedelta(seconds=59.5), NOW) == "0:59"
+    assert countdown(NOW + timedelta(seconds=60), NOW) == "1:00"
+    assert countdown(NOW, NOW) == "0:00"
+    assert countdown(NOW - timedelta(seconds=83), NOW) == "-1:23"
+    assert countdown(NOW + timedelta(hours=2, seconds=3), NOW) == "2:00:03"
+    assert countdown(NOW - timedelta(hours=13, minutes=5, seconds=9), NOW) == "-13h05m"
+    assert countdown(NOW + timedelta(days=3, hours=4), NOW) == "3d04h"
+    assert countdown(None, NOW) == ""
+
+
+@pytest.mark.parametrize(
+    ("elapsed_share", "state"),
+    [(0.5, "ok"), (0.85, "at_risk"), (1.0, "breached"), (1.1, "breached")],
+)
+def test_sla_state_by_elapsed_share(elapsed_share: float, state: str) -> None:
+    due = NOW + timedelta(seconds=100 * (1 - elapsed_share))
+    assert sla_state(due, 100, NOW) == state
+    assert sla_state(None, None, NOW) == "none"
+
+
+# --- event queue ------------------------------------------------------------------------------
+
+
+async def test_queue_sorts_breached_first_then_nearest_deadline() -> None:
+    app = WidgetApp(EventQueue)
+    async with app.run_test(size=(140, 20)) as pilot:
+        queue = app.query_one(EventQueue)
+        queue.set_rows(
+            [qrow(1, 30), qrow(2, None), qrow(3, -5), qrow(4, 10), qrow(5, -90), qrow(6, 10)],
+            NOW,
+        )
+        await pilot.pause()
+        assert [r.case_id for r in queue.rows] == [5, 3, 4, 6, 1, 2]
+        shown = [s.text for s in lines(queue)[1:7]]
+        assert "-1:30" in shown[0] and "-0:05" in shown[1] and "0:30" in shown[4]
+        assert shown[5].split()[0] == "2"  # no running clock: no countdown, no clock name
+
+
+async def test_cursor_stays_on_its_case_across_reorders_and_removals() -> None:
+    app = WidgetApp(EventQueue)
+    async with app.run_test(size=(140, 20)) as pilot:
+        queue = app.query_one(EventQueue)
+        queue.focus()
+        queue.set_rows([qrow(1, 10), qrow(2, 20), qrow(3, 30)], NOW)
+        await pilot.press("down")
+        assert queue.cursor_case_id == 2
+        # Two new cases sort above it, one below: the cursor follows case 2.
+        queue.set_rows([qrow(1, 10), qrow(2, 20), qrow(3, 30), qrow(7, -1), qrow(8, 0.5)], NOW)
+        assert queue.cursor_case_id == 2
+        assert queue.cursor_row == 3
+        # Its deadline moved (acknowledged): it re-sorts to the end, still under the cursor.
+        queue.set_rows([qrow(1, 10), qrow(2, 500), qrow(3, 30)], NOW)
+        assert queue.cursor_case_id == 2 and queue.cursor_row == 2
+        # It leaves the queue: the cursor lands on a neighbour, and says so.
+        app.messages.clear()
+        queue.set_rows([qrow(1, 10), qrow(3, 30)], NOW)
+        await pilot.pause()
+        assert queue.cursor_case_id == 3
+        moved = [m for m in app.messages if isinstance(m, EventQueue.CursorMoved)]
+        assert [m.case_id for m in moved] == [3]
+
+
+async def test_keys_move_cursor_and_enter_chooses() -> None:
+    app = WidgetApp(EventQueue)
+    async with app.run_test(size=(140, 12)) as pilot:
+        queue = app.query_one(EventQueue)
+        queue.focus()
+        queue.set_rows([qrow(i, i) for i in range(1, 51)], NOW)
+        await pilot.pause()
+        app.messages.clear()
+        await pilot.press("down", "down", "enter")
+        await pilot.pause()
+        assert queue.cursor_case_id == 3
+        assert [type(m) for m in app.messages] == [
+            EventQueue.CursorMoved,
+            EventQueue.CursorMoved,
+            EventQueue.CaseChosen,
+        ]
+        assert app.messages[-1].case_id == 3  # type: ignore[attr-defined]
+        await pilot.press("end")
+        assert queue.cursor_case_id == 50
+        last = lines(queue)[-1].text
+        assert "case 50" in last  # scrolled into view
+        await pilot.press("home")
+        assert queue.cursor_case_id == 1
+        assert queue.select_case(42) and queue.cursor_case_id == 42
+        assert not queue.select_case(999)
+
+
+async def test_countdown_colours_follow_the_share_of_budget() -> None:
+    app = WidgetApp(EventQueue)
+    async with app.run_test(size=(140, 10)) as pilot:
+        queue = app.query_one(EventQueue)
+        # 100 s budgets at 50 %, 85 % and 110 % elapsed; cursor parked on a 4th row.
+        rows = [
+            qrow(1, 50, budget_seconds=100.0),
+            qrow(2, 15, budget_seconds=100.0),
+            qrow(3, -10, budget_seconds=100.0),
+            qrow(4, -900, budget_seconds=100.0),
+        ]
+        queue.set_rows(rows, NOW)
+        await pilot.pause()
+        by_text = {s.text.split()[0]: s for s in lines(queue)[1:5]}
+        ok = queue.get_component_rich_style("event-queue--ok", partial=True)
+        amber = queue.get_component_rich_style("event-queue--at-risk", partial=True)
+        red = queue.get_component_rich_style("event-queue--breached", partial=True)
+        assert len({ok.color, amber.color, red.color}) == 3
+        assert segment_with(by_text["0:50"], "0:50").style.color == ok.color  # type: ignore[union-attr]
+        assert segment_with(by_text["0:15"], "0:15").style.color == amber.color  # type: ignore[union-attr]
+        assert segment_with(by_text["-0:10"], "-0:10").style.color == red.color  # type: ignore[union-attr]
+        # Time passes: the 50 % row turns amber at 85 %, with no new data.
+        queue.tick(NOW + timedelta(seconds=35))
+        await pilot.pause()
+        strip = next(s for s in lines(queue)[1:5] if "0:15" in s.text and "-" not in s.text[:8])
+        assert segment_with(strip, "0:15").style.color == amber.color  # type: ignore[union-attr]
+
+
+async def test_untrusted_text_is_shown_literally() -> None:
+    app = WidgetApp(EventQueue)
+    titles = ["[red]FAKE[/red]", "\x1b[31mX", "[@click=app.bell]x[/]"]
+    async with app.run_test(size=(160, 10)) as pilot:
+        queue = app.query_one(EventQueue)
+        queue.set_rows(
+            [
+                qrow(i, 10 * i, title=t, channel="[b]c[/]", category="\x1b]0;pwn\x07")
+                for i, t in enumerate(titles, 1)
+            ]
+            + [qrow(9, -100)],  # tops the queue, so the cursor is not on a tested row
+            NOW,
+        )
+        await pilot.pause()
+        shown = lines(queue)
+        text = "\n".join(s.text for s in shown)
+        assert "[red]FAKE[/red]" in text
+        assert "␛[31mX" in text
+        assert "[@click=app.bell]x[/]" in text
+        assert "[b]c[/]" in text
+        assert "␛]0;pwn␇" in text
+        assert "\x1b" not in text and "\x07" not in text
+        for strip in shown:
+            for seg in strip:
+                style = seg.style
+                assert style is None or (not style.link and not style.meta.get("@click"))
+                if "FAKE" in seg.text:
+                    assert style == queue.rich_style  # the plain row style, nothing from markup
+
+
+async def test_cjk_columns_align() -> None:
+    app = WidgetApp(EventQueue)
+    async with app.run_test(size=(120, 12)) as pilot:
+        queue = app.query_one(EventQueue)
+        queue.set_rows(
+            [
+                qrow(
+                    1,
+                    10,
+                    channel="基层治理四平台",
+                    category="装修消防安全",
+                    title="古荡东区 楼道堆物",
+                ),
+                qrow(22, 20, channel="hotline", category="Noise", title="plain ascii title"),
+                qrow(333, 30, channel="平安通", category="共享单车乱停放x", grid_label="?东区7号"),
+                qrow(4444, 40, assignee="张三丰（一中队）", status_label="已派遣"),
+            ],
+            NOW,
+        )
+        await pilot.pause()
+        shown = lines(queue)[:5]
+        widths = {cell_len(s.text) for s in shown}
+        assert len(widths) == 1
+        # The category column starts at the same cell on every line: no wide character
+        # straddles a column edge, whatever the mix of CJK and ASCII before it.
+        header = shown[0].text
+        col = cell_len(header[: header.index("类别")])
+        starts = set()
+        for s in shown[1:]:
+            prefix = ""
+            for ch in s.text:
+                if cell_len(prefix) >= col:
+                    break
+                prefix += ch
+            starts.add(cell_len(prefix))
+        assert starts == {col}
+
+
+async def test_narrow_queue_drops_minor_columns_to_keep_the_title() -> None:
+    app = WidgetApp(lambda: EventQueue(hidden_columns=("flags",)))
+    async with app.run_test(size=(60, 8)) as pilot:
+        queue = app.query_one(EventQueue)
+        queue.set_rows([qrow(1, 10, title="bikes block the fire lane")], NOW)
+        await pilot.pause()
+        header, first = (s.text for s in lines(queue)[:2])
+        assert "标题" in header and "bikes block" in first
+        assert "渠道" not in header and "标记" not in header
+        assert "网格" in header and "N3-07" in first
+
+
+async def test_english_clock_names_and_flags() -> None:
+    app = WidgetApp(lambda: EventQueue(lang="en"))
+    async with app.run_test(size=(160, 8)) as pilot:
+        queue = app.query_one(EventQueue)
+        queue.set_rows(
+            [qrow(9, -3, clock="dispatch", triage=True, supervised=True, escalation_level=2)], NOW
+        )
+        await pilot.pause()
+        header, first = (s.text for s in lines(queue)[:2])
+        assert "Clock" in header and "dispatch" in first
+        assert "?S ↑2" in first
+
+
+async def test_flash_highlights_a_row_then_stops() -> None:
+    app = WidgetApp(EventQueue)
+    async with app.run_test(size=(140, 8)) as pilot:
+        queue = app.query_one(EventQueue)
+        queue.set_rows([qrow(1, 10), qrow(2, -1)], NOW)
+        queue.flash(1, seconds=0.2)
+        await pilot.pause()
+        flash = queue.get_component_rich_style("event-queue--flash", partial=True)
+        row1 = next(s for s in lines(queue) if "case 1" in s.text)
+        assert segment_with(row1, "case 1").style.bgcolor == flash.bgcolor  # type: ignore[union-attr]
+        await pilot.pause(0.3)
+        row1 = next(s for s in lines(queue) if "case 1" in s.text)
+        assert segment_with(row1, "case 1").style.bgcolor != flash.bgcolor  # type: ignore[union-attr]
+
+
+async def test_ten_thousand_rows_and_page_down() -> None:
+    app = WidgetApp(EventQueue)
+    async with app.run_test(size=(120, 36)) as pilot:
+        queue = app.query_one(EventQueue)
+        queue.focus()
+        rows = [qrow(i, (i * 7919) % 20000 - 5000) for i in range(1, 10_001)]
+        queue.set_rows(rows, NOW)
+        await pilot.pause()
+        first = queue.cursor_case_id
+        await pilot.press("pagedown", "pagedown")
+        assert queue.cursor_row == 2 * (queue.scrollable_content_region.height - 1)
+        assert queue.cursor_case_id != first
+        await pilot.press("end")
+        assert queue.cursor_row == 9_999
+        queue.set_rows([replace(r, version=2) for r in rows[::-1]], NOW + timedelta(seconds=1))
+        assert queue.cursor_row == 9_999
+
+
+async def test_sla_badge_changes_class_with_state() -> None:
+    app = WidgetApp(SlaBadge)
+    async with app.run_test(size=(40, 3)) as pilot:
+        badge = app.query_one(SlaBadge)
+        badge.set_clock("respond", NOW + timedelta(seconds=30), 60, NOW)
+        await pilot.pause()
+        assert badge.has_class("-ok") and "响应 0:30" in str(badge.render())
+        badge.tick(NOW + timedelta(seconds=61))
+        assert badge.has_class("-breached") and not badge.has_class("-ok")
+        assert "响应 -0:31" in str(badge.render())
+
+
+# --- grid map -----------------------------------------------------------------------------------
+
+
+def gudang_cells() -> list[CellSpec]:
+    d = load_config(ROOT / "config.toml")
+    names = {c.code: c.name for c in d.tower.enforcement_circles}
+    return [
+        CellSpec(g.code, g.label, g.circle, names[g.circle], g.half, g.row, g.col)
+        for g in d.tower.grids
+    ]
+
+
+async def test_grid_map_renders_every_label_and_the_road() -> None:
+    cells = gudang_cells()
+    app = WidgetApp(lambda: GridMap(cells, divider_label="文三西路"))
+    async with app.run_test(size=(60, 20)) as pilot:
+        grid_map = app.query_one(GridMap)
+        await pilot.pause()
+        shown = [s.text for s in lines(grid_map)]
+        text = "\n".join(shown)
+        assert len(cells) == 105
+        for c in cells:
+            assert c.label in text, c.label
+        road = [line for line in shown if "文三西路" in line]
+        assert len(road) == 1 and "━" in road[0]
+        assert shown.index(road[0]) == 6
+        assert "北一综合执法圈" in text  # the cursor cell's circle, on the info line
+        assert all(cell_len(line) == 60 for line in shown)
+
+
+async def test_grid_map_shading_counts_and_mark() -> None:
+    cells = gudang_cells()
+    by_label = {c.label: c for c in cells}
+    app = WidgetApp(lambda: GridMap(cells, divider_label="文三西路"))
+    async with app.run_test(size=(80, 20)) as pilot:
+        grid_map = app.query_one(GridMap)
+        n307, s105 = by_label["N3-07"], by_label["S1-05"]
+        grid_map.set_state(
+            {
+                n307.code: CellState(n307.code, 3, "breached", officers=1),
+                s105.code: CellState(s105.code, 1, "at_risk"),
+            }
+        )
+        grid_map.mark(s105.code)
+        await pilot.pause()
+        shown = lines(grid_map)
+        seg = segment_with(shown[n307.row], "N3-07")
+        red = grid_map.get_component_rich_style("grid-map--breached", partial=True)
+        assert "3" in seg.text and seg.style.bgcolor == red.bgcolor  # type: ignore[union-attr]
+        assert "•" in seg.text  # an officer is there (8-wide cells at this size)
+        marked = segment_with(shown[s105.row], "S1-05")
+        assert marked.style.reverse  # type: ignore[union-attr]
+        plain = segment_with(shown[s105.row], "S1-06")
+        assert not plain.style.reverse  # type: ignore[union-attr]
+        grid_map.mark(None)
+        assert not segment_with(grid_map.render_line(s105.row), "S1-05").style.reverse  # type: ignore[union-attr]
+
+
+async def test_grid_map_arrows_move_to_nearest_cell_and_post() -> None:
+    cells = gudang_cells()
+    by_code = {c.code: c for c in cells}
+    app = WidgetApp(lambda: GridMap(cells, divider_label="文三西路"))
+    async with app.run_test(size=(70, 20)) as pilot:
+        grid_map = app.query_one(GridMap)
+        grid_map.focus()
+        await pilot.pause()
+        assert by_code[grid_map.cursor_code].label == "N1-01"  # type: ignore[index]
+        await pilot.press("right", "down")
+        assert by_code[grid_map.cursor_code].label == "N1-07"  # type: ignore[index]
+        for _ in range(4):
+            await pilot.press("down")
+        assert by_code[grid_map.cursor_code].label == "N3-12"  # type: ignore[index]
+        await pilot.press("down")
+        # From row 5 down over the road to the south half.
+        assert by_code[grid_map.cursor_code].label == "S1-02"  # type: ignore[index]
+        await pilot.press("enter")
+        await pilot.pause()
+        highlighted = [m for m in app.messages if isinstance(m, GridMap.CellHighlighted)]
+        assert [by_code[m.grid_code].label for m in highlighted] == [
+            "N1-02",
+            "N1-07",
+            "N1-12",
+            "N3-02",
+            "N3-07",
+            "N3-12",
+            "S1-02",
+        ]
+        chosen = [m for m in app.messages if isinstance(m, GridMap.CellChosen)]
+        assert [by_code[m.grid_code].label for m in chosen] == ["S1-02"]
+        await pilot.press("left", "left")  # no cell to the left of S1-01: stays
+        assert by_code[grid_map.cursor_code].label == "S1-01"  # type: ignore[index]
+
+
+async def test_grid_map_other_deployment_and_small_size_scrolls() -> None:
+    d = load_config(ROOT / "tests" / "fixtures" / "tiny.toml")
+    names = {c.code: c.name for c in d.tower.enforcement_circles}
+    cells = [
+        CellSpec(g.code, g.label, g.circle, names[g.circle], g.half, g.row, g.col)
+        for g in d.tower.grids
+    ]
+    app = WidgetApp(lambda: GridMap(cells))
+    async with app.run_test(size=(40, 6)) as pilot:
+        grid_map = app.query_one(GridMap)
+        await pilot.pause()
+        text = "\n".join(s.text for s in lines(grid_map))
+        for label in ("W-1", "W-2", "E-1", "E-2"):
+            assert label in text
+        assert "━" not in text  # one half only: no road
+    gudang = gudang_cells()
+    app = WidgetApp(lambda: GridMap(gudang, divider_label="文三西路"))
+    async with app.run_test(size=(40, 8)) as pilot:
+        grid_map = app.query_one(GridMap)
+        grid_map.focus()
+        await pilot.pause()
+        for _ in range(11):
+            await pilot.press("down")
+        text = "\n".join(s.text for s in lines(grid_map))
+        assert "S1-13" in text  # scrolled to the cursor
+
+
+# --- squad panel --------------------------------------------------------------------------------
+
+
+def officers() -> list[OfficerRow]:
+    since = NOW - timedelta(minutes=12)
+    spec = [
+        ("G101", "王建国", "Z1", "一中队", "综合执法", "available", "空闲", None),
+        ("G102", "李明", "Z1", "一中队", "公安", "en_route", "出警", 1043),
+        ("G103", "[b]赵", "Z1", "一中队", "交警", "on_scene", "处置中", 1044),
+        ("G201", "陈静", "Z2", "二中队", "市场监管", "off_duty", "休息", None),
+    ]
+    return [
+        OfficerRow(code, name, sq, sqn, agency, "基础组", st, label, case, since, 0)
+        for code, name, sq, sqn, agency, st, label, case in spec
+    ]
+
+
+async def test_squad_panel_shows_squads_statuses_and_partners() -> None:
+    app = WidgetApp(SquadPanel)
+    async with app.run_test(size=(70, 16)) as pilot:
+        panel = app.query_one(SquadPanel)
+        panel.set_data(officers(), [PartnerRow("meituan", "美团单车", 3, 12)], NOW)
+        await pilot.pause()
+        text = [s.text for s in lines(panel)]
+        joined = "\n".join(text)
+        assert "一中队" in text[0] and "空闲 1 · 出警 1 · 处置 1 · 休息 0" in text[0]
+        assert "#1043" in joined and "12m" in joined and "[b]赵" in joined
+        assert "二中队" in joined and "休息 1" in joined
+        assert "美团单车" in joined and "今日处置 12" in joined
+        en_route = panel.get_component_rich_style("squad-panel--en_route", partial=True)
+        li = next(s for s in lines(panel) if "G102" in s.text)
+        assert segment_with(li, "出警").style.color == en_route.color  # type: ignore[union-attr]
+
+
+async def test_squad_panel_cursor_skips_headers_and_chooses() -> None:
+    app = WidgetApp(SquadPanel)
+    async with app.run_test(size=(70, 16)) as pilot:
+        panel = app.query_one(SquadPanel)
+        panel.focus()
+        panel.set_data(officers(), [], NOW)
+        await pilot.pause()
+        assert panel.cursor_code == "G101"
+        await pilot.press("down", "down", "down", "enter")
+        await pilot.pause()
+        assert panel.cursor_code == "G201"  # over the 二中队 header
+        chosen = [m for m in app.messages if isinstance(m, SquadPanel.OfficerChosen)]
+        assert [m.code for m in chosen] == ["G201"]
+        # New data keeps the cursor on the same officer.
+        panel.set_data(list(reversed(officers())), [], NOW + timedelta(minutes=1))
+        assert panel.cursor_code == "G201"

@@ -1,0 +1,452 @@
+"""The live event queue: every open case, most urgent first, with its SLA countdown.
+
+A `DataTable` takes seconds to show 10k rows and its cursor follows the position, not the case,
+after a re-sort; this widget uses the Line API instead (`ScrollView.render_line`): only the
+visible rows are drawn, each row's static part is cached as a `Strip`, and the countdown column
+is drawn fresh on every `tick`. The cursor is tied to a case id, so re-sorts, inserts and
+removals never move it to another case. All text comes from feeds and is drawn literally.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import ClassVar, Literal
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from widgets.rows import QueueRow
+from widgets.sla_badge import DEFAULT_AT_RISK, clock_name, countdown, sla_state
+from widgets.text import fit
+
+_PRIORITY_RANK = {"critical": 0, "urgent": 1, "normal": 2}
+_FAR = datetime.max.replace(tzinfo=UTC)
+FLASH_SECONDS = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One queue column: its key, header titles and width in cells per language."""
+
+    key: str
+    title_zh: str
+    title_en: str
+    width_zh: int
+    width_en: int
+    align: Literal["left", "right"] = "left"
+
+    def title(self, lang: str) -> str:
+        return self.title_zh if lang == "zh" else self.title_en
+
+    def width(self, lang: str) -> int:
+        return self.width_zh if lang == "zh" else self.width_en
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("countdown", "剩余", "Left", 8, 8, "right"),
+    Column("clock", "环节", "Clock", 4, 8),
+    Column("case", "编号", "Case", 6, 6, "right"),
+    Column("priority", "级", "Pr", 2, 2),
+    Column("flags", "标记", "Flags", 5, 5),
+    Column("channel", "渠道", "Channel", 8, 10),
+    Column("category", "类别", "Category", 12, 14),
+    Column("grid", "网格", "Grid", 7, 7),
+    Column("status", "状态", "Status", 8, 10),
+    Column("assignee", "处置人", "Assignee", 8, 10),
+    Column("title", "标题", "Title", 12, 12),  # takes the rest of the width
+)
+_SEP = " "
+DROP_ORDER = ("channel", "assignee", "category", "status")
+"""Columns given up, in this order, when the widget is too narrow to show a readable title."""
+MIN_TITLE = 16
+
+
+def sort_key(row: QueueRow) -> tuple[bool, datetime, int, int]:
+    """Breached first, then nearest deadline, rows without a running clock last.
+
+    Ordering by the deadline alone already puts every breached row (deadline in the past)
+    before every running one, and the order never changes while time passes: `tick` needs
+    no re-sort. Ties: higher priority first, then the older case.
+    """
+    return (
+        row.due is None,
+        row.due or _FAR,
+        _PRIORITY_RANK.get(row.priority, 3),
+        row.case_id,
+    )
+
+
+class EventQueue(ScrollView, can_focus=True):
+    """Open cases, one per line, sorted by SLA urgency; plain `QueueRow`s in, messages out."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "event-queue--header",
+        "event-queue--cursor",
+        "event-queue--cursor-blurred",
+        "event-queue--flash",
+        "event-queue--ok",
+        "event-queue--at-risk",
+        "event-queue--breached",
+        "event-queue--none",
+        "event-queue--urgent",
+        "event-queue--critical",
+        "event-queue--flags",
+        "event-queue--triage",
+    }
+
+    DEFAULT_CSS = """
+    EventQueue {
+        height: 1fr;
+        background: $surface;
+        color: $foreground;
+    }
+    EventQueue > .event-queue--header { background: $panel; color: $text-muted; text-style: bold; }
+    EventQueue > .event-queue--cursor {
+        background: $block-cursor-background;
+        color: $block-cursor-foreground;
+        text-style: bold;
+    }
+    EventQueue > .event-queue--cursor-blurred { background: $block-cursor-blurred-background; }
+    EventQueue > .event-queue--flash { background: $error 60%; text-style: bold; }
+    EventQueue > .event-queue--ok { color: $text-success; }
+    EventQueue > .event-queue--at-risk { color: $text-warning; text-style: bold; }
+    EventQueue > .event-queue--breached { color: $text-error; text-style: bold reverse; }
+    EventQueue > .event-queue--none { color: $text-muted; }
+    EventQueue > .event-queue--urgent { color: $text-warning; text-style: bold; }
+    EventQueue > .event-queue--critical { color: $text-error; text-style: bold; }
+    EventQueue > .event-queue--flags { color: $text-accent; }
+    EventQueue > .event-queue--triage { color: $text-warning; text-style: italic; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "cursor_up", "Up", show=False, id="queue.up"),
+        Binding("down", "cursor_down", "Down", show=False, id="queue.down"),
+        Binding("pageup", "page_up", "Page up", show=False, id="queue.page_up"),
+        Binding("pagedown", "page_down", "Page down", show=False, id="queue.page_down"),
+        Binding("home", "first", "First", show=False, id="queue.first"),
+        Binding("end", "last", "Last", show=False, id="queue.last"),
+        Binding("enter", "choose", "Open", show=False, id="queue.choose"),
+    ]
+
+    lang: reactive[str] = reactive("zh", init=False)
+    """Header titles and clock names: "zh" or "en"."""
+
+    class CursorMoved(Message):
+        """The cursor is on another case (None when the queue became empty)."""
+
+        def __init__(self, queue: EventQueue, case_id: int | None) -> None:
+            super().__init__()
+            self.queue = queue
+            self.case_id = case_id
+
+        @property
+        def control(self) -> EventQueue:
+            return self.queue
+
+    class CaseChosen(Message):
+        """Enter on a case: open it."""
+
+        def __init__(self, queue: EventQueue, case_id: int) -> None:
+            super().__init__()
+            self.queue = queue
+            self.case_id = case_id
+
+        @property
+        def control(self) -> EventQueue:
+            return self.queue
+
+    def __init__(
+        self,
+        *,
+        lang: str = "zh",
+        at_risk: float = DEFAULT_AT_RISK,
+        hidden_columns: Sequence[str] = (),
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+        disabled: bool = False,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes, disabled=disabled)
+        self.set_reactive(EventQueue.lang, lang)
+        self.at_risk = at_risk
+        """Share of a clock's budget after which it shows amber (set from the deployment)."""
+        self.hidden_columns: frozenset[str] = frozenset(hidden_columns)
+        self._rows: list[QueueRow] = []
+        self._index: dict[int, int] = {}
+        self._now = datetime.now(UTC)
+        self._cursor = 0
+        self._cursor_id: int | None = None
+        self._flash: dict[int, float] = {}
+        self._cache: LRUCache[int, tuple[QueueRow, list[Segment]]] = LRUCache(1024)
+        self._layout: list[tuple[Column, int]] = []
+        self._layout_width = -1
+        self._styles: dict[str, Style] = {}
+
+    # Public API ------------------------------------------------------------------------
+    @property
+    def rows(self) -> Sequence[QueueRow]:
+        """The rows in display order."""
+        return self._rows
+
+    @property
+    def cursor_case_id(self) -> int | None:
+        """The case under the cursor, or None when the queue is empty."""
+        return self._cursor_id
+
+    @property
+    def cursor_row(self) -> int:
+        """Position of the cursor in display order."""
+        return self._cursor
+
+    def set_rows(self, rows: Sequence[QueueRow], now: datetime) -> None:
+        """Replace the data; the cursor stays on its case (or its old place if the case left)."""
+        self._now = now
+        self._rows = sorted(rows, key=sort_key)
+        self._index = {r.case_id: i for i, r in enumerate(self._rows)}
+        old_id = self._cursor_id
+        if old_id is not None and old_id in self._index:
+            self._cursor = self._index[old_id]
+        else:
+            self._cursor = min(self._cursor, max(len(self._rows) - 1, 0))
+        self._cursor_id = self._rows[self._cursor].case_id if self._rows else None
+        self._update_virtual_size()
+        self._scroll_cursor_into_view()
+        self.refresh()
+        if self._cursor_id != old_id:
+            self.post_message(self.CursorMoved(self, self._cursor_id))
+
+    def tick(self, now: datetime) -> None:
+        """Advance the countdowns; the order does not depend on `now`, so nothing is re-sorted."""
+        self._now = now
+        self.refresh()
+
+    def select_case(self, case_id: int) -> bool:
+        """Put the cursor on `case_id`; False if it is not in the queue."""
+        index = self._index.get(case_id)
+        if index is None:
+            return False
+        self._move_to(index)
+        return True
+
+    def flash(self, case_id: int, seconds: float = FLASH_SECONDS) -> None:
+        """Highlight a row for a moment (a fresh breach), wherever it sits."""
+        self._flash[case_id] = time.monotonic() + seconds
+        self.set_timer(seconds, self._end_flash)
+        self.refresh()
+
+    def is_flashing(self, case_id: int) -> bool:
+        return self._flash.get(case_id, 0.0) > time.monotonic()
+
+    # Cursor ------------------------------------------------------------------------------
+    @property
+    def _page(self) -> int:
+        return max(self.scrollable_content_region.height - 1, 1)
+
+    def _move_to(self, index: int) -> None:
+        if not self._rows:
+            return
+        index = max(0, min(index, len(self._rows) - 1))
+        self._cursor = index
+        self._scroll_cursor_into_view()
+        self.refresh()
+        case_id = self._rows[index].case_id
+        if case_id != self._cursor_id:
+            self._cursor_id = case_id
+            self.post_message(self.CursorMoved(self, case_id))
+
+    def _scroll_cursor_into_view(self) -> None:
+        if not self.is_mounted:
+            return  # on_resize brings it into view once laid out
+        top = int(self.scroll_offset.y)
+        page = self._page
+        if self._cursor < top:
+            self.scroll_to(y=self._cursor, animate=False, immediate=True)
+        elif self._cursor >= top + page:
+            self.scroll_to(y=self._cursor - page + 1, animate=False, immediate=True)
+
+    def action_cursor_up(self) -> None:
+        self._move_to(self._cursor - 1)
+
+    def action_cursor_down(self) -> None:
+        self._move_to(self._cursor + 1)
+
+    def action_page_up(self) -> None:
+        self._move_to(self._cursor - self._page)
+
+    def action_page_down(self) -> None:
+        self._move_to(self._cursor + self._page)
+
+    def action_first(self) -> None:
+        self._move_to(0)
+
+    def action_last(self) -> None:
+        self._move_to(len(self._rows) - 1)
+
+    def action_choose(self) -> None:
+        if self._cursor_id is not None:
+            self.post_message(self.CaseChosen(self, self._cursor_id))
+
+    def on_click(self, event: events.Click) -> None:
+        index = int(self.scroll_offset.y) + event.y - 1
+        if event.y >= 1 and 0 <= index < len(self._rows):
+            self._move_to(index)
+            if event.chain >= 2:
+                self.action_choose()
+
+    def _end_flash(self) -> None:
+        now = time.monotonic()
+        self._flash = {k: v for k, v in self._flash.items() if v > now}
+        self.refresh()
+
+    # Layout ------------------------------------------------------------------------------
+    def _columns(self) -> list[tuple[Column, int]]:
+        """Visible columns and their widths; the title column takes what is left."""
+        avail = self.scrollable_content_region.width
+        if self._layout_width == avail and self._layout:
+            return self._layout
+        cols = [c for c in COLUMNS if c.key not in self.hidden_columns]
+
+        def fixed_width() -> int:
+            return sum(c.width(self.lang) for c in cols if c.key != "title") + len(_SEP) * (
+                len(cols) - 1
+            )
+
+        # Narrow region: drop the least needed columns before the title gets squeezed.
+        for key in DROP_ORDER:
+            if avail <= 0 or fixed_width() + MIN_TITLE <= avail:
+                break
+            cols = [c for c in cols if c.key != key]
+        fixed = fixed_width()
+        layout = []
+        for c in cols:
+            w = c.width(self.lang)
+            if c.key == "title":
+                w = max(w, avail - fixed)
+            layout.append((c, w))
+        self._layout, self._layout_width = layout, avail
+        self._cache.clear()
+        return layout
+
+    def _line_width(self) -> int:
+        layout = self._columns()
+        return sum(w for _, w in layout) + len(_SEP) * (len(layout) - 1)
+
+    def _update_virtual_size(self) -> None:
+        self.virtual_size = Size(self._line_width(), len(self._rows) + 1)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._update_virtual_size()
+        self._scroll_cursor_into_view()
+
+    def watch_lang(self) -> None:
+        self._layout = []
+        self._cache.clear()
+        self._update_virtual_size()
+        self.refresh()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles.clear()
+        self._cache.clear()
+
+    # Rendering ---------------------------------------------------------------------------
+    def _style(self, component: str) -> Style:
+        style = self._styles.get(component)
+        if style is None:
+            style = self.get_component_rich_style(f"event-queue--{component}", partial=True)
+            self._styles[component] = style
+        return style
+
+    def _header_segments(self, base: Style) -> list[Segment]:
+        style = base + self._style("header")
+        text = _SEP.join(fit(c.title(self.lang), w, c.align) for c, w in self._columns())
+        return [Segment(text, style)]
+
+    def _static_segments(
+        self, row: QueueRow, base: Style, layout: list[tuple[Column, int]]
+    ) -> list[Segment]:
+        """Everything but the countdown: cached per case until the row object changes."""
+        cached = self._cache.get(row.case_id)
+        if cached is not None and cached[0] == row:
+            return cached[1]
+        lang = self.lang
+        flags = ("?" if row.triage else " ") + (
+            ("督" if lang == "zh" else "S ") if row.supervised else "  "
+        )
+        flags += f"↑{row.escalation_level}" if row.escalation_level > 0 else "  "
+        values = {
+            "clock": (clock_name(row.clock, lang), None),
+            "case": (str(row.case_id), None),
+            "priority": (
+                {"critical": "!!", "urgent": "!"}.get(row.priority, ""),
+                row.priority if row.priority in ("critical", "urgent") else None,
+            ),
+            "flags": (flags, "flags"),
+            "channel": (row.channel, None),
+            "category": (row.category, "triage" if row.triage else None),
+            "grid": (row.grid_label, "triage" if row.grid_code is None else None),
+            "status": (row.status_label, None),
+            "assignee": (row.assignee, None),
+            "title": (row.title, None),
+        }
+        segments: list[Segment] = []
+        for col, w in layout:
+            if col.key == "countdown":
+                continue
+            text, component = values[col.key]
+            style = base + self._style(component) if component else base
+            segments.append(Segment(_SEP, base))
+            segments.append(Segment(fit(text, w, col.align), style))
+        self._cache[row.case_id] = (row, segments)
+        return segments
+
+    def _row_strip(self, index: int, base: Style) -> Strip:
+        row = self._rows[index]
+        layout = self._columns()
+        static = self._static_segments(row, base, layout)
+        segments: list[Segment] = []
+        if layout and layout[0][0].key == "countdown":
+            state = sla_state(row.due, row.budget_seconds, self._now, self.at_risk)
+            text = fit(countdown(row.due, self._now), layout[0][1], "right", sanitize=False)
+            segments.append(Segment(text, base + self._style(state.replace("_", "-"))))
+            segments.extend(static)
+        else:
+            segments.extend(static[1:])
+        post: Style | None = None
+        if index == self._cursor:
+            post = self._style("cursor" if self.has_focus else "cursor-blurred")
+        elif self._flash and self.is_flashing(row.case_id):
+            post = self._style("flash")
+        if post is not None:
+            segments = list(Segment.apply_style(segments, post_style=post))
+        return Strip(segments)
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        if y == 0:
+            strip = Strip(self._header_segments(base))
+        else:
+            index = scroll_y + y - 1
+            if index >= len(self._rows):
+                return Strip.blank(width, base)
+            strip = self._row_strip(index, base)
+        return strip.crop_extend(scroll_x, scroll_x + width, base)
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()

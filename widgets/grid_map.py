@@ -1,0 +1,345 @@
+"""The grid map: every cell of the deployment where the config places it, lit by its cases.
+
+Each cell is one short line segment ("N3-07" + open-case count), shaded by the worst SLA state
+of its open cases; circles alternate background so their borders show; an empty row between
+the north and south halves is drawn as the road that splits them (文三西路 in Gudang). The
+bottom line names the cell under the cursor and its circle. Positions, labels and names are
+all data (`CellSpec`), never code, so any deployment's layout draws.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import ClassVar
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Region, Size, Spacing
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from widgets.rows import CellSpec, CellState
+from widgets.text import fit, safe, width_of
+
+MIN_CELL_WIDTH = 6
+MAX_CELL_WIDTH = 8
+_PALETTE = 3  # alternating circle backgrounds
+_STATE_NAMES = {
+    "zh": {"none": "无案件", "ok": "正常", "at_risk": "将超时", "breached": "已超时"},
+    "en": {"none": "no cases", "ok": "on time", "at_risk": "at risk", "breached": "breached"},
+}
+
+
+def _circle_colours(cells: Sequence[CellSpec]) -> dict[str, int]:
+    """Greedy colouring of the circle adjacency graph, so neighbouring circles differ."""
+    at = {(c.row, c.col): c.circle for c in cells}
+    neighbours: dict[str, set[str]] = {c.circle: set() for c in cells}
+    for (r, c), circle in at.items():
+        for dr, dc in ((0, 1), (1, 0), (0, -1), (-1, 0)):
+            other = at.get((r + dr, c + dc))
+            if other is not None and other != circle:
+                neighbours[circle].add(other)
+    colours: dict[str, int] = {}
+    for circle in neighbours:  # config order
+        used = {colours[n] for n in neighbours[circle] if n in colours}
+        colours[circle] = next((i for i in range(_PALETTE) if i not in used), 0)
+    return colours
+
+
+class GridMap(ScrollView, can_focus=True):
+    """Map of grid cells with a keyboard cursor; `CellSpec`s and `CellState`s in, messages out."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "grid-map--circle-0",
+        "grid-map--circle-1",
+        "grid-map--circle-2",
+        "grid-map--none",
+        "grid-map--ok",
+        "grid-map--at-risk",
+        "grid-map--breached",
+        "grid-map--officers",
+        "grid-map--marked",
+        "grid-map--cursor",
+        "grid-map--road",
+        "grid-map--info",
+    }
+
+    DEFAULT_CSS = """
+    GridMap {
+        height: auto;
+        max-height: 100%;
+        background: $surface;
+    }
+    GridMap > .grid-map--circle-0 { background: $surface-lighten-1; }
+    GridMap > .grid-map--circle-1 { background: $panel; }
+    GridMap > .grid-map--circle-2 { background: $boost; }
+    GridMap > .grid-map--none { color: $text-disabled; }
+    GridMap > .grid-map--ok { color: $text; background: $success-muted; text-style: bold; }
+    GridMap > .grid-map--at-risk { color: $text; background: $warning-muted; text-style: bold; }
+    GridMap > .grid-map--breached { color: $text; background: $error; text-style: bold; }
+    GridMap > .grid-map--officers { text-style: underline; }
+    GridMap > .grid-map--marked { text-style: bold reverse; }
+    GridMap > .grid-map--cursor {
+        background: $block-cursor-background;
+        color: $block-cursor-foreground;
+        text-style: bold;
+    }
+    GridMap > .grid-map--road { color: $text-muted; }
+    GridMap > .grid-map--info { color: $text-muted; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "move(-1, 0)", "Up", show=False, id="map.up"),
+        Binding("down", "move(1, 0)", "Down", show=False, id="map.down"),
+        Binding("left", "move(0, -1)", "Left", show=False, id="map.left"),
+        Binding("right", "move(0, 1)", "Right", show=False, id="map.right"),
+        Binding("enter", "choose", "Choose", show=False, id="map.choose"),
+    ]
+
+    class CellHighlighted(Message):
+        """The cursor moved onto another cell."""
+
+        def __init__(self, grid_map: GridMap, grid_code: str) -> None:
+            super().__init__()
+            self.grid_map = grid_map
+            self.grid_code = grid_code
+
+        @property
+        def control(self) -> GridMap:
+            return self.grid_map
+
+    class CellChosen(Message):
+        """Enter on a cell (e.g. filter the queue to it)."""
+
+        def __init__(self, grid_map: GridMap, grid_code: str) -> None:
+            super().__init__()
+            self.grid_map = grid_map
+            self.grid_code = grid_code
+
+        @property
+        def control(self) -> GridMap:
+            return self.grid_map
+
+    def __init__(
+        self,
+        cells: Sequence[CellSpec],
+        *,
+        divider_label: str = "",
+        lang: str = "zh",
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+        disabled: bool = False,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes, disabled=disabled)
+        self.cells: tuple[CellSpec, ...] = tuple(cells)
+        self.divider_label = divider_label
+        self.lang = lang
+        self._by_code = {c.code: c for c in self.cells}
+        self._at = {(c.row, c.col): c for c in self.cells}
+        self._rows = max((c.row for c in self.cells), default=-1) + 1
+        self._cols = max((c.col for c in self.cells), default=-1) + 1
+        self._colour = _circle_colours(self.cells)
+        self._roads = self._road_rows()
+        self._states: dict[str, CellState] = {}
+        self._marked: str | None = None
+        first = min(self.cells, key=lambda c: (c.row, c.col), default=None)
+        self._cursor: str | None = first.code if first else None
+
+    # Public API ------------------------------------------------------------------------
+    @property
+    def cursor_code(self) -> str | None:
+        """The grid cell under the keyboard cursor."""
+        return self._cursor
+
+    @property
+    def marked(self) -> str | None:
+        """The cell of the selected case, if any."""
+        return self._marked
+
+    def set_state(self, states: Mapping[str, CellState]) -> None:
+        """Replace the live state of the cells (cells not named show as empty)."""
+        self._states = dict(states)
+        self.refresh()
+
+    def mark(self, grid_code: str | None) -> None:
+        """Mark the selected case's cell (None: no mark)."""
+        if grid_code != self._marked:
+            self._marked = grid_code if grid_code in self._by_code else None
+            self.refresh()
+
+    def move_cursor(self, grid_code: str) -> bool:
+        """Put the keyboard cursor on a cell; False for an unknown code."""
+        if grid_code not in self._by_code:
+            return False
+        self._set_cursor(grid_code)
+        return True
+
+    # Geometry --------------------------------------------------------------------------
+    def _road_rows(self) -> set[int]:
+        """Empty rows with north cells above and south cells below: the dividing road."""
+        north = [c.row for c in self.cells if c.half == "north"]
+        south = [c.row for c in self.cells if c.half == "south"]
+        if not north or not south:
+            return set()
+        used = {c.row for c in self.cells}
+        return {r for r in range(max(north) + 1, min(south)) if r not in used}
+
+    @property
+    def cell_width(self) -> int:
+        """Cells grow from 6 to 8 terminal cells wide when there is room."""
+        if not self._cols:
+            return MIN_CELL_WIDTH
+        avail = self.scrollable_content_region.width or self.size.width
+        return max(MIN_CELL_WIDTH, min(MAX_CELL_WIDTH, avail // self._cols))
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return self._rows + 1
+
+    def on_mount(self) -> None:
+        self._update_virtual_size()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._update_virtual_size()
+
+    def _update_virtual_size(self) -> None:
+        self.virtual_size = Size(self._cols * self.cell_width, self._rows + 1)
+
+    def _cell_region(self, spec: CellSpec) -> Region:
+        w = self.cell_width
+        return Region(spec.col * w, spec.row, w, 1)
+
+    # Cursor ------------------------------------------------------------------------------
+    def _set_cursor(self, code: str) -> None:
+        if code == self._cursor:
+            return
+        self._cursor = code
+        if self.is_mounted:
+            self.scroll_to_region(
+                self._cell_region(self._by_code[code]),
+                animate=False,
+                force=True,
+                immediate=True,
+                spacing=Spacing(bottom=1),  # the info line
+            )
+        self.refresh()
+        self.post_message(self.CellHighlighted(self, code))
+
+    def nearest(self, code: str, drow: int, dcol: int) -> str | None:
+        """The nearest cell from `code` in a direction: along it first, then least sideways."""
+        here = self._by_code[code]
+        best: tuple[int, int, int, int] | None = None
+        found: str | None = None
+        for c in self.cells:
+            along = (c.row - here.row) * drow + (c.col - here.col) * dcol
+            if along <= 0:
+                continue
+            side = abs((c.row - here.row) * dcol) + abs((c.col - here.col) * drow)
+            score = (along + 2 * side, side, c.row, c.col)
+            if best is None or score < best:
+                best, found = score, c.code
+        return found
+
+    def action_move(self, drow: int, dcol: int) -> None:
+        if self._cursor is None:
+            return
+        target = self.nearest(self._cursor, drow, dcol)
+        if target is not None:
+            self._set_cursor(target)
+
+    def action_choose(self) -> None:
+        if self._cursor is not None:
+            self.post_message(self.CellChosen(self, self._cursor))
+
+    def on_click(self, event: events.Click) -> None:
+        x = int(self.scroll_offset.x) + event.x
+        y = int(self.scroll_offset.y) + event.y
+        spec = self._at.get((y, x // self.cell_width))
+        if spec is not None:
+            self._set_cursor(spec.code)
+            if event.chain >= 2:
+                self.action_choose()
+
+    # Rendering ---------------------------------------------------------------------------
+    def _style(self, component: str) -> Style:
+        return self.get_component_rich_style(f"grid-map--{component}", partial=True)
+
+    def _cell_text(self, spec: CellSpec, state: CellState | None, w: int) -> str:
+        count = state.open_cases if state else 0
+        officers = state.officers if state else 0
+        mark = "" if count <= 0 else (str(count) if count < 10 else "+")
+        if w >= MAX_CELL_WIDTH:
+            mark = f"{mark or ' '}{'•' if officers else ' '}"
+        elif not mark and officers:
+            mark = "•"
+        room = max(w - width_of(mark), 1)
+        label = safe(spec.label)
+        if width_of(label) > room:
+            label = fit(label, room, sanitize=False)
+        return fit(label + mark, w, sanitize=False)
+
+    def _cell_segment(self, spec: CellSpec, w: int, base: Style) -> Segment:
+        state = self._states.get(spec.code)
+        worst = state.worst if state and state.open_cases > 0 else "none"
+        style = base + self._style(f"circle-{self._colour.get(spec.circle, 0)}")
+        style += self._style(worst.replace("_", "-"))
+        if state and state.officers > 0:
+            style += self._style("officers")
+        if spec.code == self._marked:
+            style += self._style("marked")
+        if spec.code == self._cursor and self.has_focus:
+            style += self._style("cursor")
+        elif spec.code == self._cursor:
+            style += Style(underline=True)
+        return Segment(self._cell_text(spec, state, w), style)
+
+    def _map_line(self, row: int, base: Style) -> Strip:
+        w = self.cell_width
+        total = w * self._cols
+        if row in self._roads:
+            label = f" {safe(self.divider_label)} " if self.divider_label else ""
+            side = max(total - width_of(label), 0)
+            text = "━" * (side // 2) + label + "━" * (side - side // 2)
+            return Strip([Segment(fit(text, total, sanitize=False), base + self._style("road"))])
+        segments: list[Segment] = []
+        blank = Segment(" " * w, base)
+        for col in range(self._cols):
+            spec = self._at.get((row, col))
+            segments.append(self._cell_segment(spec, w, base) if spec else blank)
+        return Strip(segments)
+
+    def _info_line(self, base: Style) -> Strip:
+        spec = self._by_code.get(self._cursor or "")
+        if spec is None:
+            return Strip([])
+        state = self._states.get(spec.code)
+        worst = state.worst if state and state.open_cases > 0 else "none"
+        names = _STATE_NAMES.get(self.lang, _STATE_NAMES["en"])
+        count = state.open_cases if state else 0
+        officers = state.officers if state else 0
+        if self.lang == "zh":
+            detail = f"{count} 件 · {names[worst]} · 队员 {officers}"
+        else:
+            detail = f"{count} open · {names[worst]} · {officers} officers"
+        text = f"{safe(spec.label)} {safe(spec.circle_name)} · {detail}"
+        return Strip([Segment(text, base + self._style("info"))])
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        row = scroll_y + y
+        if y == min(self.scrollable_content_region.height, self._rows + 1) - 1:
+            return self._info_line(base).crop_extend(0, width, base)
+        if row >= self._rows:
+            return Strip.blank(width, base)
+        return self._map_line(row, base).crop_extend(scroll_x, scroll_x + width, base)
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()

@@ -1,0 +1,293 @@
+"""The squad panel: who is free, who is on the way, who is on scene, and the partner teams.
+
+A few dozen lines, rebuilt only when `set_data` brings new data (or the width changes), then
+served per line (`render_line`), so a one-second refresh of the dashboard costs nothing here.
+Names come from config and are drawn literally all the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import ClassVar
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from widgets.rows import OfficerRow, PartnerRow
+from widgets.text import fit, safe, width_of
+
+STATUSES = ("available", "en_route", "on_scene", "off_duty")
+_COUNT_LABELS = {
+    "zh": {"available": "空闲", "en_route": "出警", "on_scene": "处置", "off_duty": "休息"},
+    "en": {"available": "free", "en_route": "en route", "on_scene": "on scene", "off_duty": "off"},
+}
+_PARTNERS_TITLE = {"zh": "合作企业", "en": "Partner teams"}
+
+
+def since_text(since: datetime, now: datetime) -> str:
+    """Time in status, short: "0m", "12m", "2h05", "3d"."""
+    s = max(int((now - since).total_seconds()), 0)
+    if s < 3600:
+        return f"{s // 60}m"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}"
+    return f"{s // 86400}d"
+
+
+@dataclass(frozen=True, slots=True)
+class _Line:
+    kind: str  # squad | officer | title | partner | blank
+    segments: tuple[tuple[str, str | None], ...]  # (text, component) pairs, text already fitted
+    officer: str | None = None
+
+
+class SquadPanel(ScrollView, can_focus=True):
+    """Squads with their officers, then partner teams; a cursor over the officers."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "squad-panel--squad",
+        "squad-panel--title",
+        "squad-panel--cursor",
+        "squad-panel--available",
+        "squad-panel--en_route",
+        "squad-panel--on_scene",
+        "squad-panel--off_duty",
+        "squad-panel--muted",
+    }
+
+    DEFAULT_CSS = """
+    SquadPanel { height: 1fr; background: $surface; }
+    SquadPanel > .squad-panel--squad { color: $text; background: $panel; text-style: bold; }
+    SquadPanel > .squad-panel--title { color: $text-accent; text-style: bold; }
+    SquadPanel > .squad-panel--cursor {
+        background: $block-cursor-background;
+        color: $block-cursor-foreground;
+        text-style: bold;
+    }
+    SquadPanel > .squad-panel--available { color: $text-success; }
+    SquadPanel > .squad-panel--en_route { color: $text-warning; text-style: bold; }
+    SquadPanel > .squad-panel--on_scene { color: $text-primary; text-style: bold; }
+    SquadPanel > .squad-panel--off_duty { color: $text-disabled; }
+    SquadPanel > .squad-panel--muted { color: $text-muted; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "cursor(-1)", "Up", show=False, id="squads.up"),
+        Binding("down", "cursor(1)", "Down", show=False, id="squads.down"),
+        Binding("home", "first", "First", show=False, id="squads.first"),
+        Binding("end", "last", "Last", show=False, id="squads.last"),
+        Binding("enter", "choose", "Choose", show=False, id="squads.choose"),
+    ]
+
+    class OfficerHighlighted(Message):
+        """The cursor moved onto another officer."""
+
+        def __init__(self, panel: SquadPanel, code: str) -> None:
+            super().__init__()
+            self.panel = panel
+            self.code = code
+
+        @property
+        def control(self) -> SquadPanel:
+            return self.panel
+
+    class OfficerChosen(Message):
+        """Enter on an officer."""
+
+        def __init__(self, panel: SquadPanel, code: str) -> None:
+            super().__init__()
+            self.panel = panel
+            self.code = code
+
+        @property
+        def control(self) -> SquadPanel:
+            return self.panel
+
+    def __init__(
+        self,
+        *,
+        lang: str = "zh",
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+        disabled: bool = False,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes, disabled=disabled)
+        self.lang = lang
+        self._officers: list[OfficerRow] = []
+        self._partners: list[PartnerRow] = []
+        self._now = datetime.now(UTC)
+        self._lines: list[_Line] = []
+        self._officer_lines: list[int] = []  # line index of each officer, in display order
+        self._cursor_code: str | None = None
+        self._data_key: tuple[object, ...] | None = None
+
+    # Public API ------------------------------------------------------------------------
+    @property
+    def cursor_code(self) -> str | None:
+        """The officer under the cursor."""
+        return self._cursor_code
+
+    @property
+    def lines_text(self) -> list[str]:
+        """The panel as plain text, one string a line (for tests and logs)."""
+        return ["".join(t for t, _ in line.segments) for line in self._lines]
+
+    def set_data(
+        self, officers: Sequence[OfficerRow], partners: Sequence[PartnerRow], now: datetime
+    ) -> None:
+        """Show new data; a no-op when nothing visible changed (same rows, same minutes)."""
+        key = (tuple(officers), tuple(partners), int(now.timestamp()) // 60)
+        if key == self._data_key:
+            return
+        self._data_key = key
+        self._officers, self._partners, self._now = list(officers), list(partners), now
+        self._rebuild()
+
+    def select_officer(self, code: str) -> bool:
+        """Put the cursor on an officer; False if not shown."""
+        codes = [self._lines[i].officer for i in self._officer_lines]
+        if code not in codes:
+            return False
+        self._move(codes.index(code))
+        return True
+
+    # Building --------------------------------------------------------------------------
+    def _rebuild(self) -> None:
+        lang = self.lang
+        labels = _COUNT_LABELS.get(lang, _COUNT_LABELS["en"])
+        width = max(self.scrollable_content_region.width, 40)
+        squads: dict[str, list[OfficerRow]] = {}
+        names: dict[str, str] = {}
+        for o in self._officers:
+            squads.setdefault(o.squad, []).append(o)
+            names.setdefault(o.squad, o.squad_name)
+        lines: list[_Line] = []
+        for squad, members in squads.items():
+            counts = {s: sum(1 for o in members if o.status == s) for s in STATUSES}
+            summary = " · ".join(f"{labels[s]} {counts[s]}" for s in STATUSES)
+            head = safe(names[squad])
+            text = fit(f"{head}  {summary}", width, sanitize=False)
+            lines.append(_Line("squad", ((text, "squad"),)))
+            for o in members:
+                case = f"#{o.case_id}" if o.case_id is not None else ""
+                segs: list[tuple[str, str | None]] = [
+                    (" " + fit(o.code, 6), "muted"),
+                    (" " + fit(o.name, 8), None),
+                    (" " + fit(o.agency, 8), "muted"),
+                    (" " + fit(o.status_label, 8 if lang == "zh" else 9), o.status),
+                    (" " + fit(case, 7), None),
+                    (" " + fit(since_text(o.since, self._now), 5, "right"), "muted"),
+                ]
+                used = sum(width_of(t) for t, _ in segs)
+                if used < width:
+                    segs.append((" " * (width - used), None))
+                lines.append(_Line("officer", tuple(segs), o.code))
+        if self._partners:
+            lines.append(_Line("title", ((fit(_PARTNERS_TITLE[lang], width), "title"),)))
+            for p in self._partners:
+                if lang == "zh":
+                    detail = f"在办 {p.open_cases} · 今日处置 {p.handled_today}"
+                else:
+                    detail = f"open {p.open_cases} · handled today {p.handled_today}"
+                text = " " + fit(p.name, 12) + " " + detail
+                lines.append(_Line("partner", ((fit(text, width, sanitize=False), None),)))
+        self._lines = lines
+        self._officer_lines = [i for i, line in enumerate(lines) if line.kind == "officer"]
+        codes = [lines[i].officer for i in self._officer_lines]
+        old = self._cursor_code
+        if old not in codes:
+            self._cursor_code = codes[0] if codes else None
+        line_width = max((sum(width_of(t) for t, _ in ln.segments) for ln in lines), default=0)
+        self.virtual_size = Size(line_width, len(lines))
+        self.refresh()
+        if self._cursor_code is not None and self._cursor_code != old:
+            self.post_message(self.OfficerHighlighted(self, self._cursor_code))
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self._data_key is not None:
+            self._rebuild()
+
+    # Cursor ------------------------------------------------------------------------------
+    def _cursor_pos(self) -> int:
+        for n, i in enumerate(self._officer_lines):
+            if self._lines[i].officer == self._cursor_code:
+                return n
+        return 0
+
+    def _move(self, pos: int) -> None:
+        if not self._officer_lines:
+            return
+        pos = max(0, min(pos, len(self._officer_lines) - 1))
+        line = self._officer_lines[pos]
+        code = self._lines[line].officer
+        # Show the squad header above the first officer too.
+        top = line - 1 if pos == 0 or self._lines[line - 1].kind == "squad" else line
+        if not self.is_mounted:
+            pass
+        elif top < self.scroll_offset.y:
+            self.scroll_to(y=top, animate=False, immediate=True)
+        elif line >= self.scroll_offset.y + self.scrollable_content_region.height:
+            y = line - self.scrollable_content_region.height + 1
+            self.scroll_to(y=y, animate=False, immediate=True)
+        self.refresh()
+        if code != self._cursor_code and code is not None:
+            self._cursor_code = code
+            self.post_message(self.OfficerHighlighted(self, code))
+
+    def action_cursor(self, step: int) -> None:
+        self._move(self._cursor_pos() + step)
+
+    def action_first(self) -> None:
+        self._move(0)
+
+    def action_last(self) -> None:
+        self._move(len(self._officer_lines) - 1)
+
+    def action_choose(self) -> None:
+        if self._cursor_code is not None:
+            self.post_message(self.OfficerChosen(self, self._cursor_code))
+
+    def on_click(self, event: events.Click) -> None:
+        index = int(self.scroll_offset.y) + event.y
+        if index in self._officer_lines:
+            self._move(self._officer_lines.index(index))
+            if event.chain >= 2:
+                self.action_choose()
+
+    # Rendering ---------------------------------------------------------------------------
+    def _style(self, component: str) -> Style:
+        return self.get_component_rich_style(f"squad-panel--{component}", partial=True)
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        index = scroll_y + y
+        if index >= len(self._lines):
+            return Strip.blank(width, base)
+        line = self._lines[index]
+        post = None
+        if line.kind == "officer" and line.officer == self._cursor_code:
+            post = self._style("cursor") if self.has_focus else Style(reverse=True)
+        segments = []
+        for text, component in line.segments:
+            style = base + self._style(component) if component else base
+            if post is not None:
+                style += post
+            segments.append(Segment(text, style))
+        return Strip(segments).crop_extend(scroll_x, scroll_x + width, base)
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
