@@ -110,6 +110,8 @@ class ClockRules:
         for a breach, the next level is due one escalation interval after the last one.
         """
         level = case.get("escalation_level") or 0
+        if level >= MAX_LEVEL:
+            return None  # at the command centre: nothing further to raise it to
         last: datetime | None = case.get("escalated_at")
         interval = timedelta(seconds=self.d.sla.escalation_interval)
         best: datetime | None = None

@@ -1,0 +1,402 @@
+"""The headless SLA daemon: APScheduler as a timer, the database as the truth.
+
+A date job is armed at the next deadline (`min(next_check_at)`, cheap via its index) and
+re-armed after every sweep; a 1 s tick re-reads that deadline so changes made by other
+processes (a new case, an ack) are picked up within a second. The scheduler keeps no job
+store of its own (APScheduler 3 must not share one between processes). Other jobs: outbox
+delivery every second, feed polls, a heartbeat every 5 s. Logs are JSON lines on stderr:
+`{"ts", "level", "event", "fields"}`; secrets are never logged.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
+
+from sqlalchemy import Engine
+
+from sla.escalate import DaemonLock, LockBusy, next_deadline, sweep
+from sla.policy import Policy
+from store.cases import Store
+from store.config import Deployment
+from store.escalation import EscalationResult
+from store.models import Heartbeat
+
+HEARTBEATS = Heartbeat.__table__
+HEARTBEAT_NAME = "daemon"
+TICK_SECONDS = 1.0
+DELIVER_SECONDS = 1.0
+HEARTBEAT_SECONDS = 5.0
+MIN_REARM = timedelta(milliseconds=50)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# ---- JSON-lines logging -----------------------------------------------------------------
+class JsonLog:
+    """One JSON object per line: ts, level, event, fields. Thread-safe."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self._lock = threading.Lock()
+
+    def __call__(self, level: str, event: str, **fields: Any) -> None:
+        line = json.dumps(
+            {
+                "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                "level": level,
+                "event": event,
+                "fields": fields,
+            },
+            ensure_ascii=False,
+            default=str,
+        )
+        with self._lock:
+            try:
+                self.stream.write(line + "\n")
+                self.stream.flush()
+            except (ValueError, OSError):
+                pass  # stderr closed at exit: nothing useful left to do
+
+
+class _JsonHandler(logging.Handler):
+    """Routes library logging (APScheduler, the policy's calendar warning) into JsonLog."""
+
+    def __init__(self, log: JsonLog) -> None:
+        super().__init__()
+        self.log = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.log(record.levelname.lower(), record.name, message=record.getMessage())
+
+
+# ---- heartbeat ------------------------------------------------------------------------------
+def write_heartbeat(
+    engine: Engine,
+    *,
+    now: datetime,
+    started_at: datetime,
+    info: dict[str, Any],
+    name: str = HEARTBEAT_NAME,
+) -> None:
+    """Upsert the daemon's heartbeat row; the console shows 'daemon down since …' from it."""
+    values = dict(
+        name=name,
+        at=now,
+        started_at=started_at,
+        pid=os.getpid(),
+        host=socket.gethostname(),
+        info=json.dumps(info, ensure_ascii=False, default=str),
+    )
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
+    stmt = dialect_insert(HEARTBEATS).values(**values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["name"], set_={k: v for k, v in values.items() if k != "name"}
+    )
+    with engine.begin() as conn:
+        conn.execute(stmt)
+
+
+def _summary(report: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    """Counts of a job's report (an int, or an object with count properties) for the log."""
+    if isinstance(report, int):
+        return {"count": report}
+    return {n: getattr(report, n) for n in names if isinstance(getattr(report, n, None), int)}
+
+
+def _optional(module: str, name: str) -> Callable[..., Any] | None:
+    """A job function of another module, or None while that module has not landed."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
+
+
+# ---- the daemon ---------------------------------------------------------------------------
+class _Daemon:
+    def __init__(
+        self,
+        store: Store,
+        deployment: Deployment,
+        policy: Policy,
+        clock: Callable[[], datetime],
+        log: JsonLog,
+        batch: int,
+        on_sweep: Callable[[list[EscalationResult], datetime], None] | None,
+    ) -> None:
+        self.store, self.d, self.policy, self.clock, self.log = (
+            store,
+            deployment,
+            policy,
+            clock,
+            log,
+        )
+        self.batch = batch
+        self.on_sweep = on_sweep
+        self.started_at = clock()
+        self.sched: Any = None
+        self._sweep_lock = threading.Lock()
+        self._arm_lock = threading.Lock()
+        self._armed: datetime | None = None
+        self.escalated = 0
+        self.last_sweep: datetime | None = None
+        self.deliver = _optional("sla.notify", "deliver_due")
+        self.poll = _optional("sla.feeds", "poll_due")
+
+    # jobs --------------------------------------------------------------------------------
+    def sweep_once(self, event: str = "escalated") -> list[EscalationResult]:
+        with self._sweep_lock:
+            now = self.clock()
+            try:
+                results = sweep(self.store, self.policy, now, batch=self.batch)
+            except Exception as e:  # a failed sweep is retried by the next tick
+                self.log("error", "sweep_failed", error=f"{type(e).__name__}: {e}")
+                return []
+            done = self.clock()
+            self.last_sweep = now
+            if results:
+                self.escalated += len(results)
+                if self.on_sweep is not None:
+                    self.on_sweep(results, done)
+                lat = [r.lateness_ms for r in results]
+                self.log(
+                    "info",
+                    event,
+                    count=len(results),
+                    catch_up=sum(r.catch_up for r in results),
+                    max_lateness_ms=max(lat),
+                    sweep_ms=round((done - now).total_seconds() * 1000, 3),
+                    cases=[r.case_id for r in results[:20]],
+                )
+            return results
+
+    def sweep_job(self) -> None:
+        before = self.clock()
+        self.sweep_once()
+        self.rearm(after=before)
+
+    def tick(self) -> None:
+        self.rearm()
+
+    def rearm(self, after: datetime | None = None) -> None:
+        """Arm the sweep at the earliest deadline in the store (the truth)."""
+        try:
+            nd = next_deadline(self.store.read_engine)
+        except Exception as e:
+            self.log("error", "rearm_failed", error=f"{type(e).__name__}: {e}")
+            return
+        with self._arm_lock:
+            if self.sched is None:
+                return
+            job = self.sched.get_job("sweep")
+            if nd is None:
+                if job is not None:
+                    job.remove()
+                self._armed = None
+                return
+            if after is not None and nd <= after:
+                # Still due right after a sweep: not ours to spin on; look again shortly.
+                nd = self.clock() + MIN_REARM
+            if job is not None and self._armed == nd:
+                return
+            self._armed = nd
+            self.sched.add_job(
+                self.sweep_job,
+                "date",
+                run_date=nd,
+                id="sweep",
+                replace_existing=True,
+                misfire_grace_time=None,
+                max_instances=3,
+            )
+
+    def deliver_job(self) -> None:
+        if self.deliver is None:
+            return
+        try:
+            report = self.deliver(self.store, self.d, now=self.clock())
+            fields = _summary(report, ("sent", "failed", "dead", "messages", "waiting"))
+            if any(fields.values()):
+                self.log("info", "delivered", **fields)
+        except Exception as e:
+            self.log("error", "deliver_failed", error=f"{type(e).__name__}: {e}")
+
+    def poll_job(self) -> None:
+        if self.poll is None:
+            return
+        try:
+            report = self.poll(self.store, self.d, now=self.clock())
+            fields = _summary(report, ("accepted", "rejected"))
+            failed = getattr(report, "failed", ())
+            if failed:
+                fields["failed"] = [getattr(f, "feed", str(f)) for f in failed]
+            if any(fields.values()):
+                self.log("info", "polled", **fields)
+        except Exception as e:
+            self.log("error", "poll_failed", error=f"{type(e).__name__}: {e}")
+
+    def heartbeat(self, **extra: Any) -> None:
+        info = {
+            "escalated": self.escalated,
+            "last_sweep": self.last_sweep.isoformat() if self.last_sweep else None,
+            "next_deadline": self._armed.isoformat() if self._armed else None,
+            "db": self.store.engine.dialect.name,
+            "notify": self.deliver is not None,
+            "feeds": self.poll is not None,
+            **extra,
+        }
+        try:
+            write_heartbeat(
+                self.store.engine, now=self.clock(), started_at=self.started_at, info=info
+            )
+        except Exception as e:
+            self.log("error", "heartbeat_failed", error=f"{type(e).__name__}: {e}")
+
+    # running -------------------------------------------------------------------------------
+    def run_once(self) -> None:
+        self.sweep_once("catch_up")
+        self.deliver_job()
+        self.poll_job()
+        self.heartbeat(once=True)
+
+    def run_forever(self, stop: threading.Event) -> None:
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        self.sched = BackgroundScheduler(
+            timezone=UTC,
+            executors={"default": ThreadPoolExecutor(8)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        self.sweep_once("catch_up")
+        s = self.sched
+        s.add_job(self.tick, "interval", seconds=TICK_SECONDS, id="tick")
+        s.add_job(self.deliver_job, "interval", seconds=DELIVER_SECONDS, id="deliver")
+        s.add_job(self.heartbeat, "interval", seconds=HEARTBEAT_SECONDS, id="heartbeat")
+        if self.d.feeds:
+            every = max(1.0, min(f.interval for f in self.d.feeds))
+            s.add_job(self.poll_job, "interval", seconds=every, id="feeds")
+        s.start()
+        self.rearm()
+        self.heartbeat()
+        self.log(
+            "info",
+            "running",
+            next_deadline=self._armed,
+            notify=self.deliver is not None,
+            feeds=self.poll is not None,
+        )
+        while not stop.wait(0.5):
+            pass
+        with self._arm_lock:
+            sched, self.sched = self.sched, None
+        sched.shutdown(wait=True)
+
+
+def run_daemon(
+    store: Store,
+    deployment: Deployment,
+    *,
+    once: bool = False,
+    clock: Callable[[], datetime] = utcnow,
+    stop_event: threading.Event | None = None,
+    policy: Policy | None = None,
+    batch: int = 1000,
+    log_stream: TextIO | None = None,
+    on_sweep: Callable[[list[EscalationResult], datetime], None] | None = None,
+) -> int:
+    """Run the daemon until SIGTERM/SIGINT or `stop_event`; `once` runs every due job once.
+
+    Exit codes: 0 done or stopped cleanly; 2 another daemon leads this store (SQLite, or any
+    store with `once`); 1 an unexpected error (logged). On PostgreSQL a second daemon waits
+    for the leader's advisory lock and takes over when it goes.
+    """
+    log = JsonLog(log_stream)
+    handler = _JsonHandler(log)
+    libs = [logging.getLogger("apscheduler"), logging.getLogger("tafang")]
+    for lg in libs:
+        lg.addHandler(handler)
+        lg.propagate = False
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    stop = stop_event or threading.Event()
+    restore = _install_signals(stop, log)
+    lock = DaemonLock(store.engine)
+    try:
+        wait = store.engine.dialect.name == "postgresql" and not once
+        if not lock.try_acquire():
+            if not wait:
+                log("error", "lock_busy", reason=lock.describe_holder())
+                print(
+                    f"tafang daemon: {lock.describe_holder()}; one daemon per store",
+                    file=sys.stderr,
+                )
+                return 2
+            log("info", "waiting_for_leader", reason=lock.describe_holder())
+            try:
+                lock.acquire(wait=True, stop=stop)
+            except LockBusy:
+                log("info", "stopped", while_waiting=True)
+                return 0
+        if policy is None:
+            policy = store.clocks if isinstance(store.clocks, Policy) else Policy(deployment)
+        daemon = _Daemon(store, deployment, policy, clock, log, batch, on_sweep)
+        log(
+            "info",
+            "started",
+            pid=os.getpid(),
+            db=store.engine.dialect.name,
+            once=once,
+            notify=daemon.deliver is not None,
+            feeds=daemon.poll is not None,
+        )
+        t0 = time.perf_counter()
+        if once:
+            daemon.run_once()
+            log("info", "done", seconds=round(time.perf_counter() - t0, 3))
+            return 0
+        daemon.run_forever(stop)
+        daemon.heartbeat(stopped=True)
+        log("info", "stopped", escalated=daemon.escalated)
+        return 0
+    except Exception as e:
+        log("error", "fatal", error=f"{type(e).__name__}: {e}")
+        return 1
+    finally:
+        lock.release()
+        restore()
+        for lg in libs:
+            lg.removeHandler(handler)
+            lg.propagate = True
+
+
+def _install_signals(stop: threading.Event, log: JsonLog) -> Callable[[], None]:
+    """SIGTERM/SIGINT set `stop` (only possible from the main thread); returns an undo."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log("info", "signal", signal=signal.Signals(signum).name)
+        stop.set()
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+
+    def restore() -> None:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+    return restore

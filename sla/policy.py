@@ -1,0 +1,232 @@
+"""SLA policy: working-hour deadlines on the Chinese calendar, clock states, escalation steps.
+
+Pure code over the deployment and an injected `now`: the console colours countdowns with
+`clock_state`, the sweep asks `plan_escalation` what to do with a due case. Column updates of
+the lifecycle (hold, resume, return, rework, reopen) live in `store.clocks`; this subclass only
+swaps in the holiday-aware reading of resolve limits.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import chinese_calendar
+
+from store.clocks import MAX_LEVEL, RUNNING, ClockRules
+from store.config import LEVELS, Deployment, ResolveLimit
+from store.views import CASE_FIELDS, CaseView
+
+log = logging.getLogger("tafang.sla.policy")
+
+State = Literal["ok", "at_risk", "breached"]
+CLOCK_ORDER = ("respond", "dispatch", "arrive", "resolve")
+_warned_years: set[int] = set()
+
+
+@lru_cache(maxsize=4096)
+def is_working_day(day: date) -> bool:
+    """Chinese statutory calendar (holidays off, 调休 weekends on); Mon–Fri beyond its data."""
+    try:
+        return bool(chinese_calendar.is_workday(day))
+    except NotImplementedError:
+        if day.year not in _warned_years:
+            _warned_years.add(day.year)
+            log.warning(
+                "no Chinese holiday data for %s (chinese_calendar covers 2004-2026): counting "
+                "Monday-Friday as working days; upgrade chinese_calendar",
+                day.year,
+            )
+        return day.weekday() < 5
+
+
+def _parse_periods(periods: list[str]) -> list[tuple[time, time]]:
+    out = []
+    for p in periods:
+        a, b = p.split("-")
+        ah, am = (int(x) for x in a.split(":"))
+        bh, bm = (int(x) for x in b.split(":"))
+        end = time.max if (bh, bm) == (24, 0) else time(bh, bm)
+        out.append((time(ah, am), end))
+    return sorted(out)
+
+
+@dataclass(frozen=True, slots=True)
+class ClockState:
+    """What a countdown shows: the clock that runs out first, and how close it is."""
+
+    clock: str | None  # respond | dispatch | arrive | resolve; None = no clock runs
+    due: datetime | None
+    budget_seconds: float
+    remaining_seconds: float  # negative once breached; frozen while held
+    share_elapsed: float  # 0 at the start, 1 at the deadline
+    state: State
+    paused: bool = False  # held: the clock stands still
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One escalation to make now: raise the case to `level` because `clock` breached."""
+
+    clock: str
+    from_level: int
+    level: int
+    level_name: str
+    due_at: datetime  # when this level became due (lateness = fired - due_at)
+    catch_up: bool  # more than one level at once (the daemon was down)
+
+
+class Policy(ClockRules):
+    """Deadlines, clock states and escalation steps of one deployment."""
+
+    def __init__(self, deployment: Deployment) -> None:
+        super().__init__(deployment)
+        self.tz = ZoneInfo(deployment.timezone)
+        self.periods = _parse_periods(deployment.sla.working_hours.periods)
+        self.day_seconds = sum(
+            (datetime.combine(date.min, b) - datetime.combine(date.min, a)).total_seconds()
+            for a, b in self.periods
+        )
+        self.interval = timedelta(seconds=deployment.sla.escalation_interval)
+        self.at_risk = deployment.sla.at_risk
+
+    # ---- working-time deadlines ------------------------------------------------------------
+    def resolve_deadline(self, start: datetime, limit: ResolveLimit) -> datetime:
+        """Plain units count wall time; working_hours / working_days count working time only.
+
+        One working day is the length of the configured periods (e.g. 8 h), so "1 working
+        day" received on Friday 16:00 ends on the next working day at 16:00.
+        """
+        if not limit.unit.startswith("working_"):
+            return super().resolve_deadline(start, limit)
+        per = 3600.0 if limit.unit == "working_hours" else self.day_seconds
+        return self.add_working_time(start, timedelta(seconds=limit.amount * per))
+
+    def add_working_time(self, start: datetime, amount: timedelta) -> datetime:
+        """The instant at which `amount` of working time has passed since `start`."""
+        left = amount
+        cursor = start.astimezone(UTC)
+        day = cursor.astimezone(self.tz).date()
+        for _ in range(3700):  # ten years of days: a guard, never reached with real data
+            if is_working_day(day):
+                for a, b in self.periods:
+                    p0 = datetime.combine(day, a, self.tz).astimezone(UTC)
+                    p1 = datetime.combine(day, b, self.tz).astimezone(UTC)
+                    if p1 <= cursor:
+                        continue
+                    begin = max(p0, cursor)
+                    room = p1 - begin
+                    if left <= room:
+                        return begin + left
+                    left -= room
+                    cursor = p1
+            day += timedelta(days=1)
+        raise ValueError(f"no working time found within ten years after {start.isoformat()}")
+
+    def working_time_between(self, start: datetime, end: datetime) -> timedelta:
+        """Working time inside [start, end): for reports and share-elapsed of resolve limits."""
+        if end <= start:
+            return timedelta(0)
+        total = timedelta(0)
+        s, e = start.astimezone(UTC), end.astimezone(UTC)
+        day = s.astimezone(self.tz).date()
+        last = e.astimezone(self.tz).date()
+        while day <= last:
+            if is_working_day(day):
+                for a, b in self.periods:
+                    p0 = datetime.combine(day, a, self.tz).astimezone(UTC)
+                    p1 = datetime.combine(day, b, self.tz).astimezone(UTC)
+                    lo, hi = max(p0, s), min(p1, e)
+                    if hi > lo:
+                        total += hi - lo
+            day += timedelta(days=1)
+        return total
+
+    # ---- display -------------------------------------------------------------------------
+    def clock_state(self, case: CaseView | Mapping[str, Any], now: datetime) -> ClockState:
+        """The clock that runs out first and its colour: ok, at_risk (from the configured
+        share, default 80%) or breached. Held cases show their clocks frozen at the hold."""
+        c = _as_mapping(case)
+        status = c["status"]
+        paused = status == "held"
+        ref = now
+        if paused:
+            status = c.get("hold_from") or "acknowledged"
+            ref = c.get("held_at") or now
+        running = [(c[f"{k}_due"], k) for k in RUNNING.get(status, ()) if c.get(f"{k}_due")]
+        if not running:
+            return ClockState(None, None, 0.0, 0.0, 0.0, "ok", paused)
+        due, clock = min(running, key=lambda t: (t[0], CLOCK_ORDER.index(t[1])))
+        budget = self._budget(c, clock, due)
+        remaining = (due - ref).total_seconds()
+        share = 1.0 - remaining / budget if budget > 0 else 1.0
+        share = max(share, 0.0)
+        if remaining <= 0:
+            state: State = "breached"
+        elif share >= self.at_risk:
+            state = "at_risk"
+        else:
+            state = "ok"
+        return ClockState(clock, due, budget, remaining, share, state, paused)
+
+    def _budget(self, c: Mapping[str, Any], clock: str, due: datetime) -> float:
+        """Seconds the clock had: its budget from receipt, but no more than the time since
+        its stage began, so that a clock restarted by rework counts from the restart."""
+        received: datetime = c["received_at"]
+        if clock == "resolve":
+            return max((due - received).total_seconds(), 1.0)
+        stage_start = {
+            "respond": received,
+            "dispatch": c.get("acknowledged_at") or received,
+            "arrive": c.get("dispatched_at") or received,
+        }[clock]
+        b = self.budgets(c.get("category"), c.get("priority") or "normal")
+        return max(min(float(b[clock]), (due - stage_start).total_seconds()), 1.0)
+
+    # ---- escalation ------------------------------------------------------------------------
+    def plan_escalation(self, case: CaseView | Mapping[str, Any], now: datetime) -> Step | None:
+        """Which level the case must be raised to now, or None.
+
+        A fresh breach raises one level, each further interval one more; after downtime the
+        level the overdue time warrants is reached in one step, never beyond the top (4).
+        """
+        c = _as_mapping(case)
+        level = c.get("escalation_level") or 0
+        if level >= MAX_LEVEL:
+            return None
+        last: datetime | None = c.get("escalated_at")
+        best: tuple[int, datetime, str] | None = None
+        for clock in RUNNING.get(c.get("status") or "new", ()):
+            due: datetime | None = c.get(f"{clock}_due")
+            if due is None or due > now:
+                continue
+            if last is None or due > last:
+                # Fresh breach: one level at the deadline, one more per interval after it.
+                extra = math.floor((now - due) / self.interval)
+                target = min(level + 1 + extra, MAX_LEVEL)
+                step_due = due + self.interval * (target - level - 1)
+            else:
+                # Already raised for this breach: one more level per interval since the last.
+                n = math.floor((now - last) / self.interval)
+                if n < 1:
+                    continue
+                target = min(level + n, MAX_LEVEL)
+                step_due = last + self.interval * (target - level)
+            if best is None or target > best[0] or (target == best[0] and step_due < best[1]):
+                best = (target, step_due, clock)
+        if best is None:
+            return None
+        target, step_due, clock = best
+        return Step(clock, level, target, LEVELS[target], step_due, target - level > 1)
+
+
+def _as_mapping(case: CaseView | Mapping[str, Any]) -> Mapping[str, Any]:
+    if isinstance(case, CaseView):
+        return {f: getattr(case, f) for f in CASE_FIELDS}
+    return case

@@ -1,0 +1,314 @@
+"""The store side of an escalation: the transaction that raises due cases up the tower.
+
+The store is the only code that changes a case, so the sweep's writes live here; *what* to do
+with a due case is asked of a planner (`sla.policy.Policy.plan_escalation`) passed in. Each
+batch is one transaction with the record head locked: the case is re-read inside it (a case
+acknowledged a millisecond earlier has no running clock and is left alone), the escalation row
+(unique case, clock, level) makes each step happen once, and the case update, the record
+entry and the outbox notification commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
+
+from store.config import LEVELS
+from store.models import END_STATUSES, Case, Escalation
+from store.outbox import enqueue
+from store.record import Entry, append
+
+CASES = Case.__table__
+ESCALATIONS = Escalation.__table__
+DAEMON_OPERATOR = "daemon"
+
+
+class StepLike(Protocol):
+    """What a planner returns for a case that must go up now (see `sla.policy.Step`)."""
+
+    clock: str
+    from_level: int
+    level: int
+    level_name: str
+    due_at: datetime
+    catch_up: bool
+
+
+Planner = Callable[[Mapping[str, Any], datetime], StepLike | None]
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationResult:
+    """One escalation made (committed) by a sweep."""
+
+    case_id: int
+    clock: str  # the clock as recorded (a reopened case's later cycles get "dispatch:2" …)
+    from_level: int
+    level: int
+    level_name: str
+    due_at: datetime
+    fired_at: datetime
+    lateness_ms: float
+    catch_up: bool
+    key: str  # outbox idempotency key
+    notified: bool  # False when the escalation row already existed (nothing queued twice)
+
+
+def outbox_key(case_id: int, clock: str, level: int) -> str:
+    """Stable idempotency key: the same escalation always has the same key."""
+    return f"esc-{case_id}-{clock}-{level}"
+
+
+def next_deadline(engine: Engine) -> datetime | None:
+    """When the sweep must run next: the earliest `next_check_at` (cheap via its index)."""
+    with engine.connect() as conn:
+        return conn.execute(
+            select(func.min(CASES.c.next_check_at)).where(CASES.c.next_check_at.is_not(None))
+        ).scalar()
+
+
+def escalate_due(
+    store: Any,
+    plan: Planner,
+    now: datetime,
+    *,
+    batch: int = 1000,
+    operator: str = DAEMON_OPERATOR,
+    terminal: str | None = None,
+) -> list[EscalationResult]:
+    """Escalate every case whose `next_check_at <= now`, `batch` cases per transaction.
+
+    `store` is a `store.cases.Store` (typed loosely to keep this module free of a cycle).
+    On PostgreSQL the batch is selected `FOR UPDATE SKIP LOCKED`, so concurrent sweepers
+    never wait on each other's rows; the unique escalation key keeps each step once.
+    """
+    terminal = terminal or socket.gethostname()
+    out: list[EscalationResult] = []
+    seen: set[int] = set()
+    while True:
+        with store.write() as (conn, head):
+            rows = _select_due(conn, now, batch)
+            fresh = [r for r in rows if r["id"] not in seen]
+            seen.update(r["id"] for r in rows)
+            if fresh:
+                out.extend(_apply(conn, head, store, plan, fresh, now, operator, terminal))
+        if len(rows) < batch or not fresh:
+            return out
+
+
+def _select_due(conn: Connection, now: datetime, batch: int) -> list[dict[str, Any]]:
+    q = (
+        select(CASES)
+        .where(CASES.c.next_check_at.is_not(None))
+        .where(CASES.c.next_check_at <= now)
+        .order_by(CASES.c.next_check_at, CASES.c.id)
+        .limit(batch)
+    )
+    if conn.dialect.name == "postgresql":
+        q = q.with_for_update(skip_locked=True)
+    return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def _apply(
+    conn: Connection,
+    head: Any,
+    store: Any,
+    plan: Planner,
+    rows: list[dict[str, Any]],
+    now: datetime,
+    operator: str,
+    terminal: str,
+) -> list[EscalationResult]:
+    ids = [r["id"] for r in rows]
+    existing: dict[tuple[int, str, int], datetime] = {
+        (e.case_id, e.clock, e.level): e.due_at
+        for e in conn.execute(
+            select(
+                ESCALATIONS.c.case_id,
+                ESCALATIONS.c.clock,
+                ESCALATIONS.c.level,
+                ESCALATIONS.c.due_at,
+            ).where(ESCALATIONS.c.case_id.in_(ids))
+        )
+    }
+    results: list[EscalationResult] = []
+    case_updates: list[dict[str, Any]] = []
+    housekeeping: list[dict[str, Any]] = []
+    entries: list[Entry] = []
+    for case in rows:
+        step = None if case["status"] in END_STATUSES else plan(case, now)
+        if step is None:
+            nc = store.clocks.next_check(case) if case["status"] not in END_STATUSES else None
+            if nc != case["next_check_at"]:
+                housekeeping.append({"b_id": case["id"], "b_next": nc})
+            continue
+        cid = case["id"]
+        clock = _label(existing, cid, step)
+        duplicate = existing.get((cid, clock, step.level)) is not None
+        lateness = round((now - step.due_at).total_seconds() * 1000, 3)
+        inserted = False
+        if not duplicate:
+            inserted = _insert_escalation(conn, cid, clock, step, now, lateness, operator)
+            existing[(cid, clock, step.level)] = step.due_at
+        key = outbox_key(cid, clock, step.level)
+        new_case = {**case, "escalation_level": step.level, "escalated_at": now}
+        head.change_seq += 1
+        case_updates.append(
+            {
+                "b_id": cid,
+                "b_level": step.level,
+                "b_at": now,
+                "b_next": store.clocks.next_check(new_case),
+                "b_version": case["version"] + 1,
+                "b_updated_at": now,
+                "b_by": operator,
+                "b_terminal": terminal,
+                "b_seq": head.change_seq,
+            }
+        )
+        detail = {
+            "clock": clock,
+            "from_level": step.from_level,
+            "level": step.level,
+            "level_name": LEVELS[step.level],
+            "due_at": step.due_at.isoformat(),
+            "lateness_ms": lateness,
+            "catch_up": step.catch_up,
+        }
+        if not inserted:
+            detail["already_recorded"] = True
+        entries.append(Entry(now, operator, terminal, "escalate", cid, detail))
+        if inserted:
+            enqueue(
+                conn,
+                key=key,
+                contact=LEVELS[step.level],
+                case_id=cid,
+                event=_event(store.d, case, clock, step, now, lateness),
+                now=now,
+            )
+        results.append(
+            EscalationResult(
+                cid,
+                clock,
+                step.from_level,
+                step.level,
+                LEVELS[step.level],
+                step.due_at,
+                now,
+                lateness,
+                step.catch_up,
+                key,
+                inserted,
+            )
+        )
+    if case_updates:
+        conn.execute(
+            update(CASES)
+            .where(CASES.c.id == bindparam("b_id"))
+            .values(
+                escalation_level=bindparam("b_level"),
+                escalated_at=bindparam("b_at"),
+                next_check_at=bindparam("b_next"),
+                version=bindparam("b_version"),
+                updated_at=bindparam("b_updated_at"),
+                updated_by=bindparam("b_by"),
+                updated_terminal=bindparam("b_terminal"),
+                updated_seq=bindparam("b_seq"),
+            ),
+            case_updates,
+        )
+    if housekeeping:
+        # Only the sweep's own bookkeeping column: not a change a terminal needs to see.
+        conn.execute(
+            update(CASES)
+            .where(CASES.c.id == bindparam("b_id"))
+            .values(next_check_at=bindparam("b_next")),
+            housekeeping,
+        )
+    append(conn, head, entries)
+    return results
+
+
+def _label(existing: Mapping[tuple[int, str, int], datetime], cid: int, step: StepLike) -> str:
+    """The clock name to record: a later cycle of the same clock (the case was reopened and
+    its level reset) gets "dispatch:2", so it escalates again instead of colliding with the
+    first life's rows; the same breach seen twice keeps its name and is not repeated."""
+    label, n = step.clock, 1
+    while True:
+        due = existing.get((cid, label, step.level))
+        if due is None or due == step.due_at:
+            return label
+        n += 1
+        label = f"{step.clock}:{n}"
+
+
+def _insert_escalation(
+    conn: Connection,
+    cid: int,
+    clock: str,
+    step: StepLike,
+    now: datetime,
+    lateness: float,
+    operator: str,
+) -> bool:
+    values = dict(
+        case_id=cid,
+        clock=clock,
+        level=step.level,
+        due_at=step.due_at,
+        fired_at=now,
+        lateness_ms=lateness,
+        by=operator,
+    )
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt = pg_insert(ESCALATIONS).values(**values).on_conflict_do_nothing()
+    else:
+        stmt = insert(ESCALATIONS).values(**values).prefix_with("OR IGNORE")
+    # RETURNING tells reliably (rowcount is not, with implicit RETURNING on PostgreSQL).
+    return conn.execute(stmt.returning(ESCALATIONS.c.id)).first() is not None
+
+
+def _event(
+    d: Any,
+    case: Mapping[str, Any],
+    clock: str,
+    step: StepLike,
+    now: datetime,
+    lateness: float,
+) -> dict[str, Any]:
+    """The notification as data; `sla.notify` renders it for the contact's format."""
+    grid = d.grids_by_code.get(case["grid"] or "")
+    cat = d.categories_by_code.get(case["category"] or "")
+    circles = d.circles_of(case["grid"]) if case["grid"] else None
+    contact = d.contact_for(step.level)
+    return {
+        "kind": "escalation",
+        "case_id": case["id"],
+        "title": case["title"] or (case["description"] or "")[:80],
+        "category": case["category"],
+        "category_name": cat.name if cat else None,
+        "grid": case["grid"],
+        "grid_label": grid.label if grid else None,
+        "circles": list(circles) if circles else None,
+        "location": case["location"],
+        "status": case["status"],
+        "priority": case["priority"],
+        "received_at": case["received_at"].isoformat(),
+        "clock": clock,
+        "from_level": step.from_level,
+        "level": step.level,
+        "level_name": LEVELS[step.level],
+        "contact_name": contact.name if contact else None,
+        "due_at": step.due_at.isoformat(),
+        "fired_at": now.isoformat(),
+        "lateness_ms": lateness,
+        "catch_up": step.catch_up,
+    }
