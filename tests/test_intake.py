@@ -1,0 +1,520 @@
+"""JSON Lines intake (store/intake.py) on a real SQLite file and the real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select, text
+
+from store.cases import Actor, Store
+from store.config import Deployment
+from store.db import make_engine
+from store.intake import IngestResult, Normalised, Rejected, ingest, ingest_records, normalise
+from store.models import DeadLetter
+from store.record import verify
+
+ROOT = Path(__file__).resolve().parent.parent
+ACTOR = Actor("d01", "term-1")
+NOW = datetime(2023, 6, 1, 1, 0, 0, tzinfo=UTC)
+GRID = "33010600700801"  # label N1-01
+
+
+def rec(i: int | str = 1, **kw: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "source": "ping_an",
+        "external_id": f"PA-{i}",
+        "title": "文二西路共享单车堵塞消防通道",
+        "category": "0590",
+        "grid": GRID,
+        "priority": "normal",
+        "received_at": "2023-06-01T08:59:58+08:00",
+    }
+    base.update(kw)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def line(r: Any) -> bytes:
+    return json.dumps(r, ensure_ascii=False).encode() + b"\n"
+
+
+def run(store: Store, lines: list[bytes | str], origin: str = "test.jsonl") -> IngestResult:
+    return ingest(store, lines, origin=origin, actor=ACTOR, now=NOW)
+
+
+def only_case(store: Store):  # type: ignore[no-untyped-def]
+    cases = store.cases("all")
+    assert len(cases) == 1
+    return cases[0]
+
+
+def dead_letters(store: Store) -> list[Any]:
+    with store.engine.connect() as c:
+        return list(c.execute(select(DeadLetter.__table__).order_by(text("id"))))
+
+
+def audit(store: Store, action: str) -> list[Any]:
+    with store.engine.connect() as c:
+        rows = c.execute(
+            text("SELECT action, case_id, detail FROM audit WHERE action = :a ORDER BY seq"),
+            {"a": action},
+        )
+        return [(r.action, r.case_id, json.loads(r.detail)) for r in rows]
+
+
+# ---- the good path ----------------------------------------------------------------------
+def test_good_file_becomes_cases_with_clocks_and_record(store: Store) -> None:
+    seq0 = store.change_seq()
+    res = run(
+        store,
+        [
+            line(rec(1)),
+            line(rec(2, grid="N3-07", priority="urgent", description="详情", lat=30.28, lon=120.1)),
+            line(rec(3, source="smart_alarm", category="0404", priority="critical")),
+        ],
+    )
+    assert res.summary == "accepted=3 duplicate=0 rejected=0"
+    assert (res.accepted, res.duplicate, res.rejected, res.errors) == (3, 0, 0, [])
+    cases = {c.external_id: c for c in store.cases("all")}
+    one, two = cases["PA-1"], cases["PA-2"]
+    assert one.status == "new" and not one.triage and one.triage_reason == ""
+    assert one.received_at == datetime(2023, 6, 1, 0, 59, 58, tzinfo=UTC)
+    assert one.respond_due == one.received_at + timedelta(seconds=60)
+    assert one.arrive_due == one.received_at + timedelta(seconds=300)
+    assert one.next_check_at == one.respond_due
+    assert two.grid == store.d.grids_by_label["N3-07"].code  # label mapped, not triage
+    assert not two.triage
+    assert two.respond_due == two.received_at + timedelta(seconds=45)  # urgent override
+    assert (two.lat, two.lon, two.description) == (30.28, 120.1, "详情")
+    assert all(c.updated_seq > seq0 for c in cases.values())
+    assert store.change_seq() > seq0
+    entries = audit(store, "ingest")
+    assert len(entries) == 3
+    assert entries[0][2] == {
+        "source": "ping_an",
+        "external_id": "PA-1",
+        "origin": "test.jsonl",
+        "triage": False,
+    }
+    assert {e[1] for e in entries} == {c.id for c in cases.values()}
+    assert [t.action for t in store.timeline(one.id)] == ["ingest"]
+    assert verify(store.engine).ok
+
+
+def test_blank_lines_skipped_but_line_numbers_are_physical(store: Store) -> None:
+    res = run(store, [b"\n", b"   \t\r\n", line(rec(1)), b"\n", b"{oops\n", "\u3000\n"])
+    assert (res.accepted, res.duplicate, res.rejected) == (1, 0, 1)
+    assert res.errors[0][0] == 5
+
+
+def test_bom_and_str_lines_and_crlf(store: Store) -> None:
+    res = run(store, ["\ufeff" + json.dumps(rec(1)) + "\r\n", json.dumps(rec(2))])
+    assert res.accepted == 2
+
+
+def test_numbers_coerced_for_keys_and_category(store: Store) -> None:
+    res = run(store, [line(rec(None, external_id=12345, category=590, grid=int(GRID)))])
+    assert res.accepted == 1
+    c = only_case(store)
+    assert (c.external_id, c.category, c.grid, c.triage) == ("12345", "0590", GRID, False)
+
+
+def test_naive_time_is_read_in_the_deployment_time_zone(store: Store) -> None:
+    run(store, [line(rec(1, received_at="2023-06-01 08:59:58", reported_at=None))])
+    c = only_case(store)
+    assert c.received_at == datetime(2023, 6, 1, 0, 59, 58, tzinfo=UTC)
+    assert not c.triage
+
+
+def test_received_at_defaults_to_now_and_starts_the_clocks(store: Store) -> None:
+    run(store, [line(rec(1, received_at=None))])
+    c = only_case(store)
+    assert c.received_at == NOW and c.respond_due == NOW + timedelta(seconds=60)
+    assert not c.triage
+
+
+# ---- duplicates -------------------------------------------------------------------------
+def test_duplicates_within_one_input_and_across_runs(store: Store) -> None:
+    first = run(store, [line(rec(1)), line(rec(2)), line(rec(1, title="again"))])
+    assert (first.accepted, first.duplicate, first.rejected) == (2, 1, 0)
+    assert store.get(store.cases("all")[0].id).title == "文二西路共享单车堵塞消防通道"
+    seq = store.change_seq()
+    second = run(store, [line(rec(1, title="changed")), line(rec(3))])
+    assert (second.accepted, second.duplicate) == (1, 1)
+    assert {c.external_id: c.title for c in store.cases("all")}["PA-1"] != "changed"
+    third = run(store, [line(rec(1)), line(rec(2)), line(rec(3))])
+    assert third.summary == "accepted=0 duplicate=3 rejected=0"
+    assert store.change_seq() == seq + 1  # the all-duplicate run changed nothing
+    assert len(audit(store, "ingest")) == 3
+    # The same id from another channel is another case.
+    assert run(store, [line(rec(1, source="grid_app"))]).accepted == 1
+
+
+def test_duplicates_across_batches(store: Store) -> None:
+    lines = [line(rec(i % 7)) for i in range(30)]
+    res = ingest(store, lines, origin="b", actor=ACTOR, now=NOW, batch=4)
+    assert (res.accepted, res.duplicate) == (7, 23)
+    assert verify(store.engine).ok
+
+
+# ---- triage -----------------------------------------------------------------------------
+def test_odd_values_are_accepted_flagged_and_kept_raw(store: Store) -> None:
+    r = rec(
+        1,
+        source="wechat",
+        grid="999",
+        category="x",
+        priority="asap",
+        reported_at="yesterday",
+        received_at="not a time",
+        lat="north",
+        lon=500,
+    )
+    res = run(store, [line(r)])
+    assert res.summary == "accepted=1 duplicate=0 rejected=0"
+    c = only_case(store)
+    assert c.triage
+    assert (c.grid, c.category, c.priority, c.reported_at) == (None, None, "normal", None)
+    assert c.received_at == NOW
+    assert c.lat is None and c.lon is None
+    for part in (
+        "unknown source channel 'wechat'",
+        "unknown grid '999'",
+        "unknown category 'x'",
+        "unknown priority 'asap'",
+        "unreadable reported_at 'yesterday'",
+        "unreadable received_at 'not a time'",
+        "lat is not a usable number: 'north'",
+        "lon is not a usable number: '500'",
+    ):
+        assert part in c.triage_reason
+    assert c.triage_reason.startswith("unknown source channel 'wechat'; unknown grid '999'")
+    raw = json.loads(c.raw)
+    assert raw == {
+        "grid": "999",
+        "category": "x",
+        "priority": "asap",
+        "reported_at": "yesterday",
+        "received_at": "not a time",
+        "lat": "north",
+        "lon": 500,
+    }
+    assert audit(store, "ingest")[0][2]["triage"] is True
+
+
+def test_unknown_fields_are_kept_under_extra(store: Store) -> None:
+    extra = {"device_id": "SA-00042", "photos": ["a.jpg", "b.jpg"], "meta": {"x": [1, None]}}
+    run(store, [line(rec(1, **extra))])
+    c = only_case(store)
+    assert json.loads(c.raw) == {"extra": extra}
+    assert not c.triage  # unknown fields are kept, not a problem
+
+
+def test_title_not_text_is_flagged_but_description_carries_it(store: Store) -> None:
+    run(store, [line(rec(1, title=["x"], description="d"))])
+    c = only_case(store)
+    assert c.triage and "title is not text (an array)" in c.triage_reason
+    assert json.loads(c.raw)["title"] == ["x"]
+
+
+# ---- rejections -------------------------------------------------------------------------
+REJECTS = [
+    (b'{"source": "ping_an" "external_id": "1"}', "not valid JSON: Expecting ',' delimiter"),
+    (b"[1, 2]", "not a JSON object (got an array)"),
+    (b'"just a string"', "not a JSON object (got a string)"),
+    (b"null", "not a JSON object (got null)"),
+    (line(rec(1, source=None)), "missing required field 'source'"),
+    (line(rec(1, external_id=None)), "missing required field 'external_id'"),
+    (line(rec(1, external_id="  ")), "required field 'external_id' is empty"),
+    (line(rec(1, external_id=["a"])), "field 'external_id' must be a string or number"),
+    (line(rec(1, title="", description=" ")), "neither 'title' nor 'description' has any text"),
+    (line(rec(1, source="s" * 65)), "field 'source' is 65 characters long; the limit is 64"),
+    (line(rec(1, description="长" * 1_000_001)), "field 'description' is 1000001 characters"),
+    (b"\xff\xfe{not json", "not UTF-8 text (bad byte at column 1); not valid JSON"),
+]
+
+
+@pytest.mark.parametrize(("raw", "reason"), REJECTS, ids=[r for _, r in REJECTS])
+def test_each_rejection_names_line_and_reason_and_keeps_the_line(
+    store: Store, raw: bytes, reason: str
+) -> None:
+    res = run(store, [line(rec(100)), b"\n", raw, line(rec(101))], origin="feed.jsonl")
+    assert (res.accepted, res.duplicate, res.rejected) == (2, 0, 1)
+    assert len(res.errors) == 1
+    n, why = res.errors[0]
+    assert n == 3 and why.startswith(reason), why
+    (dl,) = dead_letters(store)
+    assert (dl.origin, dl.line_no, dl.reason) == ("feed.jsonl", 3, why)
+    assert dl.raw == raw.rstrip(b"\n").decode("utf-8", "backslashreplace")
+    assert audit(store, "reject") == [
+        ("reject", None, {"origin": "feed.jsonl", "line": 3, "reason": why})
+    ]
+    assert verify(store.engine).ok
+
+
+def test_json_error_reason_names_the_column(store: Store) -> None:
+    res = run(store, [b'{"source": "a", "external_id": 1 "x": 2}'])
+    assert res.errors == [(1, "not valid JSON: Expecting ',' delimiter at column 34")]
+
+
+def test_deeply_nested_and_huge_numbers_do_not_crash(store: Store) -> None:
+    res = run(store, [b"[" * 100_000, b'{"a": 1' + b"0" * 5000 + b"}"])
+    assert res.rejected == 2
+    assert all(r.startswith("not valid JSON") for _, r in res.errors)
+
+
+# ---- hostile text -----------------------------------------------------------------------
+HOSTILE = [
+    "古荡街道 文三西路 共享单车",
+    "emoji 🚲🔥👮‍♀️",
+    "[red]FAKE[/red] [@click=app.quit]x[/] [b]",
+    "\x1b[31mred\x1b[0m \x07 bell \r carriage",
+    "tab\tnew\nline",
+    "x" * 100_000,
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE, ids=["cjk", "emoji", "markup", "ansi", "ws", "100kB"])
+def test_hostile_text_round_trips_exactly(store: Store, value: str) -> None:
+    r = rec(1, title=value, description=value, location=value, reporter=value)
+    res = run(store, [line(r)])
+    assert res.accepted == 1
+    c = only_case(store)
+    assert (c.title, c.description, c.location, c.reporter) == (value,) * 4
+    assert not c.triage
+
+
+def test_nul_is_exact_on_sqlite_and_escaped_on_postgresql(store: Store) -> None:
+    res = run(store, [line(rec(1, title="a\x00b", description="ok"))])
+    assert res.accepted == 1
+    c = only_case(store)
+    if store.engine.dialect.name == "sqlite":
+        assert c.title == "a\x00b" and not c.triage
+    else:
+        assert c.title == "a\\u0000b" and c.triage
+        assert "title held characters the store cannot keep" in c.triage_reason
+        assert json.loads(c.raw)["title"] == "a\x00b"  # the exact value is kept
+    assert verify(store.engine).ok
+
+
+def test_lone_surrogate_is_escaped_flagged_and_kept_exactly_in_raw(store: Store) -> None:
+    raw = b'{"source": "ping_an", "external_id": "S\\ud800", "title": "x\\udc00y"}'
+    res = run(store, [raw])
+    assert res.accepted == 1
+    c = only_case(store)
+    assert c.external_id == "S\\ud800" and c.title == "x\\udc00y"
+    assert c.triage and "external_id held characters" in c.triage_reason
+    assert json.loads(c.raw) == {"external_id": "S\ud800", "title": "x\udc00y"}
+    # Re-ingesting the same line is a duplicate: the escaped key is stable.
+    assert run(store, [raw]).duplicate == 1
+
+
+def test_invalid_utf8_bytes_are_accepted_with_the_line_kept(store: Store) -> None:
+    raw = b'{"source": "ping_an", "external_id": "G1", "title": "\xff\xfe bikes"}'
+    res = run(store, [raw + b"\n"])
+    assert res.accepted == 1
+    c = only_case(store)
+    assert c.title == "\ufffd\ufffd bikes"
+    assert c.triage and "not valid UTF-8" in c.triage_reason
+    assert json.loads(c.raw)["line"] == raw.decode("utf-8", "backslashreplace")
+
+
+def test_str_lines_with_surrogateescape_never_crash(store: Store) -> None:
+    s = b'{"source": "a", "external_id": "1", "title": "\xff"}'.decode("utf-8", "surrogateescape")
+    res = run(store, [s, "\udcff{broken"])
+    assert (res.accepted, res.rejected) == (1, 1)
+    assert dead_letters(store)[0].raw == "\\udcff{broken"
+
+
+# ---- records from feeds -----------------------------------------------------------------
+def test_ingest_records_shares_the_checks(store: Store) -> None:
+    res = ingest_records(
+        store,
+        [(1, rec(1)), (2, rec(1)), (3, {"source": "x"}), (None, [1])],  # type: ignore[list-item]
+        origin="feed:ping_an",
+        actor=ACTOR,
+        now=NOW,
+    )
+    assert (res.accepted, res.duplicate, res.rejected) == (1, 1, 2)
+    assert res.errors == [
+        (3, "missing required field 'external_id'"),
+        (None, "not a JSON object (got an array)"),
+    ]
+    assert [json.loads(d.raw) for d in dead_letters(store)] == [{"source": "x"}, [1]]
+
+
+def test_normalise_is_pure_and_says_why(gudang: Deployment) -> None:
+    ok = normalise(rec(1, grid="N1-01"), gudang, now=NOW)
+    assert isinstance(ok, Normalised) and ok.values["grid"] == GRID and ok.triage == ()
+    assert ok.key == ("ping_an", "PA-1")
+    bad = normalise({"source": "a"}, gudang)
+    assert bad == Rejected("missing required field 'external_id'")
+
+
+# ---- concurrency -------------------------------------------------------------------------
+CHILD = """
+import sys
+from store.cases import Actor, Store
+from store.db import make_engine
+from store.config import load_config
+from store.db import make_engine
+from store.intake import ingest
+store = Store(make_engine(sys.argv[1]), load_config(sys.argv[2]))
+with open(sys.argv[3], "rb") as f:
+    r = ingest(store, f, origin=sys.argv[3], actor=Actor("p", "t"), batch=50)
+print(r.accepted, r.duplicate, r.rejected)
+"""
+
+
+def test_two_processes_ingesting_one_file_make_no_duplicates(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "same.jsonl"
+    path.write_bytes(b"".join(line(rec(i)) for i in range(600)))
+    url = store.engine.url.render_as_string(hide_password=False)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CHILD, url, str(ROOT / "config.toml"), str(path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=60) for p in procs]
+    for p, (_, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err
+    counts = [tuple(map(int, out.split())) for out, _ in outs]
+    assert sum(c[0] for c in counts) == 600
+    assert sum(c[1] for c in counts) == 600
+    assert len(store.cases("all")) == 600
+    assert verify(store.engine).ok
+
+
+# ---- fuzz --------------------------------------------------------------------------------
+_json_scalar = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**20), 10**20),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=30),
+)
+_field_value = st.one_of(
+    _json_scalar,
+    st.lists(_json_scalar, max_size=3),
+    st.dictionaries(st.text(max_size=5), _json_scalar, max_size=3),
+)
+_mutation = st.dictionaries(
+    st.sampled_from(
+        [
+            "source",
+            "external_id",
+            "title",
+            "description",
+            "category",
+            "grid",
+            "priority",
+            "reported_at",
+            "received_at",
+            "lat",
+            "lon",
+            "extra_field",
+        ]
+    ),
+    _field_value,
+    max_size=4,
+)
+
+
+@st.composite
+def _line(draw: st.DrawFn) -> bytes | str:
+    kind = draw(st.integers(0, 5))
+    if kind == 0:
+        return line(rec(draw(st.integers(0, 20))))
+    if kind == 1:
+        r = rec(draw(st.integers(0, 20)))
+        r.update(draw(_mutation))
+        try:
+            return json.dumps(r, ensure_ascii=draw(st.booleans())).encode("utf-8", "surrogatepass")
+        except ValueError:
+            return b"{}"
+    if kind == 2:
+        return draw(st.binary(max_size=60))
+    if kind == 3:
+        return draw(st.text(max_size=60))
+    if kind == 4:
+        return line(draw(_field_value))
+    good = line(rec(draw(st.integers(0, 20))))
+    cut = draw(st.integers(0, len(good)))
+    return good[:cut] + draw(st.binary(max_size=4)) + good[cut:]
+
+
+def _non_blank(lines: list[bytes | str]) -> int:
+    n = 0
+    for x in lines:
+        s = x.decode("utf-8", "replace") if isinstance(x, bytes) else x
+        n += bool(s.strip())
+    return n
+
+
+@settings(
+    max_examples=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(lines=st.lists(_line(), max_size=25))
+def test_fuzz_never_crashes_and_counts_every_line(store: Store, lines: list[bytes | str]) -> None:
+    first = ingest(store, lines, origin="fuzz", actor=ACTOR, now=NOW, batch=7)
+    assert first.accepted + first.duplicate + first.rejected == _non_blank(lines)
+    assert len(first.errors) == first.rejected
+    again = ingest(store, lines, origin="fuzz", actor=ACTOR, now=NOW, batch=7)
+    assert again.accepted == 0
+    assert again.duplicate == first.accepted + first.duplicate
+    assert again.rejected == first.rejected
+
+
+def test_record_verifies_after_a_mixed_ingest(store: Store) -> None:
+    lines = [line(rec(i)) for i in range(50)] + [b"{bad", b"[]", line(rec(3))]
+    res = ingest(store, lines, origin="mix", actor=ACTOR, now=NOW, batch=8)
+    assert (res.accepted, res.duplicate, res.rejected) == (50, 1, 2)
+    v = verify(store.engine)
+    assert v.ok and v.checked == 52
+
+
+def test_worker_processes_give_the_same_cases_as_one_process(
+    store: Store, gudang: Deployment, tmp_path: Path
+) -> None:
+    lines = [line(rec(i, grid="N3-07" if i % 3 else "999")) for i in range(40)]
+    lines += [b"{bad\n", line(rec(5)), b"\n", line(rec(41, title="a\x00b"))]
+    par = ingest(store, lines, origin="p", actor=ACTOR, now=NOW, batch=6, workers=2)
+    seq = Store(make_engine(f"sqlite:///{tmp_path / 'seq.db'}"), gudang)
+    one = ingest(seq, lines, origin="p", actor=ACTOR, now=NOW, batch=6, workers=0)
+    assert (par.accepted, par.duplicate, par.rejected) == (one.accepted, one.duplicate, 1)
+    assert (
+        par.errors
+        == one.errors
+        == [(41, "not valid JSON: Expecting property name enclosed in double quotes at column 2")]
+    )
+    keep = ("source", "external_id", "title", "grid", "triage_reason", "received_at", "respond_due")
+
+    def shape(s: Store) -> list[tuple[Any, ...]]:
+        return sorted(
+            tuple(getattr(c, k) for k in keep) for c in s.cases("all") if c.external_id != "PA-41"
+        )
+
+    assert shape(store) == shape(seq)
+    assert verify(store.engine).ok and verify(seq.engine).ok
+
+
+def test_received_at_beyond_the_clocks_range_is_taken_as_now(store: Store) -> None:
+    res = run(store, [line(rec(1, received_at="9999-12-31T23:59:59+00:00"))])
+    assert res.accepted == 1
+    c = only_case(store)
+    assert c.received_at == NOW and c.triage
+    assert "received_at out of range" in c.triage_reason
