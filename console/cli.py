@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from store.config import LEVELS, ConfigError, Deployment, load_config
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
@@ -81,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--status", default="open", help="open (default), all, or one status (new, acknowledged, …)"
     )
     cs.add_argument("--json", action="store_true")
-    cs.add_argument("--limit", type=int, default=None)
+    cs.add_argument("--limit", type=_positive, default=None, help="at most N cases")
 
     case = sub.add_parser("case", help="show or act on one case")
     csub = case.add_subparsers(dest="action", required=True, parser_class=_Parser)
@@ -125,11 +127,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _positive(s: str) -> int:
+    if not (s.isascii() and s.isdigit()) or int(s) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 1, not {s!r}")
+    return int(s)
+
+
 def _case_id(s: str) -> int:
-    try:
-        v = int(s.strip().lstrip("#"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"case id must be a number, not {s!r}") from None
+    digits = s.strip().removeprefix("#")
+    if not (digits.isascii() and digits.isdigit()):
+        raise argparse.ArgumentTypeError(f"case id must be a number, not {s!r}")
+    v = int(digits)
     if not 1 <= v <= MAX_ID:
         raise argparse.ArgumentTypeError(f"case id {s!r} is out of range")
     return v
@@ -244,6 +252,14 @@ def case_json(c: Any, dep: Deployment, timeline: Sequence[Any] | None = None) ->
     return out
 
 
+def _print_json(obj: Any, indent: int | None = None) -> None:
+    """UTF-8 JSON; a lone surrogate kept from a feed is written as its JSON escape."""
+    text = json.dumps(obj, ensure_ascii=False, indent=indent)
+    sys.stdout.flush()
+    sys.stdout.buffer.write(text.encode("utf-8", "backslashreplace") + b"\n")
+    sys.stdout.buffer.flush()
+
+
 def _safe(s: str) -> str:
     from widgets.text import safe
 
@@ -313,8 +329,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         "partners": [p.model_dump() for p in dep.partners],
         "sla": dep.sla.model_dump(),
     }
-    json.dump(out, sys.stdout, ensure_ascii=False, indent=2)
-    print()
+    _print_json(out, indent=2)
     return EXIT_OK
 
 
@@ -358,8 +373,7 @@ def cmd_cases(args: argparse.Namespace) -> int:
     store = _open_store(args, dep)
     rows = store.cases(args.status, limit=args.limit)
     if args.json:
-        json.dump([case_json(c, dep) for c in rows], sys.stdout, ensure_ascii=False)
-        print()
+        _print_json([case_json(c, dep) for c in rows])
         return EXIT_OK
     from widgets.text import fit
 
@@ -386,8 +400,7 @@ def cmd_case(args: argparse.Namespace) -> int:
             c = store.get(args.id)
             tl = store.timeline(args.id)
             if args.json:
-                json.dump(case_json(c, dep, tl), sys.stdout, ensure_ascii=False)
-                print()
+                _print_json(case_json(c, dep, tl))
             else:
                 _print_case(c, dep, tl)
             return EXIT_OK
@@ -407,8 +420,7 @@ def cmd_case(args: argparse.Namespace) -> int:
         print(f"tafang: refused: {e}", file=sys.stderr)
         return EXIT_REFUSED
     if args.json:
-        json.dump(case_json(c, dep), sys.stdout, ensure_ascii=False)
-        print()
+        _print_json(case_json(c, dep))
     else:
         print(
             f"case #{c.id}: {args.action} done; now {c.status}"
@@ -452,7 +464,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise UsageError(str(e)) from e
     if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
+        try:
+            Path(args.out).write_text(text, encoding="utf-8")
+        except OSError as e:
+            raise UsageError(f"cannot write {args.out}: {e.strerror or e}") from e
         print(f"wrote {args.out}")
     else:
         sys.stdout.write(text)
@@ -514,6 +529,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         print(f"tafang: config error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except SQLAlchemyError as e:
+        first = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        print(f"tafang: store error: {first}", file=sys.stderr)
+        return EXIT_REFUSED
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -185,8 +185,27 @@ def _tables(rep: Report, d: Deployment) -> list[tuple[str, list[str], list[list[
     ]
 
 
+def _clean(s: str) -> str:
+    """Feed-supplied names (channels, raw codes) printed literally: no escapes, no newlines."""
+    return (
+        s
+        if s.isprintable()
+        else "".join(
+            c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}"
+            for c in s
+        )
+    )
+
+
+def _csv_cell(s: str) -> str:
+    return "'" + s if s[:1] in ("=", "+", "-", "@") else s  # no formulas in spreadsheets
+
+
 def render(rep: Report, d: Deployment, fmt: str) -> str:
-    tables = _tables(rep, d)
+    tables = [
+        (name, head, [[_clean(c) for c in row] for row in rows])
+        for name, head, rows in _tables(rep, d)
+    ]
     tz = ZoneInfo(d.timezone)
     span = (
         f"{rep.start.astimezone(tz):%Y-%m-%d %H:%M} – {rep.end.astimezone(tz):%Y-%m-%d %H:%M}"
@@ -199,7 +218,7 @@ def render(rep: Report, d: Deployment, fmt: str) -> str:
         for name, head, rows in tables:
             w.writerow([name])
             w.writerow(head)
-            w.writerows(rows)
+            w.writerows([[_csv_cell(c) for c in row] for row in rows])
             w.writerow([])
         return buf.getvalue()
     if fmt == "html":

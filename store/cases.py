@@ -113,19 +113,22 @@ class Store:
         """Give every officer of the config a live-state row (new officers start available)."""
         with self.read_engine.connect() as conn:
             have = set(conn.execute(select(OFFICERS.c.code)).scalars())
+        now = utcnow()
         missing = [
-            (s.code, o.code) for s in self.d.squads for o in s.officers if o.code not in have
+            dict(code=o.code, squad=s.code, status="available", status_since=now, version=1)
+            for s in self.d.squads
+            for o in s.officers
+            if o.code not in have
         ]
-        if missing:
-            now = utcnow()
-            with self.engine.begin() as conn:
-                conn.execute(
-                    insert(OFFICERS).prefix_with("OR IGNORE", dialect="sqlite"),
-                    [
-                        dict(code=o, squad=s, status="available", status_since=now, version=1)
-                        for s, o in missing
-                    ],
-                )
+        if not missing:
+            return
+        with self.engine.begin() as conn:  # another process may be doing the same
+            if conn.dialect.name == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+                conn.execute(pg_insert(OFFICERS).on_conflict_do_nothing(), missing)
+            else:
+                conn.execute(insert(OFFICERS).prefix_with("OR IGNORE"), missing)
 
     # ---- reads -------------------------------------------------------------------------
     def get(self, case_id: int) -> CaseView:
@@ -177,6 +180,7 @@ class Store:
                 conn.execute(
                     select(CASES.c.assignee, func.count())
                     .where(OPEN_SQL)
+                    .where(CASES.c.status.in_(("dispatched", "on_scene")))
                     .where(CASES.c.assignee_kind == "officer")
                     .group_by(CASES.c.assignee)
                 ).all()
@@ -321,8 +325,8 @@ class Store:
                         reason=reason,
                     ),
                 )
-            for code, status, cid, grid in officer_moves:
-                self._move_officer(conn, code, status, cid, grid, now)
+            for code in officer_moves:
+                self._refresh_officer(conn, code, now)
             if detail.pop("_merge_target", None) is not None:
                 append(
                     conn,
@@ -356,17 +360,13 @@ class Store:
         reason: str,
         into: int | None,
         now: datetime,
-    ) -> tuple[dict[str, Any], dict[str, Any], list[tuple[str, str, int | None, str | None]]]:
-        """Column changes, record detail and officer moves of one legal move."""
+    ) -> tuple[dict[str, Any], dict[str, Any], set[str]]:
+        """Column changes, record detail and the officers whose status to refresh."""
         cid = case["id"]
         ch: dict[str, Any] = {}
         detail: dict[str, Any] = {}
-        om: list[tuple[str, str, int | None, str | None]] = []
         prev = case["assignee"] if case["assignee_kind"] == "officer" else None
-
-        def free_previous() -> None:
-            if prev:
-                om.append((prev, "available", None, None))
+        om: set[str] = {prev} if prev else set()
 
         if action == "ack":
             ch["acknowledged_at"] = now
@@ -377,18 +377,18 @@ class Store:
             if case["acknowledged_at"] is None:
                 ch["acknowledged_at"] = now
             ch.update(assignee=code, assignee_kind=kind, dispatched_at=now, arrived_at=None)
-            if action == "reassign":
-                free_previous()
             if kind == "officer":
-                om.append((code, "en_route", cid, case["grid"]))
+                live = conn.execute(
+                    select(OFFICERS.c.status).where(OFFICERS.c.code == code)
+                ).scalar_one_or_none()
+                if live == "off_duty":
+                    raise Refused(f"officer {code} is off duty (休息): choose another")
+                om.add(code)
             detail.update(assignee=code, kind=kind)
         elif action == "arrive":
             ch["arrived_at"] = now
-            if prev:
-                om.append((prev, "on_scene", cid, case["grid"]))
         elif action == "handle":
             ch["handled_at"] = now
-            free_previous()
         elif action == "close":
             ch["closed_at"] = now
         elif action == "hold":
@@ -399,13 +399,10 @@ class Store:
                 round((now - case["held_at"]).total_seconds(), 3) if case["held_at"] else 0
             )
         elif action == "return":
-            free_previous()
             detail["returned_by"] = case["assignee"]
             ch.update(assignee=None, assignee_kind=None, dispatched_at=None, arrived_at=None)
         elif action == "rework":
             ch.update(handled_at=None, arrived_at=None, dispatched_at=now)
-            if prev:
-                om.append((prev, "en_route", cid, case["grid"]))
         elif action == "reopen":
             ch.update(
                 closed_at=None,
@@ -418,9 +415,6 @@ class Store:
                 escalation_level=0,
                 escalated_at=None,
             )
-        elif action == "void":
-            if prev and case["status"] in ("dispatched", "on_scene"):
-                free_previous()
         elif action == "merge":
             if into is None:
                 raise Refused("merge needs the case to merge into (--into ID)")
@@ -433,8 +427,6 @@ class Store:
                 raise Refused(
                     f"case {into} is {STATUS_WORDS[target.status]}: merge into an open case"
                 )
-            if prev and case["status"] in ("dispatched", "on_scene"):
-                free_previous()
             ch["merged_into"] = into
             detail.update(into=into, _merge_target=into)
         elif action == "supervise":
@@ -459,31 +451,31 @@ class Store:
                 return "partner", to
         raise Refused(f"no officer, squad or partner team {to!r} in this deployment")
 
-    def _move_officer(
-        self,
-        conn: Connection,
-        code: str,
-        status: str,
-        case_id: int | None,
-        grid: str | None,
-        now: datetime,
-    ) -> None:
+    def _refresh_officer(self, conn: Connection, code: str, now: datetime) -> None:
+        """Derive an officer's status from the cases in their hands (on scene > en route >
+        available), so a second case or a hold never leaves a stale status behind."""
         r = conn.execute(select(OFFICERS).where(OFFICERS.c.code == code)).first()
         if r is None:
             return
-        if status == "available" and r.case_id is not None and case_id is None:
-            pass  # freed from its case
-        values: dict[str, Any] = {
-            "status": status,
-            "case_id": case_id,
-            "status_since": now,
-            "version": r.version + 1,
-        }
-        if grid:
-            values["grid"] = grid
-        if r.status == "off_duty" and status != "off_duty":
-            values["status"] = status
-        conn.execute(update(OFFICERS).where(OFFICERS.c.code == code).values(**values))
+        mine = conn.execute(
+            select(CASES.c.id, CASES.c.status, CASES.c.grid)
+            .where(OPEN_SQL)
+            .where(CASES.c.assignee == code)
+            .where(CASES.c.assignee_kind == "officer")
+            .where(CASES.c.status.in_(("dispatched", "on_scene")))
+            .order_by(CASES.c.status.desc(), CASES.c.dispatched_at.desc())
+        ).all()
+        on_scene = [c for c in mine if c.status == "on_scene"]
+        top = (on_scene or mine or [None])[0]
+        status = "available" if top is None else top.status.replace("dispatched", "en_route")
+        if r.status == "off_duty" and top is None:
+            status = "off_duty"
+        values: dict[str, Any] = {"status": status, "case_id": top.id if top else None}
+        if top is not None and top.grid:
+            values["grid"] = top.grid
+        if (status, values["case_id"]) != (r.status, r.case_id):
+            values.update(status_since=now, version=r.version + 1)
+            conn.execute(update(OFFICERS).where(OFFICERS.c.code == code).values(**values))
 
     def set_officer_status(
         self, code: str, status: str, actor: Actor, now: datetime | None = None

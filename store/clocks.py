@@ -85,9 +85,9 @@ class ClockRules:
         b = self.budgets(case.get("category"), case.get("priority") or "normal")
         if action == "resume" and case.get("held_at") is not None:
             paused = now - case["held_at"]
-            for col in DUE_COLUMNS:
+            for col in (*DUE_COLUMNS, "escalated_at"):
                 if case.get(col) is not None:
-                    out[col] = case[col] + paused
+                    out[col] = case[col] + paused  # the interval counts running time only
         elif action in ("return", "reopen"):
             # Back with the dispatcher: the hand-over and arrival clocks start again.
             out["dispatch_due"] = now + timedelta(seconds=b["dispatch"] - b["respond"])

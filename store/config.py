@@ -127,7 +127,7 @@ class MajorClass(_Model):
 class WorkingHours(_Model):
     """Working periods per working day, local time, e.g. ["08:00-12:00", "14:00-18:00"]."""
 
-    periods: list[str] = ["08:30-12:00", "13:30-17:30"]
+    periods: list[str] = Field(default=["08:30-12:00", "13:30-17:30"], min_length=1)
 
     @field_validator("periods")
     @classmethod
@@ -268,6 +268,15 @@ class Deployment(_Model):
         _unique("categories", (c.code for c in self.categories))
         _unique("squads", (s.code for s in self.squads))
         _unique("officers", (o.code for s in self.squads for o in s.officers))
+        _unique("contacts (level)", (c.level for c in self.contacts))
+        _unique(
+            "officers, squads and partners",
+            [
+                *(o.code for s in self.squads for o in s.officers),
+                *(s.code for s in self.squads),
+                *(p.code for p in self.partners),
+            ],
+        )
         risk = {c.code for c in t.risk_circles}
         emer = {c.code for c in t.emergency_circles}
         enf = {c.code for c in t.enforcement_circles}

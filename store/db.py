@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MIGRATION_LOCK = 0x7AF4_0001  # advisory lock key held while migrating PostgreSQL
 
 
 def default_url() -> str:
@@ -92,10 +93,23 @@ def upgrade_db(engine: Engine) -> str:
     head = ScriptDirectory.from_config(cfg).get_current_head()
     with engine.connect() as conn:
         current = MigrationContext.configure(conn).get_current_revision()
-    if current != head:
-        if is_sqlite(engine):
-            engine.dispose()
+    if current == head:
+        return head or ""
+    if is_sqlite(engine):
+        engine.dispose()
         command.upgrade(cfg, "head")
+        return head or ""
+    # Several processes may start on a fresh PostgreSQL at once: one migrates, the rest wait.
+    with engine.connect() as lock:
+        lock.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
+        try:
+            with engine.connect() as conn:
+                current = MigrationContext.configure(conn).get_current_revision()
+            if current != head:
+                command.upgrade(cfg, "head")
+        finally:
+            lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
+            lock.commit()
     return head or ""
 
 

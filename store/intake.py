@@ -38,20 +38,24 @@ writes (see `ingest(workers=)`).
 from __future__ import annotations
 
 import gc
+import io
 import itertools
 import json
 import math
 import multiprocessing
 import operator
 import os
+import queue
 import re
+import stat
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -72,6 +76,7 @@ MAX_SOURCE = 64
 MAX_EXTERNAL_ID = 200
 MAX_TEXT = 100_000
 MAX_DESCRIPTION = 1_000_000
+MAX_AHEAD = timedelta(days=1)  # a received_at further ahead of our clock is not believed
 
 KNOWN_FIELDS = frozenset(
     (
@@ -309,22 +314,13 @@ def normalise(
         return Rejected("neither 'title' nor 'description' has any text")
 
     if scan:
+        # The dedupe key must be exact: an escaped key could equal another's literal text.
+        for name, k in (("source", source), ("external_id", external_id)):
+            m = _UNSTORABLE_PG.search(k)
+            if m is not None:
+                return Rejected(_unstorable_key(name, m.group()))
         # Text a database cannot hold as is: escape it visibly, keep the exact value in raw.
         pat = _SURROGATES if nul_ok else _UNSTORABLE_PG
-        for name, limit in (("source", MAX_SOURCE), ("external_id", MAX_EXTERNAL_ID)):
-            k = source if name == "source" else external_id
-            if pat.search(k):
-                raw[name] = k
-                k = _escape_unstorable(k, nul_ok)
-                triage.append(f"{name} held characters the store cannot keep (written as \\uXXXX)")
-                if len(k) > limit:
-                    return Rejected(
-                        f"field {name!r} is {len(k)} characters long; the limit is {limit}"
-                    )
-                if name == "source":
-                    source = k
-                else:
-                    external_id = k
         for name in TEXT_LIMITS:
             t = values[name]
             if pat.search(t):
@@ -396,6 +392,15 @@ def normalise(
             triage.append(f"unreadable received_at {_show(rec)} (taken as the time of intake)")
             raw["received_at"] = rec
         t = now or utcnow()
+    else:
+        at = now or utcnow()
+        if t > at + MAX_AHEAD:  # a wrong clock at the sender: ours start at receipt
+            triage.append(
+                f"received_at {_show(rec)} is more than a day in the future "
+                "(taken as the time of intake)"
+            )
+            raw["received_at"] = rec
+            t = at
     values["received_at"] = t
 
     for name, bound in (("lat", 90.0), ("lon", 180.0)):
@@ -420,6 +425,12 @@ def normalise(
     values["triage"] = bool(triage)
     values["triage_reason"] = "; ".join(triage)
     return Normalised(values, tuple(triage))
+
+
+def _unstorable_key(name: str, ch: str) -> str:
+    if ch == "\x00":
+        return f"{name} holds NUL (\\u0000), which cannot be part of an identifier"
+    return f"{name} holds a lone surrogate (\\u{ord(ch):04x}), which is not a character"
 
 
 def _dump_raw(raw: dict[str, Any]) -> str:
@@ -460,6 +471,10 @@ def _parse_lines(lines: Iterable[bytes | str], first: int = 1) -> Iterator[_Item
                     )
                     yield n, kept, Rejected(reason), None, True
                     continue
+                why = _bad_bytes_in_key(b, value)
+                if why is not None:
+                    yield n, kept, Rejected(why), None, True
+                    continue
                 bad = text.count("\ufffd") - kept.count("\ufffd")
                 yield (
                     n,
@@ -487,6 +502,26 @@ def _parse_lines(lines: Iterable[bytes | str], first: int = 1) -> Iterator[_Item
             yield n, _strip_eol(text), Rejected(_json_reason(pe)), None, True
             continue
         yield n, _strip_eol(text), value, note, scan
+
+
+def _bad_bytes_in_key(b: bytes, value: Any) -> str | None:
+    """Why the line is rejected if undecodable bytes fall in `source` or `external_id`.
+
+    Replaced by U+FFFD, `bad\\xff` and `bad\\xfe` would be one key and the second report a
+    "duplicate". Parsed again with each bad byte as its own surrogate, a key that differs from
+    the U+FFFD parse held bad bytes (the two texts differ only there)."""
+    if type(value) is not dict:
+        return None
+    try:
+        exact = json.loads(b.decode("utf-8", "surrogateescape").lstrip("\ufeff"))
+    except Exception:  # cannot happen (only string contents differ); never guess a key
+        return "source or external_id may hold bytes that are not UTF-8"
+    if type(exact) is not dict:
+        return "source or external_id may hold bytes that are not UTF-8"
+    for name in ("source", "external_id"):
+        if exact.get(name) != value.get(name):
+            return f"{name} holds bytes that are not UTF-8"
+    return None
 
 
 def _strip_eol(s: str) -> str:
@@ -518,11 +553,20 @@ def ingest(
 ) -> IngestResult:
     """Import JSON Lines (a file opened in binary mode, or any iterable of lines).
 
+    `now` (tests inject it) is the receipt time of records without `received_at`; when None
+    it is read per batch, as that batch's lines are read. A stream that is not a regular
+    file (stdin, a pipe, a tty) is read by a thread and a batch is committed as soon as input
+    pauses for `STREAM_IDLE` seconds (or its first line is `STREAM_MAX_WAIT` old), so `tail
+    -f log | tafang ingest -` shows each case at once.
+
     `workers`: processes that parse and validate while this one writes. None = one when
     the input is longer than a batch, the machine has a second core and this process runs
-    no other thread (forking a threaded process is unsafe); 0 = all in this process.
+    no other thread (forking a threaded process is unsafe); 0 = all in this process. Streams
+    are never handed to workers.
     """
     ctx = _Context.of(store, now)
+    if _is_stream(lines):
+        return _ingest_stream(store, ctx, lines, origin, actor, batch)
     it = iter(lines)
     first = list(itertools.islice(it, batch))
     more = len(first) == batch
@@ -535,10 +579,105 @@ def ingest(
         n0 = 1
         chunk = first
         while chunk:
-            _commit(store, ctx, _prepare(ctx, _parse_lines(chunk, n0)), origin, actor, tally)
+            c = ctx.fresh()
+            _commit(store, c, _prepare(c, _parse_lines(chunk, n0)), origin, actor, tally)
             n0 += len(chunk)
             chunk = list(itertools.islice(it, batch))
         return tally.result()
+
+
+# ---- streams: commit what has arrived when input pauses -----------------------------------
+STREAM_IDLE = 0.2  # seconds without input after which a partial batch is committed
+STREAM_MAX_WAIT = 1.0  # nor does a line wait longer than this under a steady trickle
+_READ_SIZE = 1 << 16
+
+
+def _is_stream(lines: Any) -> bool:
+    """A file object whose descriptor is not a regular file (pipe, tty, socket)."""
+    fileno = getattr(lines, "fileno", None)
+    if fileno is None:
+        return False
+    try:
+        return not stat.S_ISREG(os.fstat(fileno()).st_mode)
+    except (OSError, ValueError):  # io.UnsupportedOperation is an OSError and ValueError
+        return False
+
+
+def _pump(source: Any, q: queue.Queue[Any]) -> None:
+    """Reader thread: put lists of whole lines on `q` as they arrive, then None (or the
+    exception that ended reading). A binary buffered file is read with read1 (whatever has
+    arrived, up to 64 KiB) and split here; anything else line by line."""
+    try:
+        read1 = getattr(source, "read1", None)
+        if read1 is not None and not isinstance(source, io.TextIOBase):
+            tail: list[bytes] = []
+            while chunk := read1(_READ_SIZE):
+                if b"\n" not in chunk:
+                    tail.append(chunk)
+                    continue
+                if tail:
+                    tail.append(chunk)
+                    chunk = b"".join(tail)
+                    tail = []
+                parts = chunk.split(b"\n")
+                last = parts.pop()
+                q.put([x + b"\n" for x in parts])
+                if last:
+                    tail.append(last)
+            if tail:
+                q.put([b"".join(tail)])
+        else:
+            for line in source:
+                q.put([line])
+        q.put(None)
+    except BaseException as e:  # handed to the ingesting thread, which raises it
+        q.put(e)
+
+
+def _stream_batches(source: Any, batch: int) -> Iterator[tuple[list[bytes | str], datetime]]:
+    """Batches of lines from a stream, each with the time its first line arrived."""
+    q: queue.Queue[Any] = queue.Queue(maxsize=256)
+    threading.Thread(target=_pump, args=(source, q), name="intake-reader", daemon=True).start()
+    pending: list[bytes | str] = []
+    first_at = 0.0
+    arrived = utcnow()
+    while True:
+        if pending:
+            wait = min(STREAM_IDLE, first_at + STREAM_MAX_WAIT - time.monotonic())
+            try:
+                item = q.get(timeout=wait) if wait > 0 else q.get_nowait()
+            except queue.Empty:
+                yield pending, arrived
+                pending = []
+                continue
+        else:
+            item = q.get()
+        if item is None:
+            break
+        if isinstance(item, BaseException):
+            raise item
+        if not pending:
+            first_at, arrived = time.monotonic(), utcnow()
+        pending.extend(item)
+        while len(pending) >= batch:
+            yield pending[:batch], arrived
+            pending = pending[batch:]
+            first_at, arrived = time.monotonic(), utcnow()
+    if pending:
+        yield pending, arrived
+
+
+def _ingest_stream(
+    store: Store, ctx: _Context, source: Any, origin: str, actor: Actor, batch: int
+) -> IngestResult:
+    tally = _Tally()
+    n0 = 1
+    for chunk, arrived in _stream_batches(source, batch):
+        c = ctx.fresh(arrived)
+        with _no_gc():  # per batch: a stream may run for days
+            _commit(store, c, _prepare(c, _parse_lines(chunk, n0)), origin, actor, tally)
+        n0 += len(chunk)
+    return tally.result()
 
 
 def ingest_records(
@@ -557,7 +696,8 @@ def ingest_records(
     with _no_gc():
         while chunk := list(itertools.islice(it, batch)):
             items = [(n, None, rec, None, True) for n, rec in chunk]
-            _commit(store, ctx, _prepare(ctx, items), origin, actor, tally)
+            c = ctx.fresh()
+            _commit(store, c, _prepare(c, items), origin, actor, tally)
     return tally.result()
 
 
@@ -609,11 +749,16 @@ class _Context:
     now: datetime
     nul_ok: bool
     sqlite: bool
+    fixed: bool  # `now` was injected by the caller: every batch uses it
 
     @classmethod
     def of(cls, store: Store, now: datetime | None) -> _Context:
         sqlite = store.engine.dialect.name == "sqlite"
-        return cls(store.d, store.clocks, now or utcnow(), sqlite, sqlite)
+        return cls(store.d, store.clocks, now or utcnow(), sqlite, sqlite, now is not None)
+
+    def fresh(self, at: datetime | None = None) -> _Context:
+        """This context for a batch read at `at` (default: now), unless `now` was injected."""
+        return self if self.fixed else replace(self, now=at or utcnow())
 
 
 # A prepared line: ("case", line_no, row) or ("reject", line_no, reason, raw text).
@@ -727,10 +872,10 @@ def _fork_is_safe() -> bool:
 _WORKER_CTX: _Context | None = None
 
 
-def _prepare_remote(job: tuple[int, list[bytes | str]]) -> list[_Prepared]:
-    n0, lines = job
+def _prepare_remote(job: tuple[int, list[bytes | str], datetime]) -> list[_Prepared]:
+    n0, lines, now = job
     assert _WORKER_CTX is not None
-    return _prepare(_WORKER_CTX, _parse_lines(lines, n0))
+    return _prepare(replace(_WORKER_CTX, now=now), _parse_lines(lines, n0))
 
 
 def _worker_init() -> None:
@@ -755,15 +900,18 @@ def _run_parallel(
     window = workers * 2 + 1  # batches in flight: bounded memory on any input size
     try:
         with mp.Pool(workers, initializer=_worker_init) as pool:
-            pending: deque[Any] = deque()
+            pending: deque[tuple[_Context, Any]] = deque()
             n0 = 1
             chunk = first
             while chunk or pending:
                 while chunk and len(pending) < window:
-                    pending.append(pool.apply_async(_prepare_remote, ((n0, chunk),)))
+                    c = ctx.fresh()
+                    job = (n0, chunk, c.now)
+                    pending.append((c, pool.apply_async(_prepare_remote, (job,))))
                     n0 += len(chunk)
                     chunk = list(itertools.islice(rest, batch))
-                _commit(store, ctx, pending.popleft().get(), origin, actor, tally)
+                c, prepared = pending.popleft()
+                _commit(store, c, prepared.get(), origin, actor, tally)
     finally:
         _WORKER_CTX = None
     return tally.result()

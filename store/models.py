@@ -38,6 +38,12 @@ class Case(SQLModel, table=True):
             postgresql_where=text("next_check_at IS NOT NULL"),
         ),
         Index("ix_cases_updated", "updated_seq"),
+        Index(
+            "ix_cases_open_assignee",
+            "assignee",
+            sqlite_where=text(_OPEN_SQL),
+            postgresql_where=text(_OPEN_SQL),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

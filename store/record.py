@@ -135,12 +135,20 @@ def verify(engine: Engine, batch: int = 20_000) -> Verdict:
     """Walk the whole chain; report the first entry that was edited, deleted or inserted."""
     prev, expected, checked = "", 1, 0
     with engine.connect() as conn:
-        head = conn.execute(select(HEAD.c.seq, HEAD.c.hash).where(HEAD.c.id == 1)).one()
+        head = conn.execute(select(HEAD.c.seq, HEAD.c.hash).where(HEAD.c.id == 1)).first()
+        if head is None:
+            return Verdict(False, 0, None, "the record's head row (audit_head) was deleted")
         last = 0
         while True:
-            rows = conn.execute(
-                select(AUDIT).where(AUDIT.c.seq > last).order_by(AUDIT.c.seq).limit(batch)
-            ).all()
+            try:
+                rows = conn.execute(
+                    select(AUDIT).where(AUDIT.c.seq > last).order_by(AUDIT.c.seq).limit(batch)
+                ).all()
+            except (ValueError, TypeError):  # a value edited into something unreadable
+                bad = _first_unreadable(conn, last)
+                return Verdict(
+                    False, checked, bad, f"entry {bad} was altered: a stored value is unreadable"
+                )
             if not rows:
                 break
             for r in rows:
@@ -176,6 +184,17 @@ def verify(engine: Engine, batch: int = 20_000) -> Verdict:
                 f"entries {checked + 1}..{head.seq} were deleted",
             )
     return Verdict(True, checked)
+
+
+def _first_unreadable(conn: Connection, after: int) -> int | None:
+    for seq in conn.execute(
+        select(AUDIT.c.seq).where(AUDIT.c.seq > after).order_by(AUDIT.c.seq)
+    ).scalars():
+        try:
+            conn.execute(select(AUDIT).where(AUDIT.c.seq == seq)).one()
+        except (ValueError, TypeError):
+            return seq
+    return None
 
 
 def entries_for_case(conn: Connection, case_id: int) -> list[Any]:

@@ -185,3 +185,33 @@ def test_config_check_json_shape() -> None:
     assert {"channels", "categories", "grids", "squads", "partners", "sla"} <= set(d)
     assert len(d["grids"]) == 105 and {"code", "label", "circle", "half"} <= set(d["grids"][0])
     assert sum(len(s["officers"]) for s in d["squads"]) >= 40
+
+
+def test_hostile_values_in_json_reports_and_ids(run, tmp_path: Path) -> None:
+    rec = {
+        **REC,
+        "external_id": "S",
+        "source": "ev\u001b[2Jil|x\n# head",
+        "title": "lone \ud800 surrogate",
+    }
+    line = json.dumps(rec)  # ASCII-escaped JSON: \\ud800 stays an escape
+    assert _ingest(run, tmp_path, [line])[0] == 0
+    code, out, _ = run("cases", "--json")
+    assert code == 0 and len(json.loads(out)) == 1
+    code, _, err = run(
+        "report",
+        "daily",
+        "--date",
+        "2026-11-25",
+        "--format",
+        "csv",
+        "--out",
+        str(tmp_path / "r.csv"),
+    )
+    body = (tmp_path / "r.csv").read_text(encoding="utf-8")
+    assert code == 0 and "\x1b" not in body and "\\x1b" in body
+    code, _, err = run("report", "daily", "--out", str(tmp_path / "nope" / "r.md"))
+    assert code == 2 and "cannot write" in err
+    for bad in ("1_0", "١", "-1", "0"):
+        assert run("case", "show", bad)[0] == 2, bad
+    assert run("cases", "--limit", "0")[0] == 2

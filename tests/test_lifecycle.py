@@ -272,3 +272,64 @@ def test_open_case_query_uses_partial_index(sqlite_url: str, gudang: Deployment)
             )
         )
     assert "ix_cases_open_received" in plan
+
+
+def _officer(store: Store, code: str):  # type: ignore[no-untyped-def]
+    return {o.code: o for o in store.officers()}[code]
+
+
+def test_officer_with_two_cases_stays_busy_until_both_are_done(store: Store) -> None:
+    a, b = new_case(store), new_case(store, title="second")
+    store.act(a, "dispatch", D01, to="2-03")
+    store.act(b, "dispatch", D01, to="2-03")
+    store.act(a, "arrive", D01)
+    assert (_officer(store, "2-03").status, _officer(store, "2-03").case_id) == ("on_scene", a)
+    store.act(a, "handle", D01)
+    o = _officer(store, "2-03")
+    assert (o.status, o.case_id, o.load) == ("en_route", b, 1)
+    store.act(b, "return", D01, reason="wrong squad")
+    assert _officer(store, "2-03").status == "available"
+
+
+def test_hold_and_void_free_the_officer_and_off_duty_is_refused(store: Store) -> None:
+    cid = new_case(store)
+    store.act(cid, "dispatch", D01, to="2-06")
+    store.act(cid, "hold", SUP, reason="owner away")
+    assert _officer(store, "2-06").status == "available"
+    store.act(cid, "resume", SUP)
+    assert _officer(store, "2-06").status == "en_route"
+    store.act(cid, "hold", SUP, reason="owner away")
+    store.act(cid, "void", SUP, reason="duplicate report")
+    assert (_officer(store, "2-06").status, _officer(store, "2-06").case_id) == ("available", None)
+    store.set_officer_status("1-04", "off_duty", SUP)
+    with pytest.raises(Refused, match="off duty"):
+        store.act(new_case(store), "dispatch", D01, to="1-04")
+    assert _officer(store, "1-04").status == "off_duty"
+
+
+def test_resume_after_an_escalation_waits_a_running_interval(store: Store) -> None:
+    cid = new_case(store)
+    store.act(cid, "escalate", SUP, reason="manual", now=T0 + timedelta(seconds=61))
+    before = store.get(cid)
+    store.act(cid, "hold", SUP, reason="x", now=T0 + timedelta(seconds=70))
+    store.act(cid, "resume", SUP, now=T0 + timedelta(seconds=10_000))
+    after = store.get(cid)
+    shift = timedelta(seconds=10_000 - 70)
+    assert after.escalated_at == before.escalated_at + shift
+    assert after.next_check_at == before.next_check_at + shift
+
+
+def test_audit_reports_unreadable_values_and_a_missing_head(
+    sqlite_url: str, gudang: Deployment
+) -> None:
+    store = Store(make_engine(sqlite_url), gudang)
+    cid = new_case(store)
+    store.act(cid, "ack", D01)
+    with store.engine.begin() as c:
+        c.execute(text("UPDATE audit SET at = 'garbage' WHERE seq = 2"))
+    v = verify(store.engine)
+    assert not v.ok and v.bad_seq == 2 and "unreadable" in v.reason
+    with store.engine.begin() as c:
+        c.execute(text("DELETE FROM audit_head"))
+    v = verify(store.engine)
+    assert not v.ok and "head" in v.reason
