@@ -1,0 +1,793 @@
+"""The dispatcher console: one keyboard-driven dashboard over the shared store.
+
+Data flows one way. A thread worker polls the store (`console.live.poll`) and posts plain
+views; the app keeps them in `LiveState` and hands rows to the widgets. Every action is a
+Binding with an id (remappable, shown in the footer), a command-palette entry and a word of
+the `:` command line; each runs `Store.act` in a thread worker and reports the outcome (or
+the store's refusal, word for word) as a notification.
+
+Entry point for the CLI: `run_console(store, deployment, operator=..., terminal=..., lang=...,
+demo=DemoOptions(...) | None)`.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterable
+from contextlib import suppress
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from functools import partial
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.css.query import NoMatches
+from textual.timer import Timer
+from textual.widgets import Input
+from textual.worker import get_current_worker
+
+from console.i18n import Strings
+from console.live import (
+    Counts,
+    Filter,
+    LiveState,
+    PartnersHandled,
+    ViewModel,
+    daemon_text,
+    poll,
+)
+from console.messages import (
+    ActionDone,
+    ActionFailed,
+    Compliance,
+    DaemonBeat,
+    StoreChanged,
+    StoreHealth,
+    StoreLoaded,
+)
+from console.screens.ask import AskScreen
+from console.screens.assign import AssignScreen, rank
+from console.screens.case import CaseScreen
+from console.screens.dashboard import Dashboard
+from console.screens.filter import FilterScreen
+from console.screens.help import HelpScreen
+from console.screens.new_case import NewCaseScreen
+from store.cases import Actor, Conflict, Refused, Store
+from store.config import Deployment
+from store.views import CaseView
+from widgets.event_queue import EventQueue
+from widgets.grid_map import GridMap
+from widgets.squad_panel import SquadPanel
+from widgets.text import safe
+
+if TYPE_CHECKING:
+    from console.demo import DemoOptions
+
+Clock = Callable[[], datetime]
+
+# action name -> (key, i18n key, store action or None for UI-only, needs a reason)
+ACTIONS: dict[str, tuple[str, str, str | None, bool]] = {
+    "ack": ("a", "action.ack", "ack", False),
+    "dispatch": ("d", "action.dispatch", "dispatch", False),
+    "arrive": ("i", "action.arrive", "arrive", False),
+    "handle": ("h", "action.handle", "handle", False),
+    "close": ("c", "action.close", "close", False),
+    "hold": ("p", "action.hold", "hold", True),
+    "resume": ("u", "action.resume", "resume", False),
+    "return": ("r", "action.return", "return", True),
+    "rework": ("w", "action.rework", "rework", True),
+    "void": ("v", "action.void", "void", True),
+    "merge": ("m", "action.merge", "merge", False),
+    "escalate": ("e", "action.escalate", "escalate", True),
+    "supervise": ("s", "action.supervise", "supervise", True),
+    "open": ("o", "action.open", None, False),
+    "new": ("n", "action.new", None, False),
+    "filter": ("f", "action.filter", None, False),
+    "map": ("g", "action.map", None, False),
+    "command": ("colon", "action.command", None, False),
+    "help": ("question_mark", "action.help", None, False),
+}
+KEY_SHOWN = {"colon": ":", "question_mark": "?"}
+
+# command-line word -> action
+SHORTHAND = {
+    "a": "ack",
+    "d": "dispatch",
+    "ar": "arrive",
+    "h": "handle",
+    "c": "close",
+    "p": "hold",
+    "u": "resume",
+    "v": "void",
+    "m": "merge",
+    "s": "supervise",
+    "e": "escalate",
+    "r": "return",
+    "w": "rework",
+    "o": "open",
+    "f": "filter",
+}
+USAGE = {
+    "dispatch": "d ID OFFICER|SQUAD",
+    "merge": "m ID into TARGET",
+    "filter": "f TEXT",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One parsed command line."""
+
+    action: str
+    case_id: int | None = None
+    to: str | None = None
+    reason: str = ""
+    into: int | None = None
+    text: str = ""
+
+
+def parse_command(line: str) -> Command | str:
+    """Dispatcher shorthand → a Command, or the reason it cannot be one.
+
+    `a 1234`, `d 1234 2-03`, `m 1234 into 99` (or `m 1234 99`), `v 1234 reason …`, `f text`.
+    """
+    parts = line.strip().split(maxsplit=2)
+    if not parts:
+        return "empty"
+    word = parts[0].lower()
+    action = SHORTHAND.get(word)
+    if action is None:
+        return f"unknown command {parts[0]!r}"
+    if action == "filter":
+        return Command("filter", text=line.strip()[len(parts[0]) :].strip())
+    if len(parts) < 2 or not parts[1].lstrip("#").isdigit():
+        return f"usage: {USAGE.get(action, word + ' ID')}"
+    case_id = int(parts[1].lstrip("#"))
+    rest = parts[2].strip() if len(parts) > 2 else ""
+    if action == "dispatch":
+        return Command(action, case_id, to=rest.split()[0] if rest else None)
+    if action == "merge":
+        bits = rest.split()
+        if bits and bits[0].lower() == "into":
+            bits = bits[1:]
+        if not bits or not bits[0].lstrip("#").isdigit():
+            return f"usage: {USAGE['merge']}"
+        return Command(action, case_id, into=int(bits[0].lstrip("#")), reason=" ".join(bits[1:]))
+    return Command(action, case_id, reason=rest)
+
+
+class TafangCommands(Provider):
+    """Every console action in the command palette (ctrl+p), in the UI language."""
+
+    def _items(self) -> Iterable[tuple[str, str, str]]:
+        app = self.app
+        assert isinstance(app, TafangApp)
+        for name, (key, label, _, _) in ACTIONS.items():
+            yield f"{app.t(label)} ({KEY_SHOWN.get(key, key)})", name, label
+
+    async def discover(self) -> Hits:
+        app = self.app
+        assert isinstance(app, TafangApp)
+        for text, name, _ in self._items():
+            yield DiscoveryHit(text, partial(app.run_action, name), text=text)
+
+    async def search(self, query: str) -> Hits:
+        app = self.app
+        assert isinstance(app, TafangApp)
+        matcher = self.matcher(query)
+        for text, name, _ in self._items():
+            score = max(matcher.match(text), matcher.match(name))
+            if score > 0:
+                yield Hit(score, matcher.highlight(text), partial(app.run_action, name), text=text)
+
+
+def _bindings() -> list[Binding]:
+    out = []
+    for name, (key, label, _, _) in ACTIONS.items():
+        out.append(
+            Binding(
+                key,
+                name,
+                label,
+                id=f"tafang.{name}",
+                key_display=KEY_SHOWN.get(key),
+                show=name not in ("resume", "map", "command"),
+            )
+        )
+    out.append(Binding("escape", "clear", "action.clear", id="tafang.clear", show=False))
+    return out
+
+
+class TafangApp(App[None]):
+    """The console. `now` is injectable so tests and snapshots see a frozen clock."""
+
+    CSS_PATH = "tafang.tcss"
+    TITLE = "Tafang"
+    COMMANDS = App.COMMANDS | {TafangCommands}
+    BINDINGS = _bindings()
+
+    def __init__(
+        self,
+        store: Store,
+        deployment: Deployment,
+        *,
+        operator: str = "demo",
+        terminal: str | None = None,
+        lang: str | None = None,
+        now: Clock | None = None,
+        poll_interval: float = 0.3,
+        tick_seconds: float = 1.0,
+        figures_after: float = 1.5,
+    ) -> None:
+        super().__init__()
+        self.store = store
+        self.d = deployment
+        self.t = Strings(lang or deployment.ui.lang)
+        self._localise_bindings()
+        self.actor = Actor(operator, terminal or socket.gethostname())
+        self.now: Clock = now or (lambda: datetime.now(UTC))
+        self.tz = ZoneInfo(deployment.timezone)
+        self.vm = ViewModel(deployment, self.t)
+        self.state = LiveState(self.vm)
+        self.filter = Filter()
+        self.poll_interval = poll_interval
+        self.tick_seconds = tick_seconds
+        self.figures_after = figures_after  # the day's compliance waits for the first frame
+        self.loaded = False
+        self.counts = Counts()
+        self.compliance: float | None = None
+        self.daemon_at: datetime | None = None
+        self.daemon_seen = False
+        self.store_down: datetime | None = None
+        self.handled_today: dict[str, int] = {}
+        self._mark_timer: Timer | None = None
+        self.operator_name = next(
+            (o.name for o in deployment.operators if o.code == operator), operator
+        )
+        self.dash = Dashboard(
+            self.vm.cell_specs(),
+            self.t,
+            self.t.lang,
+            deployment.sla.at_risk,
+            self._suggestions(),
+        )
+
+    def _localise_bindings(self) -> None:
+        """Footer words in the UI language (class bindings carry i18n keys)."""
+        keys = self._bindings.key_to_bindings
+        for k, bs in keys.items():
+            keys[k] = [
+                replace(b, description=self.t(b.description))
+                if b.description.startswith("action.")
+                else b
+                for b in bs
+            ]
+
+    # ---- life cycle ---------------------------------------------------------------------
+    def get_default_screen(self) -> Dashboard:
+        return self.dash
+
+    def on_mount(self) -> None:
+        self.title = self.t("app.title")
+        self._refresh_header()
+        self._poll()
+        self.set_interval(self.tick_seconds, self._tick)
+
+    def get_key_display(self, binding: Binding) -> str:
+        return KEY_SHOWN.get(binding.key, super().get_key_display(binding))
+
+    def _suggestions(self) -> list[str]:
+        words = [f"{w} " for w in SHORTHAND]
+        officers = [o.code for s in self.d.squads for o in s.officers]
+        return words + [f"d ID {o}" for o in officers[:0]]
+
+    @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
+    def _poll(self) -> None:
+        worker = get_current_worker()
+        poll(
+            self.store,
+            self.post_message,
+            now=self.now,
+            cancelled=lambda: worker.is_cancelled,
+            interval=self.poll_interval,
+            first_slow=self.figures_after,
+            vm=self.vm,
+        )
+
+    # ---- live data ----------------------------------------------------------------------
+    def on_store_loaded(self, m: StoreLoaded) -> None:
+        now = self.now()
+        self.state.load(m.cases, now, m.rows)
+        self.state.advance(now)
+        self.state.officers = list(m.officers)
+        self.state.seq = m.seq
+        self.loaded = True
+        self._repaint(now)
+
+    def on_store_changed(self, m: StoreChanged) -> None:
+        now = self.now()
+        self.state.advance(now)
+        changed = self.state.apply(m.cases, now)
+        officers = list(m.officers)
+        roster = officers != self.state.officers
+        self.state.officers = officers
+        self.state.seq = m.seq
+        if changed:
+            self._repaint(now)
+        elif roster:
+            self._repaint_squads()
+            self.dash.set_map(self.state.cell_states(now))
+        screen = self.screen
+        if isinstance(screen, CaseScreen):
+            for c in m.cases:
+                if c.id == screen.case_id and c.version > screen.case.version:
+                    screen.show(c)
+
+    def on_store_health(self, m: StoreHealth) -> None:
+        self.store_down = m.down_since
+        self._refresh_header()
+
+    def on_daemon_beat(self, m: DaemonBeat) -> None:
+        self.daemon_at = m.at
+        self.daemon_seen = True
+        self._refresh_header()
+
+    def on_compliance(self, m: Compliance) -> None:
+        self.compliance = m.percent
+        self._refresh_header()
+
+    def on_partners_handled(self, m: PartnersHandled) -> None:
+        self.handled_today = m.counts
+        self._repaint_squads()
+
+    def on_dashboard_ready(self, _m: Dashboard.Ready) -> None:
+        if self.loaded:
+            self._repaint(self.now())
+        self._refresh_header()
+
+    def _repaint(self, now: datetime) -> None:
+        self.counts = self.state.counts()
+        if not self.dash.ready:
+            return
+        self.dash.set_rows(self.state.sorted_rows(self.filter), now)
+        self.dash.set_map(self.state.cell_states(now))
+        self.state.dirty = False
+        self._repaint_squads()
+        self._refresh_header()
+
+    def _repaint_squads(self) -> None:
+        if not self.dash.ready:
+            return
+        self.dash.set_squads(
+            self.vm.officer_rows(self.state.officers),
+            self.state.partner_rows(self.handled_today),
+            self.now(),
+        )
+
+    def _tick(self) -> None:
+        now = self.now()
+        self.counts, newly = self.state.tick(now)
+        if not self.dash.ready:
+            return
+        queue = self.dash.queue
+        queue.tick(now)
+        if self.loaded and self.state.dirty:
+            self.dash.set_map(self.state.cell_states(now))
+            self.state.dirty = False
+        if newly:
+            for cid in newly:
+                queue.flash(cid)
+            if self.d.ui.bell_on_breach:
+                self.bell()
+        self._refresh_header()
+
+    def header_text(self) -> Text:
+        """The header line: time, operator, daemon, store, counts, compliance, filter."""
+        now = self.now()
+        t = self.t
+        h = Text(no_wrap=True, overflow="ellipsis")
+        h.append(now.astimezone(self.tz).strftime("%H:%M:%S"), style="bold")
+        h.append(f"  {t('header.operator')} ")
+        h.append(safe(self.operator_name))
+        if self.daemon_seen:
+            words, ok = daemon_text(t, self.daemon_at, now, self.tz)
+            h.append("  ")
+            h.append(words, style="green" if ok else "bold red")
+        if self.store_down is not None:
+            h.append("  ")
+            since = self.store_down.astimezone(self.tz).strftime("%H:%M:%S")
+            h.append(t("header.store_down", since=since), style="bold white on red")
+        if self.loaded:
+            c = self.counts
+            h.append(f"  {t('header.open')} {c.open}")
+            h.append(f"  {t('header.at_risk')} {c.at_risk}", style="yellow" if c.at_risk else "")
+            h.append(
+                f"  {t('header.breached')} {c.breached}", style="bold red" if c.breached else ""
+            )
+        else:
+            h.append(f"  {t('header.loading')}")
+        if self.compliance is not None:
+            h.append(f"  {t('header.compliance')} {self.compliance:.0f}%")
+        if self.filter.active:
+            h.append(f"  {t('header.filter')}: ", style="bold")
+            h.append(safe(self.filter.describe()), style="reverse")
+        return h
+
+    def _refresh_header(self) -> None:
+        if self.dash.ready:
+            self.dash.header.update(self.header_text())
+
+    # ---- which case --------------------------------------------------------------------------
+    def current_case(self) -> CaseView | None:
+        screen = self.screen
+        if isinstance(screen, CaseScreen):
+            return self.state.cases.get(screen.case_id, screen.case)
+        if screen is self.dash:
+            cid = self.dash.queue.cursor_case_id
+            return self.state.cases.get(cid) if cid is not None else None
+        return None
+
+    def _need_case(self) -> CaseView | None:
+        case = self.current_case()
+        if case is None:
+            self.notify(self.t("no_case"), severity="warning", markup=False)
+        return case
+
+    # ---- actions ---------------------------------------------------------------------------
+    def act(
+        self,
+        case_id: int,
+        action: str,
+        *,
+        version: int | None = None,
+        to: str | None = None,
+        reason: str = "",
+        into: int | None = None,
+    ) -> None:
+        """Run one store move in a worker; the answer comes back as ActionDone / ActionFailed."""
+        self._act_worker(case_id, action, version, to, reason, into)
+
+    @work(thread=True, group="act", exit_on_error=False)
+    def _act_worker(
+        self,
+        case_id: int,
+        action: str,
+        version: int | None,
+        to: str | None,
+        reason: str,
+        into: int | None,
+    ) -> None:
+        try:
+            case = self.store.act(
+                case_id,
+                action,
+                self.actor,
+                to=to,
+                reason=reason,
+                into=into,
+                expected_version=version,
+            )
+        except Conflict as e:
+            self.post_message(ActionFailed(action, case_id, str(e), conflict=True))
+        except Refused as e:
+            self.post_message(ActionFailed(action, case_id, str(e)))
+        except Exception as e:  # the store is down, or worse: say so, never crash
+            self.post_message(ActionFailed(action, case_id, f"{type(e).__name__}: {e}"))
+        else:
+            self.post_message(ActionDone(action, case))
+
+    def on_action_done(self, m: ActionDone) -> None:
+        now = self.now()
+        self.state.advance(now)
+        if self.state.apply([m.case], now):
+            self._repaint(now)
+        label = self.t(f"action.{_ui_action(m.action)}")
+        self.notify(
+            self.t("done", id=m.case.id, action=label, status=self.t(f"status.{m.case.status}")),
+            markup=False,
+            timeout=3,
+        )
+        screen = self.screen
+        if isinstance(screen, CaseScreen) and screen.case_id == m.case.id:
+            screen.show(m.case)
+
+    def on_action_failed(self, m: ActionFailed) -> None:
+        label = self.t(f"action.{_ui_action(m.action)}")
+        key = "conflict" if m.conflict else "refused"
+        self.notify(
+            safe(m.reason),
+            title=self.t(key, id=m.case_id, action=label),
+            severity="error" if m.conflict else "warning",
+            markup=False,
+            timeout=8,
+        )
+
+    def _simple(self, name: str, case: CaseView | None = None, **kw: Any) -> None:
+        case = case or self._need_case()
+        if case is None:
+            return
+        store_action = ACTIONS[name][2]
+        assert store_action is not None
+        if ACTIONS[name][3] and not kw.get("reason"):
+            self._ask_reason(name, case)
+            return
+        self.act(case.id, store_action, version=case.version, **kw)
+
+    def _ask_reason(self, name: str, case: CaseView) -> None:
+        prompt = self.t("reason.prompt", action=self.t(f"action.{name}"), id=case.id)
+
+        def done(reason: str | None) -> None:
+            if reason:
+                self.act(case.id, ACTIONS[name][2] or name, version=case.version, reason=reason)
+
+        self.push_screen(AskScreen(prompt), done)
+
+    def action_ack(self) -> None:
+        self._simple("ack")
+
+    def action_arrive(self) -> None:
+        self._simple("arrive")
+
+    def action_handle(self) -> None:
+        self._simple("handle")
+
+    def action_close(self) -> None:
+        self._simple("close")
+
+    def action_resume(self) -> None:
+        self._simple("resume")
+
+    def action_hold(self) -> None:
+        self._simple("hold")
+
+    def action_return(self) -> None:
+        self._simple("return")
+
+    def action_rework(self) -> None:
+        self._simple("rework")
+
+    def action_void(self) -> None:
+        self._simple("void")
+
+    def action_escalate(self) -> None:
+        self._simple("escalate")
+
+    def action_supervise(self) -> None:
+        self._simple("supervise")
+
+    def action_dispatch(self, case: CaseView | None = None) -> None:
+        case = case or self._need_case()
+        if case is None:
+            return
+        choices = rank(case, self.state.officers, self.d, self.t)
+
+        def done(code: str | None) -> None:
+            if code:
+                action = "reassign" if case.status in ("dispatched", "on_scene") else "dispatch"
+                self.act(case.id, action, version=case.version, to=code)
+
+        self.push_screen(AssignScreen(case, choices, self.t), done)
+
+    def action_merge(self, case: CaseView | None = None) -> None:
+        case = case or self._need_case()
+        if case is None:
+            return
+
+        def done(target: str | None) -> None:
+            if target and target.isdigit():
+                self.act(
+                    case.id,
+                    "merge",
+                    version=case.version,
+                    into=int(target),
+                    reason=f"duplicate of {target}",
+                )
+
+        self.push_screen(AskScreen(self.t("merge.prompt", id=case.id), integer=True), done)
+
+    def action_open(self, case_id: int | None = None) -> None:
+        if case_id is None:
+            case = self._need_case()
+            if case is None:
+                return
+            case_id = case.id
+        known = self.state.cases.get(case_id)
+        if known is not None:
+            self._show_case(known)
+        else:
+            self._fetch_and_open(case_id)
+
+    @work(thread=True, group="fetch", exit_on_error=False)
+    def _fetch_and_open(self, case_id: int) -> None:
+        try:
+            case = self.store.get(case_id)
+        except Exception as e:
+            self.post_message(ActionFailed("open", case_id, str(e)))
+            return
+        self.call_from_thread(self._show_case, case)
+
+    def _show_case(self, case: CaseView) -> None:
+        if isinstance(self.screen, CaseScreen):
+            self.screen.show(case)
+            return
+        self.push_screen(CaseScreen(case, self.vm, self.t, self.store.timeline))
+
+    def on_event_queue_case_chosen(self, m: EventQueue.CaseChosen) -> None:
+        self.action_open(m.case_id)
+
+    def action_new(self) -> None:
+        def done(fields: dict[str, Any] | None) -> None:
+            if fields:
+                self._create(fields)
+
+        self.push_screen(NewCaseScreen(self.d, self.t), done)
+
+    @work(thread=True, group="act", exit_on_error=False)
+    def _create(self, fields: dict[str, Any]) -> None:
+        try:
+            case = self.store.create(fields, self.actor)
+        except Exception as e:
+            self.post_message(ActionFailed("new", 0, f"{type(e).__name__}: {e}"))
+            return
+        self.post_message(ActionDone("create", case))
+
+    def action_filter(self) -> None:
+        def done(f: Filter | None) -> None:
+            if f is not None:
+                self.set_filter(f)
+
+        self.push_screen(FilterScreen(self.filter, self.d, self.t), done)
+
+    def set_filter(self, f: Filter) -> None:
+        self.filter = f
+        self._repaint(self.now())
+
+    def action_clear(self) -> None:
+        if self.screen is not self.dash:
+            return
+        if self.dash.command.has_focus:
+            self.dash.command.value = ""
+            self.dash.queue.focus()
+            return
+        if self.filter.active:
+            self.set_filter(Filter())
+
+    def action_map(self) -> None:
+        if self.screen is not self.dash:
+            return
+        if self.dash.queue.has_focus:
+            self.dash.query_one("#map").focus()
+        else:
+            self.dash.queue.focus()
+
+    def action_command(self) -> None:
+        if self.screen is self.dash:
+            self.dash.command.focus()
+
+    def action_help(self) -> None:
+        keys = [(KEY_SHOWN.get(k, k), self.t(label)) for k, label, _, _ in ACTIONS.values()]
+        keys += [
+            ("esc", self.t("action.clear")),
+            ("tab", "focus"),
+            ("ctrl+p", "palette"),
+            ("ctrl+q", self.t("action.quit")),
+        ]
+        self.push_screen(HelpScreen(keys, self.t))
+
+    # ---- map -----------------------------------------------------------------------------------
+    def on_grid_map_cell_chosen(self, m: GridMap.CellChosen) -> None:
+        """Picking a cell shows only its cases; esc clears."""
+        self.set_filter(Filter(cell=m.grid_code))
+        self.dash.queue.focus()
+
+    def on_squad_panel_officer_chosen(self, m: SquadPanel.OfficerChosen) -> None:
+        """Enter on an officer shows the cases in their hands."""
+        self.set_filter(Filter(text=m.code))
+        self.dash.queue.focus()
+
+    def on_event_queue_cursor_moved(self, m: EventQueue.CursorMoved) -> None:
+        """Mark the case's cell on the map once the cursor rests (not on every key repeat:
+        repainting the map with each step would double the cost of navigation)."""
+        if self._mark_timer is not None:
+            self._mark_timer.stop()
+        self._mark_timer = self.set_timer(0.15, partial(self._mark_cell, m.case_id))
+
+    def _mark_cell(self, case_id: int | None) -> None:
+        self._mark_timer = None
+        case = self.state.cases.get(case_id) if case_id is not None else None
+        if self.dash.ready and self.dash.is_attached:
+            with suppress(NoMatches):  # the app may be closing
+                self.dash.map.mark(case.grid if case is not None else None)
+
+    # ---- the command line --------------------------------------------------------------------
+    @on(Input.Submitted, "#command")
+    def _command(self, event: Input.Submitted) -> None:
+        line = event.value
+        event.input.value = ""
+        self.dash.queue.focus()
+        if line.strip():
+            self.run_command(line)
+
+    def run_command(self, line: str) -> None:
+        """Execute one line of dispatcher shorthand (see `parse_command`)."""
+        cmd = parse_command(line)
+        if isinstance(cmd, str):
+            self.notify(safe(cmd), severity="warning", markup=False)
+            return
+        if cmd.action == "filter":
+            self.set_filter(Filter(text=cmd.text))
+            return
+        if cmd.action == "open":
+            self.action_open(cmd.case_id)
+            return
+        assert cmd.case_id is not None
+        known = self.state.cases.get(cmd.case_id)
+        version = known.version if known is not None else None
+        if cmd.action == "dispatch":
+            if cmd.to is None:
+                if known is not None:
+                    self.action_dispatch(known)
+                else:
+                    self.notify(self.t("command.usage", usage=USAGE["dispatch"]), markup=False)
+                return
+            action = "dispatch"
+            if known is not None and known.status in ("dispatched", "on_scene"):
+                action = "reassign"
+            self.act(cmd.case_id, action, version=version, to=cmd.to)
+            return
+        if cmd.action == "merge":
+            self.act(
+                cmd.case_id,
+                "merge",
+                version=version,
+                into=cmd.into,
+                reason=cmd.reason or f"duplicate of {cmd.into}",
+            )
+            return
+        store_action = ACTIONS[cmd.action][2] or cmd.action
+        if ACTIONS[cmd.action][3] and not cmd.reason:
+            if known is not None:
+                self._ask_reason(cmd.action, known)
+            else:
+                self.notify(
+                    self.t("command.usage", usage=f"{line.split()[0]} ID REASON"), markup=False
+                )
+            return
+        self.act(cmd.case_id, store_action, version=version, reason=cmd.reason)
+
+
+def _ui_action(store_action: str) -> str:
+    return {"reassign": "dispatch", "create": "new"}.get(store_action, store_action)
+
+
+def run_console(
+    store: Store,
+    deployment: Deployment,
+    *,
+    operator: str,
+    terminal: str | None = None,
+    lang: str | None = None,
+    demo: DemoOptions | None = None,
+) -> int:
+    """Run the console until the dispatcher quits; with `demo`, a simulated feed runs too.
+
+    Returns the process exit code (0).
+    """
+    feed = None
+    if demo is not None:
+        from console.demo import DemoFeed, prepare
+
+        prepare(store, demo)
+        feed = DemoFeed(store, demo)
+        feed.start()
+    try:
+        TafangApp(store, deployment, operator=operator, terminal=terminal, lang=lang).run()
+    finally:
+        if feed is not None:
+            feed.stop()
+    return 0

@@ -1,0 +1,281 @@
+"""`tafang demo`: the console on a scratch store that moves by itself.
+
+A temporary SQLite file gets the Gudang deployment, its roster and a backlog of open cases in
+every state; then a background thread plays a live feed through the real intake path (the
+2023 channel mix, realistic titles per category, random cells) and the officers' side of the
+work (arrivals, hand-backs, closures), and runs the SLA sweep in-process, so that a newcomer
+sees cases arrive, clocks run out and escalations fire within seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, update
+
+from store.cases import Actor, Refused, Store
+from store.config import Deployment, load_config
+from store.db import make_engine
+from store.models import Heartbeat
+
+# 2023 volumes per channel (seed); the minor channels are (assumed) small shares.
+CHANNEL_MIX: tuple[tuple[str, int], ...] = (
+    ("ping_an", 34_536),
+    ("smart_alarm", 12_657),
+    ("grid_app", 7_915),
+    ("xihu_code", 4_317),
+    ("city_ops", 1_500),
+    ("hotline", 1_200),
+    ("patrol", 900),
+    ("enterprise", 600),
+)
+
+TITLES: dict[str, tuple[str, ...]] = {
+    "0101": ("小区门口私搭雨棚", "商铺违规搭建遮阳棚"),
+    "0102": ("垃圾桶满溢无人清运", "路边暴露垃圾堆积"),
+    "0103": ("人行道积存建筑渣土", "绿化带旁堆放渣土"),
+    "0104": ("路面油污未清理", "道路泥浆污染"),
+    "0106": ("绿地内垃圾散落", "公园草坪脏乱"),
+    "0201": ("店招广告牌破损", "违规设置落地广告牌"),
+    "0202": ("电线杆张贴小广告", "楼道喷涂办证广告"),
+    "0203": ("路口散发培训传单", "地铁口发放小广告"),
+    "0301": ("夜间施工噪音扰民", "工地凌晨打桩"),
+    "0302": ("工地未覆盖扬尘严重", "拆迁现场扬尘"),
+    "0303": ("渣土车沿路撒漏", "运输车辆泥土撒落"),
+    "0304": ("施工围挡占用人行道", "管线施工占道未设警示"),
+    "0305": ("施工废料堆在路边", "装修垃圾乱倒"),
+    "0401": ("自来水管爆裂路面冒水", "小区供水管破裂"),
+    "0402": ("人行道路面塌陷", "路面出现坑洞"),
+    "0403": ("下穿通道积水", "暴雨后路口积水"),
+    "0404": ("电动车楼道起火", "餐馆油烟机着火冒烟"),
+    "0501": ("流动摊贩占道经营", "夜市游商堵塞通道"),
+    "0502": ("水果店出店经营", "餐馆门口摆桌占道"),
+    "0503": ("楼道堆放杂物", "人行道乱堆建材"),
+    "0504": ("电动车乱停堵塞盲道", "非机动车停放占用消防通道"),
+    "0590": ("共享单车堵塞消防通道", "地铁口共享单车乱停放", "共享单车堆积占用人行道"),
+    "0601": ("楼顶违法搭建阳光房", "一楼住户违建院墙"),
+    "0602": ("装修工地消防通道堵塞", "装修现场违规动火"),
+    "0603": ("广场舞音响扰民", "酒吧深夜噪声"),
+    "0604": ("工地拖欠农民工工资", "餐饮店未签劳动合同"),
+    "0605": ("超市销售过期食品", "商铺价格欺诈"),
+    "0606": ("餐饮油烟直排", "雨水管偷排污水"),
+    "0607": ("仓库堆放易燃物", "商铺电线私拉乱接"),
+}
+ALARM_CATEGORIES = ("0404", "0607", "0602", "0403", "0401")
+BIKES = ("0590", "0504")
+PLACES = ("文三西路", "古墩路", "莲花街", "文二西路", "紫荆花路", "益乐路", "天目山路", "嘉绿苑路")
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """How the demo plays: `speed` new cases a minute, `backlog` open cases at the start."""
+
+    speed: float = 6.0
+    backlog: int = 30
+    seed: int | None = None
+    progress: bool = True  # simulated officers (and a second dispatcher) move cases along
+    sweep: bool = True  # run the SLA escalation sweep in-process when `sla` is there
+
+
+def _policy(d: Deployment) -> Any:
+    try:
+        from sla.policy import Policy
+    except ImportError:  # pragma: no cover - depends on what has landed
+        return None
+    return Policy(d)
+
+
+def make_demo_store(
+    directory: str | Path | None = None, config: str | Path | None = None
+) -> tuple[Store, Deployment, Path]:
+    """A fresh SQLite store in a temporary directory with the Gudang deployment and roster."""
+    d = load_config(config)
+    folder = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="tafang-demo-"))
+    path = folder / "demo.db"
+    engine = make_engine(f"sqlite:///{path}")
+    return Store(engine, d, clocks=_policy(d)), d, path
+
+
+def scratch_url(keep: bool = False) -> tuple[str, Callable[[], None]]:
+    """A SQLite URL in a fresh temporary directory and the function that removes it
+    (or, with `keep`, prints where it is)."""
+    folder = Path(tempfile.mkdtemp(prefix="tafang-demo-"))
+    path = folder / "demo.db"
+
+    def cleanup() -> None:
+        if keep:
+            print(f"demo store kept: {path}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    return f"sqlite:///{path}", cleanup
+
+
+def prepare(store: Store, options: DemoOptions) -> None:
+    """Seed the backlog into an empty store (a kept store is left as it is)."""
+    if not store.cases("open", limit=1):
+        seed_backlog(store, options.backlog, random.Random(options.seed))
+
+
+class Generator:
+    """Random but realistic reports: channel by the 2023 mix, a title for the category."""
+
+    def __init__(self, d: Deployment, rng: random.Random) -> None:
+        self.d = d
+        self.rng = rng
+        self.channels = [c for c, _ in CHANNEL_MIX if c in d.channel_codes]
+        self.weights = [w for c, w in CHANNEL_MIX if c in d.channel_codes]
+        self.categories = [c.code for c in d.categories if c.code in TITLES]
+        self.n = 0
+
+    def record(self, now: datetime) -> dict[str, Any]:
+        rng = self.rng
+        self.n += 1
+        channel = rng.choices(self.channels, self.weights)[0]
+        if channel == "smart_alarm":
+            cat = rng.choice(ALARM_CATEGORIES)
+        elif channel == "ping_an" and rng.random() < 0.4:
+            cat = rng.choice(BIKES)
+        else:
+            cat = rng.choice(self.categories)
+        grid = rng.choice(self.d.tower.grids)
+        prio = rng.choices(("normal", "urgent", "critical"), (85, 12, 3))[0]
+        if cat in ("0404", "0402"):
+            prio = "critical"
+        return {
+            "source": channel,
+            "external_id": f"demo-{now:%Y%m%d%H%M%S}-{self.n}-{rng.randrange(10**6)}",
+            "title": rng.choice(TITLES[cat]),
+            "description": f"{grid.community}{rng.choice(PLACES)}{rng.randint(1, 300)}号附近",
+            "category": cat,
+            "grid": grid.code,
+            "location": f"{rng.choice(PLACES)}{rng.randint(1, 300)}号",
+            "priority": prio,
+            "received_at": now.isoformat(),
+            "reporter": rng.choice(("市民", "网格员", "商户", "物业", "")),
+        }
+
+
+def post(store: Store, record: dict[str, Any], actor: Actor) -> None:
+    """One report through the real intake path (store.create before intake existed)."""
+    try:
+        from store.intake import ingest_records
+    except ImportError:  # pragma: no cover
+        fields = {k: v for k, v in record.items() if k != "received_at"}
+        store.create(fields, actor)
+        return
+    ingest_records(store, [(None, record)], origin="demo", actor=actor)
+
+
+def seed_backlog(store: Store, n: int, rng: random.Random, now: datetime | None = None) -> None:
+    """`n` open cases received over the last minutes, moved on to varied states."""
+    now = now or datetime.now(UTC)
+    gen = Generator(store.d, rng)
+    actor = Actor("d02", "demo-other-terminal")
+    for i in range(n):
+        age = rng.uniform(2, 150) if i % 4 else rng.uniform(150, 1800)
+        post(store, gen.record(now - timedelta(seconds=age)), actor)
+    officers = [o.code for s in store.d.squads for o in s.officers]
+    rng.shuffle(officers)
+    for c in store.cases("open"):
+        roll = rng.random()
+        try:
+            if roll < 0.30:
+                continue  # stays new
+            store.act(c.id, "ack", actor)
+            if roll < 0.50:
+                continue
+            if not officers:
+                continue
+            store.act(c.id, "dispatch", actor, to=officers.pop())
+            if roll < 0.75:
+                continue
+            store.act(c.id, "arrive", actor)
+            if roll < 0.92:
+                continue
+            store.act(c.id, "handle", actor)
+        except Refused:
+            continue
+
+
+class DemoFeed(threading.Thread):
+    """The simulated world: new reports, officers' progress and the SLA sweep."""
+
+    def __init__(self, store: Store, options: DemoOptions) -> None:
+        super().__init__(name="tafang-demo-feed", daemon=True)
+        self.store = store
+        self.o = options
+        self.rng = random.Random(options.seed)
+        self.gen = Generator(store.d, self.rng)
+        self._halt = threading.Event()
+        self.policy = _policy(store.d) if options.sweep else None
+        self.feed_actor = Actor("demo-feed", "demo")
+        self.field_actor = Actor("d02", "demo-other-terminal")
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._halt.set()
+        if self.is_alive():
+            self.join(timeout)
+
+    def run(self) -> None:
+        every = 60.0 / self.o.speed if self.o.speed > 0 else 1e9
+        next_case = 0.0
+        clock = 0.0
+        step = 0.5
+        while not self._halt.wait(step):
+            clock += step
+            try:
+                now = datetime.now(UTC)
+                if clock >= next_case:
+                    post(self.store, self.gen.record(now), self.feed_actor)
+                    next_case = clock + self.rng.expovariate(1.0 / every)
+                if self.o.progress and self.rng.random() < 0.25:
+                    self.progress(now)
+                if self.policy is not None and int(clock * 2) % 2 == 0:
+                    from sla.escalate import sweep
+
+                    sweep(self.store, self.policy, now)
+                    self.heartbeat(now)
+            except Exception:  # the demo must never take the console down
+                continue
+
+    def progress(self, now: datetime) -> None:
+        """One step of field work: an arrival, a hand-back or a closure."""
+        cases = self.store.cases("open")
+        moves = {"dispatched": "arrive", "on_scene": "handle", "handled": "close"}
+        ready = [
+            c for c in cases if c.status in moves and (now - c.updated_at).total_seconds() > 20
+        ]
+        if not ready:
+            return
+        c = self.rng.choice(ready)
+        try:
+            self.store.act(c.id, moves[c.status], self.field_actor, expected_version=c.version)
+        except Refused:
+            pass
+
+    def heartbeat(self, now: datetime) -> None:
+        """The in-process sweep stands in for the daemon, so the header says so."""
+        t = Heartbeat.__table__
+        with self.store.engine.begin() as conn:
+            res = conn.execute(update(t).where(t.c.name == "daemon").values(at=now))
+            if res.rowcount == 0:
+                conn.execute(
+                    insert(t).values(
+                        name="daemon",
+                        at=now,
+                        started_at=now,
+                        pid=os.getpid(),
+                        host="demo",
+                        info="demo: in-process sweep",
+                    )
+                )

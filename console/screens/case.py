@@ -1,0 +1,137 @@
+"""A case in full: every field as the feed sent it, and the record of what happened to it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import ClassVar
+from zoneinfo import ZoneInfo
+
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from console.i18n import Strings
+from console.live import ViewModel
+from store.views import CaseView, TimelineEntry
+from widgets.text import safe
+
+
+class TimelineLoaded(Message):
+    def __init__(self, entries: Sequence[TimelineEntry]) -> None:
+        super().__init__()
+        self.entries = entries
+
+
+def _lit(v: object) -> Text:
+    """Any value as literal text: no markup, control characters made visible."""
+    if v is None:
+        return Text("—", style="dim")
+    return Text(safe(str(v)))
+
+
+class CaseScreen(Screen[None]):
+    """Opened with `o`/Enter or `o ID`; the app's action keys act on this case."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Back", id="case.back")]
+
+    def __init__(
+        self,
+        case: CaseView,
+        vm: ViewModel,
+        strings: Strings,
+        load: Callable[[int], Sequence[TimelineEntry]],
+    ) -> None:
+        super().__init__()
+        self.case = case
+        self.vm = vm
+        self.t = strings
+        self.load = load
+        self.entries: Sequence[TimelineEntry] = ()
+
+    @property
+    def case_id(self) -> int:
+        return self.case.id
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="case-body"):
+            yield Static(id="case-fields")
+            yield Static(id="case-timeline")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.show(self.case)
+
+    def show(self, case: CaseView) -> None:
+        """Redraw for a newer version of the case and reload its record."""
+        self.case = case
+        self.query_one("#case-fields", Static).update(self._fields())
+        self._load(case.id)
+
+    @work(thread=True, exclusive=True, group="timeline")
+    def _load(self, case_id: int) -> None:
+        self.post_message(TimelineLoaded(self.load(case_id)))
+
+    def on_timeline_loaded(self, message: TimelineLoaded) -> None:
+        self.entries = message.entries
+        self.query_one("#case-timeline", Static).update(self._timeline())
+
+    def _time(self, at: object) -> str:
+        if at is None:
+            return "—"
+        return at.astimezone(ZoneInfo(self.vm.d.timezone)).strftime("%m-%d %H:%M:%S")  # type: ignore[attr-defined]
+
+    def _fields(self) -> Table:
+        c = self.case
+        tbl = Table(
+            title=Text(self.t("case.title", id=c.id)), show_header=False, box=None, expand=True
+        )
+        tbl.add_column(style="bold", no_wrap=True, width=14)
+        tbl.add_column(ratio=1)
+        rows: list[tuple[str, object]] = [
+            ("title", c.title),
+            ("description", c.description),
+            ("status", self.t(f"status.{c.status}")),
+            ("source", self.vm.channels.get(c.source, c.source)),
+            ("external_id", c.external_id),
+            ("category", self.vm.category_name(c)),
+            ("grid", self.vm.grid_label(c)),
+            ("location", c.location),
+            ("priority", self.t(f"priority.{c.priority}")),
+            ("reporter", c.reporter),
+            ("received_at", self._time(c.received_at)),
+            ("assignee", self.vm.assignee(c)),
+            ("escalation", c.escalation_level),
+            ("supervised", "督办" if c.supervised else ""),
+            ("triage", c.triage_reason if c.triage else ""),
+            ("version", c.version),
+        ]
+        if c.raw_fields:
+            rows.append(("raw", json.dumps(c.raw_fields, ensure_ascii=False)[:2000]))
+        for k, v in rows:
+            tbl.add_row(Text(k), _lit(v))
+        return tbl
+
+    def _timeline(self) -> Table:
+        tbl = Table(title=Text(self.t("case.timeline")), expand=True)
+        for col in ("at", "action", "operator", "terminal", "detail"):
+            tbl.add_column(col, no_wrap=col != "detail")
+        for e in self.entries:
+            detail = " ".join(f"{k}={v}" for k, v in e.detail.items())
+            tbl.add_row(
+                Text(self._time(e.at)),
+                _lit(e.action),
+                _lit(e.operator),
+                _lit(e.terminal),
+                _lit(detail),
+            )
+        return tbl
+
+    def action_close(self) -> None:
+        self.dismiss(None)
