@@ -6,14 +6,20 @@ Why it is shaped like this:
   so a second daemon skips rows the first is sending. A crash mid-send only delays the rows
   until the lease ends: at-least-once, and the `Idempotency-Key` header lets receivers drop
   the rare double.
-- Contacts are sent to concurrently, one batch in flight per contact, and each contact's
-  outcome is written as soon as its batch ends: a hanging robot never holds up another, and
-  the sweep runs in its own job anyway.
-- The rate limit (`rate_per_minute` in any rolling 60 s) counts messages in `notify_sends`,
-  reserved inside the claim transaction, so restarts and a second daemon see the same window.
-  When more rows are due than the window allows, the excess is folded into ONE digest
-  message (DingTalk markdown) that settles all of them together: no escalation unreported,
-  and the robot is never silenced by DingTalk's own limit.
+- A *target* is one robot (the URL without its query, plus the token's env var name): levels
+  that share a DingTalk robot share its batch and its rate window.
+- Targets are sent to concurrently, one batch in flight per target, and each target's outcome
+  is written as soon as its batch ends. Every request has a hard wall-clock deadline
+  (`request_deadline`; httpx's timeouts are per read, so a server dripping a byte a second
+  would never trip them). `deliver_due` waits at most `return_after` seconds: a target still
+  busy then finishes in the background, is skipped by later calls until it ends (its rows
+  are leased anyway), and its result is reported by the first call after it ends. So a slow
+  or dead endpoint never delays the other endpoints, and the sweep runs in its own job.
+- The rate limit (`rate_per_minute` in any rolling 60 s) counts messages per robot in
+  `notify_sends`, reserved inside the claim transaction, so restarts and a second daemon see
+  the same window. When more rows are due than the window allows, the excess is folded into
+  ONE digest message (DingTalk markdown) that settles all of them together: no escalation
+  unreported, and the robot is never silenced by DingTalk's own limit.
 - Secrets (access token, signing secret, signature) never reach logs, `last_error` or
   exceptions: URLs are shown without their query string, and httpx's own request log is
   filtered the same way.
@@ -29,10 +35,13 @@ import logging
 import os
 import random
 import re
+import threading
 import time
+import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,7 +49,7 @@ from urllib.parse import quote_plus
 from zoneinfo import ZoneInfo
 
 import httpx
-from sqlalchemy import Connection, delete, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, text, update
 
 from store.cases import Store
 from store.config import LEVELS, Contact, Deployment
@@ -71,12 +80,15 @@ class NotifySettings:
     backoff_base: float = 2.0  # seconds before the 2nd try; doubles each failure
     backoff_cap: float = 300.0
     jitter: float = 0.2  # ± share of the backoff, so retries of many rows spread out
-    lease: float = 60.0  # seconds a claimed row stays hidden from other daemons
-    call_budget: float = 20.0  # per contact: no new send starts after this many seconds
+    lease: float = 60.0  # > call_budget + request_deadline: a claimed row's hiding time
+    request_deadline: float = 8.0  # hard wall-clock limit of one request, answer included
+    call_budget: float = 20.0  # per target: no new send starts after this many seconds
+    return_after: float = 2.0  # deliver_due returns then; busy targets go on in the background
     window: float = 60.0  # the rate limit's rolling window
     max_rows: int = 2000  # due rows looked at per call
     digest_max: int = 500  # rows folded into one digest at most (the rest wait)
     digest_lines: int = 40  # cases listed one per line in a digest's text
+    max_answer: int = 65536  # bytes of an answer read at most (the rest is dropped)
 
 
 DEFAULT_SETTINGS = NotifySettings()
@@ -84,7 +96,7 @@ DEFAULT_SETTINGS = NotifySettings()
 
 @dataclass(frozen=True)
 class ContactResult:
-    """What one call did for one contact (level name)."""
+    """What one batch did for one target (its level names joined by "+")."""
 
     contact: str
     messages: int = 0  # HTTP requests made
@@ -99,7 +111,8 @@ class ContactResult:
 
 @dataclass(frozen=True)
 class DeliveryReport:
-    contacts: tuple[ContactResult, ...] = ()
+    contacts: tuple[ContactResult, ...] = ()  # batches ended in this call or since the last
+    in_flight: tuple[str, ...] = ()  # targets still sending in the background
 
     @property
     def sent(self) -> int:
@@ -138,15 +151,40 @@ class _Message:
 
     key: str
     rows: tuple[_Row, ...]
+    contact: Contact | None  # rendered with this; None: the level has no contact
     digest: bool = False
 
 
 @dataclass
 class _Plan:
-    contact: str
-    config: Contact | None
+    target: str  # robot_key(), or "none:<level>": the rate window's and in-flight key
+    levels: list[str] = field(default_factory=list)
     messages: list[_Message] = field(default_factory=list)
     waiting: int = 0
+
+    @property
+    def label(self) -> str:
+        return "+".join(sorted(self.levels))
+
+
+def robot_key(contact: Contact) -> str:
+    """One robot, whichever levels post to it: the configured URL + the token's env name.
+
+    The query we add (access_token, timestamp, sign) is not part of it; a query written in
+    the config is, so robots whose token is (wrongly) inlined in the URL stay apart. Hashed,
+    so it fits `notify_sends.contact` (32 characters) and holds no secret."""
+    ident = f"{contact.url.strip()}\n{contact.token_env or ''}"
+    return "robot-" + hashlib.sha256(ident.encode()).hexdigest()[:26]
+
+
+def _merged(contacts: Sequence[Contact]) -> Contact:
+    """The contact a digest of several levels is rendered for: names and mentions joined."""
+    first = contacts[0]
+    if len(contacts) == 1:
+        return first
+    names = list(dict.fromkeys(c.name for c in contacts))
+    mobiles = list(dict.fromkeys(m for c in contacts for m in c.at_mobiles))
+    return first.model_copy(update={"name": "、".join(names), "at_mobiles": mobiles})
 
 
 # ---- secrets out of sight ------------------------------------------------------------------
@@ -362,20 +400,30 @@ def digest_key(keys: Iterable[str]) -> str:
 
 
 # ---- claim ---------------------------------------------------------------------------------
-def _claim(store: Store, d: Deployment, now: datetime, s: NotifySettings) -> dict[str, _Plan]:
-    """Pick due rows, split them into messages within each contact's rate window, and lease
-    them (plus reserve their window slots) in one transaction."""
+def _claim(
+    store: Store,
+    d: Deployment,
+    now: datetime,
+    s: NotifySettings,
+    busy: frozenset[str] = frozenset(),
+) -> dict[str, _Plan]:
+    """Pick due rows, group them by target, split each target's rows into messages within its
+    rate window, and lease them (plus reserve their window slots) in one transaction.
+
+    Rows of `busy` targets (a batch of theirs still in flight here) are left alone."""
     contacts = {c.level: c for c in d.contacts}
+    targets = {lv: robot_key(c) for lv, c in contacts.items()}
+    rates: dict[str, int] = {}  # levels sharing a robot share its limit: the strictest applies
+    for lv, t in targets.items():
+        rates[t] = min(rates.get(t, contacts[lv].rate_per_minute), contacts[lv].rate_per_minute)
+    skip = [lv for lv, t in targets.items() if t in busy]
+    skip += [t.removeprefix("none:") for t in busy if t.startswith("none:")]
+    due_now = [OUTBOX.c.status == "pending", OUTBOX.c.next_attempt_at <= now]
+    if skip:
+        due_now.append(OUTBOX.c.contact.not_in(skip))
     pg = store.engine.dialect.name == "postgresql"
     with store.read_engine.connect() as conn:  # idle fast path: no write lock every second
-        if (
-            conn.execute(
-                select(OUTBOX.c.id)
-                .where(OUTBOX.c.status == "pending", OUTBOX.c.next_attempt_at <= now)
-                .limit(1)
-            ).first()
-            is None
-        ):
+        if conn.execute(select(OUTBOX.c.id).where(*due_now).limit(1)).first() is None:
             return {}
     with store.engine.begin() as conn:
         if pg:  # serialise claims so two daemons cannot both spend one rate window
@@ -389,7 +437,7 @@ def _claim(store: Store, d: Deployment, now: datetime, s: NotifySettings) -> dic
                 OUTBOX.c.payload,
                 OUTBOX.c.attempts,
             )
-            .where(OUTBOX.c.status == "pending", OUTBOX.c.next_attempt_at <= now)
+            .where(*due_now)
             .order_by(OUTBOX.c.next_attempt_at, OUTBOX.c.id)
             .limit(s.max_rows)
         )
@@ -398,49 +446,51 @@ def _claim(store: Store, d: Deployment, now: datetime, s: NotifySettings) -> dic
         due = conn.execute(q).all()
         if not due:
             return {}
-        by_contact: dict[str, list[_Row]] = defaultdict(list)
+        by_target: dict[str, list[_Row]] = defaultdict(list)
         for r in due:
-            by_contact[r.contact].append(
-                _Row(r.id, r.key, r.contact, r.case_id, _event(r.payload), r.attempts)
-            )
+            row = _Row(r.id, r.key, r.contact, r.case_id, _event(r.payload), r.attempts)
+            by_target[targets.get(r.contact, f"none:{r.contact}")].append(row)
         window_start = now - timedelta(seconds=s.window)
         conn.execute(delete(SENDS).where(SENDS.c.at < now - timedelta(seconds=5 * s.window)))
         used = dict(
             conn.execute(
                 select(SENDS.c.contact, func.count())
-                .where(SENDS.c.contact.in_(list(by_contact)), SENDS.c.at > window_start)
+                .where(SENDS.c.contact.in_(list(by_target)), SENDS.c.at > window_start)
                 .group_by(SENDS.c.contact)
             ).all()
         )
         plans: dict[str, _Plan] = {}
         leased: list[int] = []
         reserve: list[dict[str, Any]] = []
-        for name, rows in by_contact.items():
-            cfg = contacts.get(name)
-            plan = _Plan(name, cfg)
-            if cfg is None:  # nothing to send to: fail each row visibly (it may go dead)
-                plan.messages = [_Message(r.key, (r,)) for r in rows]
+        for target, rows in by_target.items():
+            levels = list(dict.fromkeys(r.contact for r in rows))
+            plan = _Plan(target, levels)
+            plans[target] = plan
+            if target.startswith("none:"):  # nothing to send to: fail each row visibly
+                plan.messages = [_Message(r.key, (r,), None) for r in rows]
+                leased += [r.id for r in rows]
+                continue
+            budget = rates[target] - int(used.get(target, 0))
+            if budget <= 0:
+                plan.waiting = len(rows)
+                continue
+            if len(rows) <= budget:
+                plan.messages = [_Message(r.key, (r,), contacts[r.contact]) for r in rows]
             else:
-                budget = cfg.rate_per_minute - int(used.get(name, 0))
-                if budget <= 0:
-                    plan.waiting = len(rows)
-                    plans[name] = plan
-                    continue
-                if len(rows) <= budget:
-                    plan.messages = [_Message(r.key, (r,)) for r in rows]
+                singles, rest = rows[: budget - 1], rows[budget - 1 :]
+                folded = rest[: s.digest_max]
+                plan.messages = [_Message(r.key, (r,), contacts[r.contact]) for r in singles]
+                if len(folded) == 1:
+                    f = folded[0]
+                    plan.messages.append(_Message(f.key, (f,), contacts[f.contact]))
                 else:
-                    singles, rest = rows[: budget - 1], rows[budget - 1 :]
-                    folded = rest[: s.digest_max]
-                    plan.messages = [_Message(r.key, (r,)) for r in singles]
-                    if len(folded) == 1:
-                        plan.messages.append(_Message(folded[0].key, (folded[0],)))
-                    else:
-                        dk = digest_key(r.key for r in folded)
-                        plan.messages.append(_Message(dk, tuple(folded), digest=True))
-                    plan.waiting = len(rest) - len(folded)
-                reserve += [dict(contact=name, at=now, key=m.key) for m in plan.messages]
+                    lvs = dict.fromkeys(r.contact for r in folded)
+                    cfg = _merged([contacts[lv] for lv in lvs])
+                    dk = digest_key(r.key for r in folded)
+                    plan.messages.append(_Message(dk, tuple(folded), cfg, digest=True))
+                plan.waiting = len(rest) - len(folded)
+            reserve += [dict(contact=target, at=now, key=m.key) for m in plan.messages]
             leased += [r.id for m in plan.messages for r in m.rows]
-            plans[name] = plan
         if leased:
             lease_until = now + timedelta(seconds=s.lease)
             for i in range(0, len(leased), 500):
@@ -467,6 +517,10 @@ def _timeout(s: NotifySettings) -> httpx.Timeout:
     return httpx.Timeout(s.read_timeout, connect=s.connect_timeout)
 
 
+class _DeadlineExceeded(Exception):
+    """The answer did not complete within `request_deadline` (a drip or a stall)."""
+
+
 def _post(
     client: httpx.Client,
     contact: Contact,
@@ -474,8 +528,12 @@ def _post(
     names: _Names,
     now: datetime,
     s: NotifySettings,
+    deadline: float,
 ) -> str | None:
-    """Send one message; None when delivered, else the (redacted) reason it was not."""
+    """Send one message; None when delivered, else the (redacted) reason it was not.
+
+    The answer is streamed and the wall clock checked at every chunk, so a server that drips
+    its body gives up at `deadline` (time.monotonic()); `_post_bounded` covers the rest."""
     try:
         url, secrets = _target(contact, now)
     except _MissingSecret as e:
@@ -483,7 +541,8 @@ def _post(
     shown = redact(contact.url, secrets)
     body = render_body(msg, contact, names, s)
     try:
-        r = client.post(
+        with client.stream(
+            "POST",
             url,
             content=json.dumps(body, ensure_ascii=False, default=str).encode(),
             headers={
@@ -491,21 +550,73 @@ def _post(
                 "Content-Type": "application/json; charset=utf-8",
             },
             timeout=_timeout(s),
-        )
-    except Exception as e:  # timeouts, refused, a bad URL …: a failed delivery
+        ) as r:
+            chunks: list[bytes] = []
+            size = 0
+            if time.monotonic() > deadline:
+                raise _DeadlineExceeded(f"no answer within {s.request_deadline:g} s")
+            for chunk in r.iter_bytes():
+                if time.monotonic() > deadline:
+                    raise _DeadlineExceeded(f"answer not complete within {s.request_deadline:g} s")
+                chunks.append(chunk)
+                size += len(chunk)
+                if size >= s.max_answer:
+                    break
+            status, raw = r.status_code, b"".join(chunks)[: s.max_answer]
+            charset = r.charset_encoding or "utf-8"
+    except Exception as e:  # timeouts, refused, a bad URL, the deadline …: a failed delivery
         return redact(f"POST {shown}: {type(e).__name__}: {e}", secrets)
-    if not 200 <= r.status_code < 300:
-        return redact(f"POST {shown}: HTTP {r.status_code}: {_line(r.text, 200)}", secrets)
+    try:
+        answer = raw.decode(charset, errors="replace")
+    except LookupError:
+        answer = raw.decode("utf-8", errors="replace")
+    if not 200 <= status < 300:
+        return redact(f"POST {shown}: HTTP {status}: {_line(answer, 200)}", secrets)
     if contact.format == "dingtalk":
         try:
-            data = r.json()
+            data = json.loads(answer)
         except ValueError:
-            return redact(f"POST {shown}: answer is not JSON: {_line(r.text, 200)}", secrets)
+            return redact(f"POST {shown}: answer is not JSON: {_line(answer, 200)}", secrets)
         code = data.get("errcode") if isinstance(data, dict) else None
         if code != 0:
             errmsg = data.get("errmsg", "") if isinstance(data, dict) else ""
             return redact(f"POST {shown}: errcode {code}: {_line(errmsg, 200)}", secrets)
     return None
+
+
+def _post_bounded(
+    client: httpx.Client,
+    contact: Contact,
+    msg: _Message,
+    names: _Names,
+    now: datetime,
+    s: NotifySettings,
+) -> str | None:
+    """`_post` under a hard wall-clock deadline, whatever the server does.
+
+    httpx has no total timeout and its read timeout restarts at every byte (a server dripping
+    its headers is not caught by streaming either), so the request runs in its own daemon
+    thread and is abandoned at the deadline. The abandoned thread ends by itself: at its next
+    chunk, or when the batch's own client is closed under it, or by its read timeout."""
+    deadline = time.monotonic() + s.request_deadline
+    box: list[str | None] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            box.append(_post(client, contact, msg, names, now, s, deadline))
+        except BaseException as e:  # never lose the outcome: a bug here is a failed send
+            box.append(redact(f"POST {redact(contact.url)}: {type(e).__name__}: {e}"))
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="notify-post", daemon=True).start()
+    if done.wait(s.request_deadline) and box:
+        return box[0]
+    return (
+        f"POST {redact(contact.url)}: DeadlineExceeded: "
+        f"no complete answer within {s.request_deadline:g} s (abandoned)"
+    )
 
 
 def backoff(attempts: int, s: NotifySettings = DEFAULT_SETTINGS) -> float:
@@ -518,11 +629,30 @@ def _deliver_contact(
     store: Store,
     plan: _Plan,
     names: _Names,
+    client: httpx.Client | None,
+    now: datetime,
+    s: NotifySettings,
+) -> ContactResult:
+    """Send a target's messages in order; stop at the first failure (the rest share it).
+
+    Without a shared client the batch has its own, closed when it ends: that also cuts any
+    request it abandoned at the deadline."""
+    http = client or httpx.Client(timeout=_timeout(s), follow_redirects=False)
+    try:
+        return _send_batch(store, plan, names, http, now, s)
+    finally:
+        if client is None:
+            http.close()
+
+
+def _send_batch(
+    store: Store,
+    plan: _Plan,
+    names: _Names,
     client: httpx.Client,
     now: datetime,
     s: NotifySettings,
 ) -> ContactResult:
-    """Send a contact's messages in order; stop at the first failure (the rest share it)."""
     started = time.monotonic()
     outcomes: list[tuple[_Message, str | None]] = []
     deferred: list[_Message] = []
@@ -537,21 +667,23 @@ def _deliver_contact(
         if time.monotonic() - started > s.call_budget:
             deferred = plan.messages[i:]
             break
-        if plan.config is None:
-            err: str | None = f"no contact configured for level {plan.contact!r}"
+        if msg.contact is None:
+            err: str | None = f"no contact configured for level {msg.rows[0].contact!r}"
         else:
-            err = _post(client, plan.config, msg, names, now, s)
+            err = _post_bounded(client, msg.contact, msg, names, now, s)
             requests += 1
         outcomes.append((msg, err))
         if err:
             first_error = err
-            log.warning("notification to %s failed: %s", plan.contact, err)
-    sent, failed, dead = _settle(store, plan.contact, outcomes, deferred, untried, now, s)
+            log.warning("notification to %s failed: %s", plan.label, err)
+    # `now` may be long past when a batch ran in the background: whole seconds suffice.
+    ended = now + timedelta(seconds=int(time.monotonic() - started))
+    sent, failed, dead = _settle(store, plan, outcomes, deferred, untried, now, ended, s)
     digests = sum(1 for m, e in outcomes if m.digest and e is None)
     if digests:
-        log.info("notified %s: %d rows folded into digest(s)", plan.contact, digests)
+        log.info("notified %s: %d rows folded into digest(s)", plan.label, digests)
     return ContactResult(
-        contact=plan.contact,
+        contact=plan.label,
         messages=requests,
         sent=sent,
         failed=failed,
@@ -565,16 +697,19 @@ def _deliver_contact(
 
 def _settle(
     store: Store,
-    contact: str,
+    plan: _Plan,
     outcomes: list[tuple[_Message, str | None]],
     deferred: list[_Message],
     untried: list[str],
     now: datetime,
+    ended: datetime,
     s: NotifySettings,
 ) -> tuple[int, int, int]:
-    """Write a contact's outcomes: sent, retry later (backoff) or dead; release deferred.
+    """Write a target's outcomes: sent, retry later (backoff) or dead; release deferred.
 
-    Messages never sent give their rate-window slots back (`untried`, `deferred`)."""
+    Sent rows carry the claim's `now`; the backoff counts from `ended` (a batch may have
+    run for many seconds, in the background). Messages never sent give their rate-window
+    slots back (`untried`, `deferred`)."""
     sent = failed = dead = 0
     with store.engine.begin() as conn:
         for msg, err in outcomes:
@@ -598,9 +733,9 @@ def _settle(
                 if tries >= s.max_attempts:
                     values["status"] = "dead"
                     dead += 1
-                    log.error("notification %s to %s is dead: %s", r.key, contact, err)
+                    log.error("notification %s to %s is dead: %s", r.key, r.contact, err)
                 else:
-                    values["next_attempt_at"] = now + timedelta(seconds=backoff(tries, s))
+                    values["next_attempt_at"] = ended + timedelta(seconds=backoff(tries, s))
                     failed += 1
                 conn.execute(
                     update(OUTBOX)
@@ -608,13 +743,13 @@ def _settle(
                     .values(**values)
                 )
         if deferred:
-            _release(conn, contact, deferred, now)
+            _release(conn, plan.target, deferred, now)
         if untried:
-            _unreserve(conn, contact, untried, now)
+            _unreserve(conn, plan.target, untried, now)
     return sent, failed, dead
 
 
-def _release(conn: Connection, contact: str, msgs: list[_Message], now: datetime) -> None:
+def _release(conn: Connection, target: str, msgs: list[_Message], now: datetime) -> None:
     """Un-claim messages never tried: due again now, their window slots given back."""
     ids = [r.id for m in msgs for r in m.rows]
     conn.execute(
@@ -622,13 +757,37 @@ def _release(conn: Connection, contact: str, msgs: list[_Message], now: datetime
         .where(OUTBOX.c.id.in_(ids), OUTBOX.c.status == "pending")
         .values(next_attempt_at=now)
     )
-    _unreserve(conn, contact, [m.key for m in msgs], now)
+    _unreserve(conn, target, [m.key for m in msgs], now)
 
 
-def _unreserve(conn: Connection, contact: str, keys: list[str], now: datetime) -> None:
+def _unreserve(conn: Connection, target: str, keys: list[str], now: datetime) -> None:
     conn.execute(
-        delete(SENDS).where(SENDS.c.contact == contact, SENDS.c.key.in_(keys), SENDS.c.at == now)
+        delete(SENDS).where(SENDS.c.contact == target, SENDS.c.key.in_(keys), SENDS.c.at == now)
     )
+
+
+# Batches still running after their deliver_due call returned, per engine (so per daemon),
+# per target: (label, future). Later calls skip those targets and report them once ended.
+_Flight = tuple[str, Future[ContactResult]]
+_IN_FLIGHT: weakref.WeakKeyDictionary[Engine, dict[str, _Flight]] = weakref.WeakKeyDictionary()
+_IN_FLIGHT_LOCK = threading.Lock()
+
+
+def _harvest(engine: Engine) -> tuple[list[_Flight], frozenset[str]]:
+    """Batches that ended since the last call (taken out), and the targets still busy."""
+    with _IN_FLIGHT_LOCK:
+        mine = _IN_FLIGHT.get(engine, {})
+        ended = [t for t, (_label, f) in mine.items() if f.done()]
+        return [mine.pop(t) for t in ended], frozenset(mine)
+
+
+def _ended(label: str, f: Future[ContactResult]) -> ContactResult:
+    """A background batch's result; its failure (a database error) logged, not raised."""
+    try:
+        return f.result()
+    except Exception as e:
+        log.error("notification batch for %s failed: %s: %s", label, type(e).__name__, e)
+        return ContactResult(contact=label, error=redact(f"{type(e).__name__}: {e}"))
 
 
 def deliver_due(
@@ -642,33 +801,40 @@ def deliver_due(
 ) -> DeliveryReport:
     """Deliver every due outbox row once (the daemon calls this about every second).
 
-    Returns what happened per contact. Never raises for a failing endpoint; a database
-    error propagates (the daemon logs it and tries again next time).
+    Returns within about `settings.return_after` seconds: a target still sending then goes
+    on in the background (listed in `in_flight`), and its result comes with the first call
+    after it ends. Never raises for a failing endpoint; a database error of this call's
+    claim or of a batch that ended in time propagates (the daemon logs it and tries again).
     """
     s = settings or DEFAULT_SETTINGS
     now = now or datetime.now(UTC)
-    plans = _claim(store, deployment, now, s)
-    if not plans:
-        return DeliveryReport()
+    engine = store.engine
+    earlier, busy = _harvest(engine)
+    results = [_ended(label, f) for label, f in earlier]
+    plans = _claim(store, deployment, now, s, busy)
     names = _Names(deployment)
-    results: list[ContactResult] = [
-        ContactResult(p.contact, waiting=p.waiting) for p in plans.values() if not p.messages
-    ]
+    results += [ContactResult(p.label, waiting=p.waiting) for p in plans.values() if not p.messages]
     active = [p for p in plans.values() if p.messages]
-    if not active:
-        return DeliveryReport(tuple(results))
-    own = client is None
-    http = client or httpx.Client(timeout=_timeout(s), follow_redirects=False)
-    try:
-        with ThreadPoolExecutor(
+    if active:
+        pool = ThreadPoolExecutor(
             max_workers=max(1, min(max_workers, len(active))), thread_name_prefix="notify"
-        ) as pool:
-            futures = [pool.submit(_deliver_contact, store, p, names, http, now, s) for p in active]
-            results += [f.result() for f in futures]
-    finally:
-        if own:
-            http.close()
-    return DeliveryReport(tuple(sorted(results, key=lambda r: r.contact)))
+        )
+        try:
+            futures = {
+                p.target: pool.submit(_deliver_contact, store, p, names, client, now, s)
+                for p in active
+            }
+        finally:
+            pool.shutdown(wait=False)  # batches go on; the pool's threads end with them
+        wait_futures(futures.values(), timeout=s.return_after)
+        late = {t: (plans[t].label, f) for t, f in futures.items() if not f.done()}
+        if late:
+            with _IN_FLIGHT_LOCK:
+                _IN_FLIGHT.setdefault(engine, {}).update(late)
+        results += [f.result() for t, f in futures.items() if t not in late]
+    with _IN_FLIGHT_LOCK:
+        still = sorted(label for label, _f in _IN_FLIGHT.get(engine, {}).values())
+    return DeliveryReport(tuple(sorted(results, key=lambda r: r.contact)), tuple(still))
 
 
 # ---- for the console and the CLI ---------------------------------------------------------

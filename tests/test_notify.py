@@ -9,6 +9,7 @@ import json
 import logging
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,15 +22,17 @@ from sqlalchemy import select
 from werkzeug import Request, Response
 
 from sla.notify import (
+    DeliveryReport,
     NotifySettings,
     deliver_due,
     digest_key,
     outbox_summary,
     redact,
     requeue_dead,
+    robot_key,
 )
 from store.cases import Store
-from store.config import Deployment
+from store.config import Contact, Deployment
 from store.db import make_engine
 from store.models import Outbox
 from store.outbox import enqueue
@@ -307,6 +310,164 @@ def test_hanging_endpoint_does_not_delay_a_healthy_one(
     assert r["k-hang"].status == "pending" and "ReadTimeout" in r["k-hang"].last_error
 
 
+class DripServer:
+    """Answers every request 200 but sends its bytes one at a time, `every` seconds apart:
+    httpx's read timeout (per read) never fires. `headers_too` drips the header block too."""
+
+    HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+
+    def __init__(self, every: float = 0.3, headers_too: bool = False) -> None:
+        self.every, self.headers_too = every, headers_too
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.sock.settimeout(0.05)
+        self.requests = 0
+        self.accepted = threading.Event()
+        self.closed_by_client = threading.Event()
+        self.stop = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/drip"
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self.threads.append(t)
+            t.start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(1.0)
+            try:
+                conn.recv(65536)  # the request (small: one message)
+            except OSError:
+                return
+            self.requests += 1
+            self.accepted.set()
+            head = b"" if self.headers_too else self.HEAD
+            drip = (self.HEAD if self.headers_too else b"") + b" " * 100
+            try:
+                conn.sendall(head)
+                for i in range(len(drip)):
+                    if self.stop.wait(self.every):
+                        return
+                    conn.sendall(drip[i : i + 1])
+            except OSError:  # the client hung up
+                self.closed_by_client.set()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(2)
+        for t in self.threads:
+            t.join(2)
+        self.sock.close()
+
+
+@pytest.fixture
+def drip() -> Iterator[DripServer]:
+    s = DripServer()
+    yield s
+    s.close()
+
+
+def until(check: Any, *, limit: float = 8.0, step: float = 0.05) -> Any:
+    """Poll `check()` until it is truthy (short steps, bounded total); return its value."""
+    end = time.monotonic() + limit
+    while True:
+        value = check()
+        if value or time.monotonic() > end:
+            return value
+        time.sleep(step)
+
+
+def test_dripping_endpoint_does_not_hold_back_the_others_or_the_next_round(
+    httpserver: HTTPServer, tiny: Deployment, sqlite_url: str, drip: DripServer
+) -> None:
+    d = deployment_with(
+        tiny,
+        [
+            {"level": "grid", "name": "drips", "url": drip.url},
+            {"level": "enforcement", "name": "healthy", "url": httpserver.url_for("/ok")},
+        ],
+    )
+    store = open_store(sqlite_url, d)
+    put(store, "k-drip", contact="grid")
+    put(store, "k-ok-1", contact="enforcement")
+    httpserver.expect_request("/ok").respond_with_json({})
+    # The drip would take 30 s; the request's hard deadline is 2 s, the call waits 0.5 s.
+    settings = NotifySettings(
+        connect_timeout=0.5,
+        read_timeout=1.0,
+        request_deadline=2.0,
+        return_after=0.5,
+        backoff_base=100.0,
+    )
+
+    first = deliver_due(store, d, now=T0, settings=settings)
+
+    # Returned with the healthy contact done while the drip is still going.
+    assert drip.accepted.is_set() and not drip.closed_by_client.is_set()
+    assert [(c.contact, c.sent) for c in first.contacts] == [("enforcement", 1)]
+    assert first.in_flight == ("grid",)
+    assert rows(store)["k-ok-1"].status == "sent"
+
+    # The next round serves the healthy contact at once and leaves the busy one alone, even
+    # past its lease (the in-flight batch, not only the lease, stops a double send).
+    put(store, "k-ok-2", contact="enforcement", now=T0 + timedelta(seconds=1))
+    second = deliver_due(store, d, now=T0 + timedelta(seconds=70), settings=settings)
+    assert [(c.contact, c.sent) for c in second.contacts] == [("enforcement", 1)]
+    assert second.in_flight == ("grid",)
+    assert drip.requests == 1
+
+    # The drip hits the deadline; the first call after that reports it, and its row waits
+    # for a retry (backoff), still sent once only.
+    reports: list[DeliveryReport] = []
+
+    def grid_reported() -> bool:
+        reports.append(deliver_due(store, d, now=T0 + timedelta(seconds=71), settings=settings))
+        return any(c.contact == "grid" for c in reports[-1].contacts)
+
+    assert until(grid_reported)
+    grid = next(c for c in reports[-1].contacts if c.contact == "grid")
+    assert grid.failed == 1 and "DeadlineExceeded" in grid.error
+    assert reports[-1].in_flight == ()
+    row = rows(store)["k-drip"]
+    assert row.status == "pending" and row.attempts == 1
+    assert "within 2 s" in row.last_error and row.next_attempt_at > T0 + timedelta(seconds=71)
+    assert drip.requests == 1
+    assert until(drip.closed_by_client.is_set, limit=3.0)  # the request was really cut
+
+
+def test_request_deadline_holds_when_even_the_headers_drip(
+    tiny: Deployment, sqlite_url: str
+) -> None:
+    slow = DripServer(every=0.2, headers_too=True)
+    try:
+        d = deployment_with(tiny, [{"level": "grid", "name": "drips", "url": slow.url}])
+        store = open_store(sqlite_url, d)
+        put(store, "k-slow-head")
+        settings = NotifySettings(read_timeout=1.0, request_deadline=0.8, return_after=5.0)
+
+        report = deliver_due(store, d, now=T0, settings=settings)
+
+        assert report.in_flight == ()
+        assert report.failed == 1 and "DeadlineExceeded" in report.contacts[0].error
+        assert not slow.stop.is_set() and slow.requests == 1
+        # The batch's own client is closed at its end: the abandoned request ends too.
+        assert until(slow.closed_by_client.is_set, limit=3.0)
+    finally:
+        slow.close()
+
+
 def test_secrets_never_reach_last_error_or_logs(
     httpserver: HTTPServer,
     tiny: Deployment,
@@ -483,3 +644,67 @@ def test_summary_counts_by_contact(tmp_path: Path, tiny: Deployment) -> None:
     s = outbox_summary(store)
     assert s["pending"] == 2 and s["by_contact"]["risk"]["pending"] == 1
     assert s["oldest_pending_at"] == T0
+
+
+def test_levels_sharing_one_robot_share_its_rate_window(
+    httpserver: HTTPServer,
+    tiny: Deployment,
+    sqlite_url: str,
+    secrets_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("T_OTHER", "tok-other-000")
+    robot = {
+        "url": httpserver.url_for("/robot/send"),
+        "format": "dingtalk",
+        "token_env": "T_ROBOT_TOKEN",
+        "at_mobiles": [],
+    }
+    d = deployment_with(
+        tiny,
+        [
+            {**robot, "level": "grid", "name": "Wardens", "at_mobiles": ["13800000001"]},
+            {**robot, "level": "enforcement", "name": "Bank leads"},
+            # Same URL, another robot (another token): a window of its own.
+            {**robot, "level": "centre", "name": "Control", "token_env": "T_OTHER"},
+        ],
+    )
+    store = open_store(sqlite_url, d)
+    keys = []
+    for i in range(30):
+        level = ("grid", "enforcement")[i % 2]
+        keys.append(f"esc-{i:03d}")
+        put(store, keys[-1], contact=level, case_id=3000 + i, now=T0 + timedelta(milliseconds=i))
+    httpserver.expect_request("/robot/send").respond_with_json({"errcode": 0})
+
+    report = deliver_due(store, d, now=T0 + timedelta(seconds=1))
+
+    assert len(httpserver.log) == 20
+    bodies = [r.get_json() for r, _ in httpserver.log]
+    digests = [b for b in bodies if b["msgtype"] == "markdown"]
+    assert len(digests) == 1
+    md = digests[0]["markdown"]["text"]
+    assert "共 11 件" in md and "Bank leads、Wardens" in md and "@13800000001" in md
+    assert "#3029" in md and "升级至综合执法圈" in md and "升级至网格" in md
+    assert report.sent == 30 and report.messages == 20
+    assert all(r.status == "sent" for r in rows(store).values())
+
+    # Within the same minute either level waits; the other robot on the same URL does not.
+    put(store, "late-enf", contact="enforcement", case_id=3100, now=T0 + timedelta(seconds=5))
+    put(store, "late-centre", contact="centre", case_id=3101, now=T0 + timedelta(seconds=5))
+    held = deliver_due(store, d, now=T0 + timedelta(seconds=5))
+    by = {c.contact: c for c in held.contacts}
+    assert by["enforcement"].waiting == 1 and by["enforcement"].messages == 0
+    assert by["centre"].sent == 1
+    assert len(httpserver.log) == 21
+
+
+def test_robot_key_is_url_and_token_name_not_level() -> None:
+    base = {"url": "https://oapi.dingtalk.com/robot/send", "token_env": "TOK"}
+    a = robot_key(Contact.model_validate({**base, "level": "grid", "name": "A"}))
+    b = robot_key(
+        Contact.model_validate({**base, "level": "risk", "name": "B", "format": "dingtalk"})
+    )
+    c = robot_key(Contact.model_validate({**base, "level": "grid", "name": "A", "token_env": "X"}))
+    assert a == b != c
+    assert len(a) <= 32 and "dingtalk" not in a
