@@ -8,14 +8,24 @@ Choices this module makes (the contract leaves them open):
 - Line numbers are physical, 1-based: blank lines are skipped and not counted as records, but
   they still advance the line number, so "line 7" is line 7 of the file.
 - A UTF-8 byte-order mark at the start of a line is ignored.
-- Bytes that are not valid UTF-8 are decoded with U+FFFD in their place; if the line still
-  parses, the case is accepted and flagged ("not valid UTF-8 …") and the line as received is
-  kept in `raw["line"]` with each bad byte written as `\\xNN` (backslashreplace). If it does
-  not parse, the dead letter keeps the same backslashreplace text.
-- Lone surrogates (JSON "\\ud800") cannot be stored as UTF-8 by either database: each is
-  written as the literal six characters `\\ud800` and the case is flagged. NUL is stored as
-  is on SQLite; PostgreSQL text cannot hold it, so there it becomes the literal six characters
-  `\\u0000`, flagged the same way. `raw` JSON keeps the exact values (JSON escapes both).
+- The dedupe key (`source`, `external_id`) is kept exactly or the line is rejected: any
+  stand-in for what cannot be stored could equal another report's real key and lose it as a
+  "duplicate". So a line whose `source` or `external_id` holds bytes that are not UTF-8 is
+  rejected ("external_id holds bytes that are not UTF-8"), as is one whose key holds a lone
+  surrogate or NUL (on both databases, so a line means the same on either).
+- Elsewhere, bytes that are not valid UTF-8 are decoded with U+FFFD in their place; if the
+  line still parses, the case is accepted and flagged ("not valid UTF-8 …") and the line as
+  received is kept in `raw["line"]` with each bad byte written as `\\xNN` (backslashreplace).
+  A dead letter keeps the same backslashreplace text.
+- In text fields, lone surrogates (JSON "\\ud800") cannot be stored as UTF-8 by either
+  database: each is written as the literal six characters `\\ud800` and the case is flagged.
+  NUL is stored as is on SQLite; PostgreSQL text cannot hold it, so there it becomes the
+  literal six characters `\\u0000`, flagged the same way. `raw` JSON keeps the exact values.
+- `received_at` more than a day ahead of our clock (`MAX_AHEAD`) is a wrong clock at the
+  sender: the case is flagged, the value kept in raw and our time of intake used, since the
+  clocks start at receipt. One in the past is a backfill and kept as given.
+- The time of intake (`now`, unless injected) is read per batch, when its lines are read.
+  Input from a pipe or tty is committed as it arrives (see `ingest`), not at 2,000 lines.
 - A time without an offset is read in the deployment's time zone (feeds in China commonly
   send local times) and not flagged. Numbers are read as Unix seconds (milliseconds when
   above 10^11). An unreadable `reported_at` is stored as NULL and flagged; an unreadable

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -305,15 +308,86 @@ def test_nul_is_exact_on_sqlite_and_escaped_on_postgresql(store: Store) -> None:
 
 
 def test_lone_surrogate_is_escaped_flagged_and_kept_exactly_in_raw(store: Store) -> None:
-    raw = b'{"source": "ping_an", "external_id": "S\\ud800", "title": "x\\udc00y"}'
+    raw = b'{"source": "ping_an", "external_id": "S1", "title": "x\\udc00y"}'
     res = run(store, [raw])
     assert res.accepted == 1
     c = only_case(store)
-    assert c.external_id == "S\\ud800" and c.title == "x\\udc00y"
-    assert c.triage and "external_id held characters" in c.triage_reason
-    assert json.loads(c.raw) == {"external_id": "S\ud800", "title": "x\udc00y"}
-    # Re-ingesting the same line is a duplicate: the escaped key is stable.
+    assert c.title == "x\\udc00y"
+    assert c.triage and "title held characters" in c.triage_reason
+    assert json.loads(c.raw) == {"title": "x\udc00y"}
     assert run(store, [raw]).duplicate == 1
+
+
+# An identifier must be kept exactly, or two reports share a dedupe key and one is lost.
+UNKEEPABLE_KEYS = [
+    # (line, a line whose key the lossy form would have equalled, reason)
+    (
+        b'{"source": "hotline", "external_id": "bad\xff", "title": "x"}',
+        '{"source": "hotline", "external_id": "bad\ufffd", "title": "x"}'.encode(),
+        "external_id holds bytes that are not UTF-8",
+    ),
+    (
+        b'{"source": "hot\xe4line", "external_id": "1", "title": "x"}',
+        '{"source": "hot\ufffdline", "external_id": "1", "title": "x"}'.encode(),
+        "source holds bytes that are not UTF-8",
+    ),
+    (
+        b'{"source": "hotline", "external_id": "k\\ud800", "title": "x"}',
+        b'{"source": "hotline", "external_id": "k\\\\ud800", "title": "x"}',
+        "external_id holds a lone surrogate (\\ud800), which is not a character",
+    ),
+    (
+        b'{"source": "hotline", "external_id": "k\\u0000", "title": "x"}',
+        b'{"source": "hotline", "external_id": "k\\\\u0000", "title": "x"}',
+        "external_id holds NUL (\\u0000), which cannot be part of an identifier",
+    ),
+]
+
+
+@pytest.mark.parametrize(("bad", "literal", "reason"), UNKEEPABLE_KEYS, ids=range(4))
+def test_a_key_that_cannot_be_kept_exactly_is_rejected_not_merged(
+    store: Store, bad: bytes, literal: bytes, reason: str
+) -> None:
+    res = run(store, [literal, bad])
+    assert (res.accepted, res.duplicate, res.rejected) == (1, 0, 1)
+    assert res.errors == [(2, reason)]
+    (dl,) = dead_letters(store)
+    assert dl.reason == reason
+    assert dl.raw == bad.decode("utf-8", "backslashreplace").replace("\x00", "\\u0000")
+    # The other way round, and again: still one case, one rejection each time, no duplicate.
+    again = run(store, [bad, literal])
+    assert (again.accepted, again.duplicate, again.rejected) == (0, 1, 1)
+    assert len(store.cases("all")) == 1
+
+
+def test_two_ids_with_different_bad_bytes_are_two_rejections_not_a_duplicate(
+    store: Store,
+) -> None:
+    lines = [
+        b'{"source": "hotline", "external_id": "bad%s", "title": "x"}\n' % b
+        for b in (b"\xff", b"\xfe")
+    ]
+    res = run(store, lines)
+    assert (res.accepted, res.duplicate, res.rejected) == (0, 0, 2)
+    assert [d.raw for d in dead_letters(store)] == [
+        '{"source": "hotline", "external_id": "bad\\xff", "title": "x"}',
+        '{"source": "hotline", "external_id": "bad\\xfe", "title": "x"}',
+    ]
+
+
+def test_bad_bytes_elsewhere_than_the_key_still_make_a_case(store: Store) -> None:
+    res = run(store, [b'{"source": "hotline", "external_id": "\xef\xbf\xbd", "title": "\xff"}'])
+    assert res.accepted == 1
+    c = only_case(store)
+    assert c.external_id == "\ufffd" and c.title == "\ufffd" and c.triage
+
+
+def test_str_lines_with_a_surrogate_in_the_key_are_rejected(store: Store) -> None:
+    s = b'{"source": "a", "external_id": "\xff", "title": "t"}'.decode("utf-8", "surrogateescape")
+    res = ingest_records(store, [(1, json.loads(s))], origin="f", actor=ACTOR, now=NOW)
+    assert res.errors == [
+        (1, "external_id holds a lone surrogate (\\udcff), which is not a character")
+    ]
 
 
 def test_invalid_utf8_bytes_are_accepted_with_the_line_kept(store: Store) -> None:
@@ -512,9 +586,83 @@ def test_worker_processes_give_the_same_cases_as_one_process(
     assert verify(store.engine).ok and verify(seq.engine).ok
 
 
-def test_received_at_beyond_the_clocks_range_is_taken_as_now(store: Store) -> None:
-    res = run(store, [line(rec(1, received_at="9999-12-31T23:59:59+00:00"))])
+@pytest.mark.parametrize(
+    "received_at",
+    ["2099-01-01T00:00:00+08:00", "9999-12-31T23:59:59+00:00", "2023-06-02T01:00:01+00:00"],
+)
+def test_received_at_over_a_day_ahead_is_taken_as_now_and_flagged(
+    store: Store, received_at: str
+) -> None:
+    res = run(store, [line(rec(1, received_at=received_at))])
     assert res.accepted == 1
     c = only_case(store)
-    assert c.received_at == NOW and c.triage
-    assert "received_at out of range" in c.triage_reason
+    assert c.received_at == NOW and c.respond_due == NOW + timedelta(seconds=60)
+    assert c.triage
+    assert f"received_at '{received_at}' is more than a day in the future" in c.triage_reason
+    assert json.loads(c.raw) == {"received_at": received_at}
+
+
+@pytest.mark.parametrize(
+    "received_at",
+    [
+        ("2023-06-02T01:00:00+00:00", datetime(2023, 6, 2, 1, 0, tzinfo=UTC)),  # a day ahead: ok
+        ("2000-01-01T08:00:00+08:00", datetime(2000, 1, 1, 0, 0, tzinfo=UTC)),  # backfill
+    ],
+    ids=["a-day-ahead", "year-2000"],
+)
+def test_received_at_in_the_past_or_just_ahead_is_kept(
+    store: Store, received_at: tuple[str, datetime]
+) -> None:
+    run(store, [line(rec(1, received_at=received_at[0]))])
+    c = only_case(store)
+    assert c.received_at == received_at[1] and not c.triage
+
+
+# ---- streams -----------------------------------------------------------------------------
+@pytest.mark.parametrize("mode", ["rb", "r"])
+def test_a_pipe_is_committed_as_lines_arrive_with_their_own_receipt_time(
+    store: Store, mode: str
+) -> None:
+    r, w = os.pipe()
+    seen_before_second: list[int] = []
+
+    def writer() -> None:
+        with os.fdopen(w, "wb") as out:
+            out.write(line(rec("S1", received_at=None)))
+            out.flush()
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline and not store.cases("all"):
+                time.sleep(0.05)
+            seen_before_second.append(len(store.cases("all")))
+            time.sleep(0.05)
+            out.write(line(rec("S2", received_at=None)))
+
+    t = threading.Thread(target=writer)
+    t.start()
+    with os.fdopen(r, mode) as stream:
+        res = ingest(store, stream, origin="stdin", actor=ACTOR)
+    t.join()
+    assert res.summary == "accepted=2 duplicate=0 rejected=0"
+    assert seen_before_second == [1]  # S1 was committed while the pipe stayed open
+    one, two = sorted(store.cases("all"), key=lambda c: c.external_id)
+    assert one.external_id == "PA-S1" and one.received_at < two.received_at
+    assert verify(store.engine).ok
+
+
+def test_a_pipe_keeps_line_numbers_and_partial_last_line(store: Store) -> None:
+    r, w = os.pipe()
+
+    def writer() -> None:
+        with os.fdopen(w, "wb") as out:
+            out.write(line(rec(1)) + b"\n{bad\n" + line(rec(2))[:20])
+            out.flush()
+            time.sleep(0.3)
+            out.write(line(rec(2))[20:].rstrip(b"\n"))  # no newline at the end
+
+    t = threading.Thread(target=writer)
+    t.start()
+    with os.fdopen(r, "rb") as stream:
+        res = ingest(store, stream, origin="stdin", actor=ACTOR, now=NOW, batch=2)
+    t.join()
+    assert (res.accepted, res.rejected) == (2, 1)
+    assert res.errors[0][0] == 3
