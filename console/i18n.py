@@ -22,6 +22,11 @@ _ZH: dict[str, str] = {
     "status.closed": "已结案",
     "status.void": "已作废",
     "status.merged": "已合并",
+    "agency.police": "公安",
+    "agency.enforcement": "综合执法",
+    "agency.traffic": "交警",
+    "agency.market": "市场监管",
+    "agency.emergency": "应急",
     "officer.available": "空闲",
     "officer.en_route": "出警",
     "officer.on_scene": "处置中",
@@ -228,6 +233,10 @@ class Strings:
     def __call__(self, key: str, **kw: object) -> str:
         s = self._table.get(key) or _EN.get(key) or key
         return s.format(**kw) if kw else s
+
+    def known(self, key: str, default: str) -> str:
+        """The string for `key` in this language, or `default` when no table has it."""
+        return self._table.get(key) or default
 
     def pick(self, zh: str, en: str) -> str:
         """A config name in the UI language (English falls back to Chinese when unset)."""

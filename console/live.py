@@ -229,7 +229,7 @@ class ViewModel:
                 name=o.name,
                 squad=o.squad,
                 squad_name=self.squad_names.get(o.squad, o.squad),
-                agency=o.agency,
+                agency=self.t.known(f"agency.{o.agency}", o.agency),
                 group=o.group,
                 status=o.status,
                 status_label=self.t(f"officer.{o.status}"),
@@ -428,6 +428,20 @@ class LiveState:
             return list(self.rows.values())
         d = self.vm.d
         return [r for i, r in self.rows.items() if matches(f, self.cases[i], r, d)]
+
+    def rows_for(self, ids: Iterable[int], f: Filter) -> tuple[list[QueueRow], list[int]]:
+        """What a few changed cases mean for the queue: the rows of `ids` it now shows (they
+        pass the filter) and the ids it no longer shows, so it need not be rebuilt."""
+        shown: list[QueueRow] = []
+        gone: list[int] = []
+        d = self.vm.d
+        for i in ids:
+            row = self.rows.get(i)
+            if row is not None and (not f.active or matches(f, self.cases[i], row, d)):
+                shown.append(row)
+            else:
+                gone.append(i)
+        return shown, gone
 
     def cell_states(self, now: datetime | None = None) -> list[CellState]:
         there: dict[str, int] = {}

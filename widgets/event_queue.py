@@ -5,12 +5,17 @@ after a re-sort; this widget uses the Line API instead (`ScrollView.render_line`
 visible rows are drawn, each row's static part is cached as a `Strip`, and the countdown column
 is drawn fresh on every `tick`. The cursor is tied to a case id, so re-sorts, inserts and
 removals never move it to another case. All text comes from feeds and is drawn literally.
+
+Repaints are kept to what changed (a key press must repaint within a frame with 10k rows):
+a cursor step redraws its two lines, a `tick` only the countdown column, and `update_rows`
+moves single rows into place by bisection instead of re-sorting everything.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import ClassVar, Literal
@@ -20,7 +25,7 @@ from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
@@ -183,7 +188,7 @@ class EventQueue(ScrollView, can_focus=True):
         """Share of a clock's budget after which it shows amber (set from the deployment)."""
         self.hidden_columns: frozenset[str] = frozenset(hidden_columns)
         self._rows: list[QueueRow] = []
-        self._index: dict[int, int] = {}
+        self._by_id: dict[int, QueueRow] = {}
         self._now = datetime.now(UTC)
         self._cursor = 0
         self._cursor_id: int | None = None
@@ -213,29 +218,66 @@ class EventQueue(ScrollView, can_focus=True):
         """Replace the data; the cursor stays on its case (or its old place if the case left)."""
         self._now = now
         self._rows = sorted(rows, key=sort_key)
-        self._index = {r.case_id: i for i, r in enumerate(self._rows)}
-        old_id = self._cursor_id
-        if old_id is not None and old_id in self._index:
-            self._cursor = self._index[old_id]
-        else:
-            self._cursor = min(self._cursor, max(len(self._rows) - 1, 0))
-        self._cursor_id = self._rows[self._cursor].case_id if self._rows else None
-        self._update_virtual_size()
-        self._scroll_cursor_into_view()
+        self._by_id = {r.case_id: r for r in self._rows}
+        self._settle_cursor()
         self.refresh()
-        if self._cursor_id != old_id:
-            self.post_message(self.CursorMoved(self, self._cursor_id))
+
+    def update_rows(self, rows: Iterable[QueueRow], removed: Iterable[int], now: datetime) -> None:
+        """Put a few changed rows in place and take rows out, without re-sorting the rest.
+
+        Same outcome as `set_rows` with the whole new set (the cursor stays on its case), at
+        the cost of a bisection per row; only the lines between the first and the last
+        position that moved are repainted.
+        """
+        self._now = now
+        lo, hi, ops = len(self._rows) + 1, -1, 0
+        for case_id in removed:
+            old = self._by_id.pop(case_id, None)
+            if old is not None:
+                pos = self._position(old)
+                del self._rows[pos]
+                lo, hi, ops = min(lo, pos), len(self._rows), ops + 1
+        for row in rows:
+            old = self._by_id.get(row.case_id)
+            if old == row:
+                continue
+            if old is not None:
+                pos = self._position(old)
+                del self._rows[pos]
+                lo, hi = min(lo, pos), max(hi, pos)
+            pos = bisect_left(self._rows, sort_key(row), key=sort_key)
+            self._rows.insert(pos, row)
+            self._by_id[row.case_id] = row
+            lo = min(lo, pos)
+            hi = max(hi, pos) if old is not None else len(self._rows)
+            ops += 1
+        if not ops:
+            return
+        if ops > 1:  # earlier positions may have shifted since: repaint down to the end
+            hi = len(self._rows)
+        old_cursor = self._cursor
+        self._settle_cursor()
+        lo, hi = min(lo, old_cursor, self._cursor), max(hi, old_cursor, self._cursor)
+        self._refresh_positions(lo, hi)
 
     def tick(self, now: datetime) -> None:
-        """Advance the countdowns; the order does not depend on `now`, so nothing is re-sorted."""
+        """Advance the countdowns; the order does not depend on `now`, so nothing is re-sorted
+        and only the countdown column of the visible rows is drawn again."""
         self._now = now
-        self.refresh()
+        if not self.is_mounted:
+            return
+        layout = self._columns()
+        if not layout or layout[0][0].key != "countdown":
+            return  # no countdown column: nothing on screen depends on the time
+        height = self.scrollable_content_region.height
+        self.refresh(Region(0, 1, layout[0][1], max(height - 1, 0)))
 
     def select_case(self, case_id: int) -> bool:
         """Put the cursor on `case_id`; False if it is not in the queue."""
-        index = self._index.get(case_id)
-        if index is None:
+        row = self._by_id.get(case_id)
+        if row is None:
             return False
+        index = self._position(row)
         self._move_to(index)
         return True
 
@@ -249,6 +291,34 @@ class EventQueue(ScrollView, can_focus=True):
         return self._flash.get(case_id, 0.0) > time.monotonic()
 
     # Cursor ------------------------------------------------------------------------------
+    def _position(self, row: QueueRow) -> int:
+        """Where a row in the queue sits (sort keys are unique: they end with the case id)."""
+        return bisect_left(self._rows, sort_key(row), key=sort_key)
+
+    def _settle_cursor(self) -> None:
+        """After the rows changed: back onto the cursor's case, or its old place if it left."""
+        old_id = self._cursor_id
+        old = self._by_id.get(old_id) if old_id is not None else None
+        if old is not None:
+            self._cursor = self._position(old)
+        else:
+            self._cursor = min(self._cursor, max(len(self._rows) - 1, 0))
+        self._cursor_id = self._rows[self._cursor].case_id if self._rows else None
+        self._update_virtual_size()
+        self._scroll_cursor_into_view()
+        if self._cursor_id != old_id:
+            self.post_message(self.CursorMoved(self, self._cursor_id))
+
+    def _refresh_positions(self, lo: int, hi: int) -> None:
+        """Repaint the visible lines showing rows `lo`..`hi` (display positions)."""
+        if not self.is_mounted:
+            self.refresh()
+            return
+        top = int(self.scroll_offset.y)
+        lo, hi = max(lo, top), min(hi, top + self._page - 1)
+        if lo <= hi:
+            self.refresh_lines(lo + 1, hi - lo + 1)
+
     @property
     def _page(self) -> int:
         return max(self.scrollable_content_region.height - 1, 1)
@@ -257,9 +327,11 @@ class EventQueue(ScrollView, can_focus=True):
         if not self._rows:
             return
         index = max(0, min(index, len(self._rows) - 1))
+        old = self._cursor
         self._cursor = index
-        self._scroll_cursor_into_view()
-        self.refresh()
+        self._scroll_cursor_into_view()  # a scroll repaints the whole view by itself
+        self._refresh_positions(old, old)
+        self._refresh_positions(index, index)
         case_id = self._rows[index].case_id
         if case_id != self._cursor_id:
             self._cursor_id = case_id
