@@ -207,7 +207,9 @@ def spawn(url: str, batch: int = 20, mode: str = "loop") -> subprocess.Popen[str
     )
 
 
-def test_kill_9_amid_a_storm_then_restart_escalates_each_case_once(tmp_path: Path) -> None:
+def test_kill_9_amid_a_storm_then_restart_escalates_each_case_once(
+    tmp_path: Path, httpserver
+) -> None:
     url = f"sqlite:///{tmp_path / 'k.db'}"
     store = open_store(url)
     try:
@@ -235,6 +237,31 @@ def test_kill_9_amid_a_storm_then_restart_escalates_each_case_once(tmp_path: Pat
         assert set(out_keys) == {f"esc-{i}-respond-1" for i in ids}
         assert len(c["audit"]) == 1000
         assert verify(store.engine).ok
+        # Every notification is then delivered at least once, to a real HTTP endpoint.
+        from sla.notify import deliver_due
+        from store.config import Contact
+
+        httpserver.expect_request("/hook", method="POST").respond_with_json({"ok": True})
+        dep = GUDANG.model_copy(
+            update={
+                "contacts": [
+                    Contact(level=lv, name=lv, url=httpserver.url_for("/hook"), format="json")
+                    for lv in ("grid", "enforcement", "emergency", "risk", "centre")
+                ]
+            }
+        )
+        notifier = Store(store.engine, dep)
+        for minute in range(10):  # the robot takes 20 a minute; storms fold into digests
+            deliver_due(notifier, dep, now=now() + timedelta(seconds=61 * minute))
+            with store.engine.connect() as conn:
+                statuses = dict(
+                    conn.execute(text("SELECT status, count(*) FROM outbox GROUP BY status")).all()
+                )
+            if statuses == {"sent": 1000}:
+                break
+        assert statuses == {"sent": 1000}
+        sent_keys = [r.headers.get("Idempotency-Key") for r, _ in httpserver.log]
+        assert sent_keys and all(sent_keys) and len(sent_keys) == len(set(sent_keys))
         # The restart logged JSON lines only.
         for line in err.splitlines():
             assert set(json.loads(line)) == {"ts", "level", "event", "fields"}
