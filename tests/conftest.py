@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from sla.policy import Policy
 from store.cases import Store
 from store.config import Deployment, load_config
 from store.db import make_engine
@@ -104,5 +105,5 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def store(db_url: str, gudang: Deployment) -> Iterator[Store]:
     engine = make_engine(db_url)
-    yield Store(engine, gudang)
+    yield Store(engine, gudang, clocks=Policy(gudang))
     engine.dispose()

@@ -22,9 +22,7 @@ from sla.daemon import run_daemon
 from sla.escalate import DaemonLock
 from store.cases import Store
 from store.record import verify
-from tests.test_escalate import GUDANG, ROOT, T0, bulk_cases, counts, db_url, open_store
-
-__all__ = ["db_url"]  # the fixture, shared with test_escalate
+from tests.test_escalate import GUDANG, ROOT, T0, bulk_cases, counts, open_store
 
 DAEMON_SCRIPT = """
 import sys

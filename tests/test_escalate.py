@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-from sqlalchemy import create_engine, insert, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import insert, text
 
 from sla.escalate import DaemonLock, sweep
 from sla.policy import Policy
@@ -25,7 +20,6 @@ from store.record import Entry, append, verify
 
 ROOT = Path(__file__).resolve().parent.parent
 GUDANG = load_config(ROOT / "config.toml")  # respond 60 s, dispatch 180 s, interval 120 s
-PG_URL = os.environ.get("TAFANG_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 T0 = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
 GRID = "33010600700801"
 DSP = Actor("d01", "t1")
@@ -37,50 +31,10 @@ def at(s: float) -> datetime:
     return T0 + timedelta(seconds=s)
 
 
-# ---- fixtures: a SQLite file, or a fresh PostgreSQL database per test --------------------
-def pg_answers() -> bool:
-    try:
-        eng = create_engine(PG_URL, connect_args={"connect_timeout": 2})
-        with eng.connect():
-            pass
-        eng.dispose()
-        return True
-    except Exception:
-        return False
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A store URL: a SQLite file in tmp_path, or a uniquely named PostgreSQL database."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-        return
-    if not pg_answers():
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL at {PG_URL} does not answer (CI must have it)")
-        pytest.skip(f"PostgreSQL at {PG_URL} does not answer (not CI)")
-    name = f"tafang_t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
+# ---- fixtures: `db_url` (a SQLite file or a fresh PostgreSQL database) is in conftest --
 def open_store(url: str) -> Store:
     d = GUDANG
     return Store(make_engine(url), d, clocks=Policy(d))
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    s = open_store(db_url)
-    yield s
-    s.engine.dispose()
 
 
 def bulk_cases(store: Store, n: int, received_at: datetime, prefix: str = "b") -> list[int]:
