@@ -496,9 +496,10 @@ class TafangApp(App[None]):
                 expected_version=version,
             )
         except Conflict as e:
-            self.post_message(ActionFailed(action, case_id, str(e), conflict=True))
+            text = self.t.refusal(e, self.tz)
+            self.post_message(ActionFailed(action, case_id, text, conflict=True))
         except Refused as e:
-            self.post_message(ActionFailed(action, case_id, str(e)))
+            self.post_message(ActionFailed(action, case_id, self.t.refusal(e, self.tz)))
         except Exception as e:  # the store is down, or worse: say so, never crash
             self.post_message(ActionFailed(action, case_id, f"{type(e).__name__}: {e}"))
         else:

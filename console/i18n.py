@@ -7,7 +7,10 @@ the deployment (with their `name_en` when the language is English).
 
 from __future__ import annotations
 
+from datetime import datetime, tzinfo
 from typing import Literal
+
+from store.cases import Refused
 
 Lang = Literal["zh", "en"]
 
@@ -22,6 +25,24 @@ _ZH: dict[str, str] = {
     "status.closed": "已结案",
     "status.void": "已作废",
     "status.merged": "已合并",
+    "refused.not_found": "案件 {id} 不存在",
+    "refused.unknown_action": "未知操作 {action}",
+    "refused.needs_reason": "{action}需要填写原因（记入全过程记录）",
+    "refused.needs_supervisor": "{action}需要带班领导权限，{operator} 不是带班领导",
+    "refused.illegal": (
+        "案件 {id} 当前为「{status}」，不能{action}；{action}要求案件为「{allowed}」"
+    ),
+    "refused.already_with": "案件 {id} 已由 {assignee} 处置",
+    "refused.off_duty": "队员 {officer} 休息中，请另选",
+    "refused.merge_needs_target": "合并需要指定保留的案件",
+    "refused.merge_self": "案件 {id} 不能合并到自身",
+    "refused.merge_closed": "案件 {id} 为「{status}」，只能合并到在办案件",
+    "refused.top_level": "案件 {id} 已上报至指挥中心（最高一级）",
+    "refused.needs_assignee": "派遣需要指定队员或中队",
+    "refused.unknown_assignee": "本部署中没有队员、中队或合作单位「{assignee}」",
+    "refused.conflict": (
+        "案件 {id} 已于 {at} 被 {by}（终端 {terminal}）修改，现为「{status}」，请核对后再操作"
+    ),
     "agency.police": "公安",
     "agency.enforcement": "综合执法",
     "agency.traffic": "交警",
@@ -237,6 +258,30 @@ class Strings:
     def known(self, key: str, default: str) -> str:
         """The string for `key` in this language, or `default` when no table has it."""
         return self._table.get(key) or default
+
+    def refusal(self, e: Refused, tz: tzinfo) -> str:
+        """A store refusal in the UI language; English keeps the store's own words."""
+        template = self._table.get(f"refused.{e.code}") if e.code else None
+        if template is None and not (e.code == "conflict" and self.lang == "en"):
+            return str(e)
+        p: dict[str, object] = dict(e.params)
+        if isinstance(p.get("status"), str):
+            p["status"] = self(f"status.{p['status']}")
+        if isinstance(p.get("allowed"), list):
+            p["allowed"] = "、".join(self(f"status.{x}") for x in p["allowed"])
+        if isinstance(p.get("action"), str):
+            p["action"] = self.known(f"action.{p['action']}", str(p["action"]))
+        if isinstance(p.get("at"), datetime):
+            p["at"] = p["at"].astimezone(tz).strftime("%H:%M:%S")
+        if template is None:  # English conflict: the store's words, but local time
+            return (
+                f"case {p['id']} was changed by {p['by']} (terminal {p['terminal']}) "
+                f"at {p['at']}; it is now {p['status']} — look again before acting"
+            )
+        try:
+            return template.format(**p)
+        except (KeyError, IndexError, ValueError):
+            return str(e)
 
     def pick(self, zh: str, en: str) -> str:
         """A config name in the UI language (English falls back to Chinese when unset)."""

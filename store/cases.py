@@ -66,7 +66,15 @@ STATUS_WORDS = {
 
 
 class Refused(Exception):
-    """A move that may not happen (illegal state, unknown officer, missing reason …)."""
+    """A move that may not happen (illegal state, unknown officer, missing reason …).
+
+    `code` and `params` let a UI say the same in its own language; str(e) is English.
+    """
+
+    def __init__(self, message: str, code: str = "", **params: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = params
 
 
 class NotFound(Refused):
@@ -135,7 +143,7 @@ class Store:
         with self.read_engine.connect() as conn:
             row = conn.execute(select(CASES).where(CASES.c.id == case_id)).first()
         if row is None:
-            raise NotFound(f"case {case_id} does not exist")
+            raise NotFound(f"case {case_id} does not exist", "not_found", id=case_id)
         return _view(row._mapping)
 
     def cases(self, status: str = "open", limit: int | None = None) -> list[CaseView]:
@@ -268,23 +276,41 @@ class Store:
     ) -> CaseView:
         """Apply one move; raise Refused (or Conflict / NotFound) with the reason."""
         if action not in MOVES:
-            raise Refused(f"unknown action {action!r}; known: {', '.join(MOVES)}")
+            raise Refused(
+                f"unknown action {action!r}; known: {', '.join(MOVES)}",
+                "unknown_action",
+                action=action,
+            )
         reason = (reason or "").strip()
         if action in NEEDS_REASON and not reason and action != "merge":
-            raise Refused(f"{action} needs a reason (it goes on the record)")
+            raise Refused(
+                f"{action} needs a reason (it goes on the record)", "needs_reason", action=action
+            )
         if action in NEEDS_SUPERVISOR and self.d.role_of(actor.operator) != "supervisor":
-            raise Refused(f"{action} needs a supervisor; operator {actor.operator!r} is not one")
+            raise Refused(
+                f"{action} needs a supervisor; operator {actor.operator!r} is not one",
+                "needs_supervisor",
+                action=action,
+                operator=actor.operator,
+            )
         now = now or utcnow()
         with self.write() as (conn, head):
             row = conn.execute(select(CASES).where(CASES.c.id == case_id)).first()
             if row is None:
-                raise NotFound(f"case {case_id} does not exist")
+                raise NotFound(f"case {case_id} does not exist", "not_found", id=case_id)
             case = dict(row._mapping)
             if expected_version is not None and case["version"] != expected_version:
                 raise _conflict(case)
             starts, leads_to = MOVES[action]
             if case["status"] not in starts:
-                raise Refused(_illegal(case, action, starts))
+                raise Refused(
+                    _illegal(case, action, starts),
+                    "illegal",
+                    action=action,
+                    id=case["id"],
+                    status=case["status"],
+                    allowed=list(starts),
+                )
             changes, detail, officer_moves = self._plan(conn, case, action, to, reason, into, now)
             if leads_to:
                 changes["status"] = leads_to
@@ -373,7 +399,9 @@ class Store:
         elif action in ("dispatch", "reassign"):
             kind, code = self._assignee(to)
             if action == "reassign" and code == case["assignee"]:
-                raise Refused(f"case {cid} is already with {code}")
+                raise Refused(
+                    f"case {cid} is already with {code}", "already_with", id=cid, assignee=code
+                )
             if case["acknowledged_at"] is None:
                 ch["acknowledged_at"] = now
             ch.update(assignee=code, assignee_kind=kind, dispatched_at=now, arrived_at=None)
@@ -382,7 +410,11 @@ class Store:
                     select(OFFICERS.c.status).where(OFFICERS.c.code == code)
                 ).scalar_one_or_none()
                 if live == "off_duty":
-                    raise Refused(f"officer {code} is off duty (休息): choose another")
+                    raise Refused(
+                        f"officer {code} is off duty (休息): choose another",
+                        "off_duty",
+                        officer=code,
+                    )
                 om.add(code)
             detail.update(assignee=code, kind=kind)
         elif action == "arrive":
@@ -417,15 +449,20 @@ class Store:
             )
         elif action == "merge":
             if into is None:
-                raise Refused("merge needs the case to merge into (--into ID)")
+                raise Refused(
+                    "merge needs the case to merge into (--into ID)", "merge_needs_target"
+                )
             if into == cid:
-                raise Refused(f"case {cid} cannot be merged into itself")
+                raise Refused(f"case {cid} cannot be merged into itself", "merge_self", id=cid)
             target = conn.execute(select(CASES.c.status).where(CASES.c.id == into)).first()
             if target is None:
-                raise NotFound(f"case {into} (merge target) does not exist")
+                raise NotFound(f"case {into} (merge target) does not exist", "not_found", id=into)
             if target.status in END_STATUSES:
                 raise Refused(
-                    f"case {into} is {STATUS_WORDS[target.status]}: merge into an open case"
+                    f"case {into} is {STATUS_WORDS[target.status]}: merge into an open case",
+                    "merge_closed",
+                    id=into,
+                    status=target.status,
                 )
             ch["merged_into"] = into
             detail.update(into=into, _merge_target=into)
@@ -433,7 +470,9 @@ class Store:
             ch["supervised"] = True
         elif action == "escalate":
             if case["escalation_level"] >= len(LEVELS) - 1:
-                raise Refused(f"case {cid} is already at the command centre (top level)")
+                raise Refused(
+                    f"case {cid} is already at the command centre (top level)", "top_level", id=cid
+                )
             lvl = case["escalation_level"] + 1
             ch.update(escalation_level=lvl, escalated_at=now)
             detail.update(level=lvl, level_name=LEVELS[lvl], by_hand=True)
@@ -441,7 +480,7 @@ class Store:
 
     def _assignee(self, to: str | None) -> tuple[str, str]:
         if not to:
-            raise Refused("dispatch needs an officer or squad (--to 2-03)")
+            raise Refused("dispatch needs an officer or squad (--to 2-03)", "needs_assignee")
         if to in self.d.officers_by_code:
             return "officer", to
         if to in self.d.squads_by_code:
@@ -449,7 +488,11 @@ class Store:
         for p in self.d.partners:
             if to == p.code:
                 return "partner", to
-        raise Refused(f"no officer, squad or partner team {to!r} in this deployment")
+        raise Refused(
+            f"no officer, squad or partner team {to!r} in this deployment",
+            "unknown_assignee",
+            assignee=to,
+        )
 
     def _refresh_officer(self, conn: Connection, code: str, now: datetime) -> None:
         """Derive an officer's status from the cases in their hands (on scene > en route >
@@ -534,7 +577,13 @@ def _conflict(case: Mapping[str, Any]) -> Conflict:
     return Conflict(
         f"case {case['id']} was changed by {case['updated_by'] or '?'} "
         f"(terminal {case['updated_terminal'] or '?'}) at {when} UTC; it is now "
-        f"{STATUS_WORDS.get(case['status'], case['status'])} — look again before acting"
+        f"{STATUS_WORDS.get(case['status'], case['status'])} — look again before acting",
+        "conflict",
+        id=case["id"],
+        by=case["updated_by"] or "?",
+        terminal=case["updated_terminal"] or "?",
+        at=at,
+        status=case["status"],
     )
 
 
