@@ -17,10 +17,10 @@ from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.geometry import Region, Size, Spacing
-from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from widgets.picked import Picked
 from widgets.rows import CellSpec, CellState
 from widgets.text import fit, safe, width_of
 
@@ -99,29 +99,19 @@ class GridMap(ScrollView, can_focus=True):
         Binding("enter", "choose", "Choose", show=False, id="map.choose"),
     ]
 
-    class CellHighlighted(Message):
-        """The cursor moved onto another cell."""
-
-        def __init__(self, grid_map: GridMap, grid_code: str) -> None:
-            super().__init__()
-            self.grid_map = grid_map
-            self.grid_code = grid_code
+    class CellHighlighted(Picked[str]):
+        """The cursor moved onto another cell (`grid_code`)."""
 
         @property
-        def control(self) -> GridMap:
-            return self.grid_map
+        def grid_code(self) -> str:
+            return self.value
 
-    class CellChosen(Message):
-        """Enter on a cell (e.g. filter the queue to it)."""
-
-        def __init__(self, grid_map: GridMap, grid_code: str) -> None:
-            super().__init__()
-            self.grid_map = grid_map
-            self.grid_code = grid_code
+    class CellChosen(Picked[str]):
+        """Enter on a cell (`grid_code`), e.g. to filter the queue to it."""
 
         @property
-        def control(self) -> GridMap:
-            return self.grid_map
+        def grid_code(self) -> str:
+            return self.value
 
     def __init__(
         self,

@@ -17,10 +17,10 @@ from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
-from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from widgets.picked import Picked
 from widgets.rows import OfficerRow, PartnerRow
 from widgets.text import fit, safe, width_of
 
@@ -87,29 +87,19 @@ class SquadPanel(ScrollView, can_focus=True):
         Binding("enter", "choose", "Choose", show=False, id="squads.choose"),
     ]
 
-    class OfficerHighlighted(Message):
-        """The cursor moved onto another officer."""
-
-        def __init__(self, panel: SquadPanel, code: str) -> None:
-            super().__init__()
-            self.panel = panel
-            self.code = code
+    class OfficerHighlighted(Picked[str]):
+        """The cursor moved onto another officer (`code`)."""
 
         @property
-        def control(self) -> SquadPanel:
-            return self.panel
+        def code(self) -> str:
+            return self.value
 
-    class OfficerChosen(Message):
-        """Enter on an officer."""
-
-        def __init__(self, panel: SquadPanel, code: str) -> None:
-            super().__init__()
-            self.panel = panel
-            self.code = code
+    class OfficerChosen(Picked[str]):
+        """Enter on an officer (`code`)."""
 
         @property
-        def control(self) -> SquadPanel:
-            return self.panel
+        def code(self) -> str:
+            return self.value
 
     def __init__(
         self,
