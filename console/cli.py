@@ -11,7 +11,7 @@ import json
 import os
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from store.clocks import CLOCKS
 from store.config import LEVELS, ConfigError, Deployment, load_config
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
@@ -169,7 +170,7 @@ def _actor(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 def _engine(url: str | None, *, upgrade: bool = True):  # type: ignore[no-untyped-def]
     """Open (and migrate) the store; anything that makes it unusable is a usage error."""
-    from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+    from sqlalchemy.exc import ArgumentError, OperationalError
 
     from store.db import make_engine
 
@@ -232,9 +233,7 @@ def case_json(c: Any, dep: Deployment, timeline: Sequence[Any] | None = None) ->
         "lon": c.lon,
         "raw": c.raw_fields,
         "version": c.version,
-        "deadlines": {
-            k: _iso(getattr(c, f"{k}_due")) for k in ("respond", "dispatch", "arrive", "resolve")
-        },
+        "deadlines": {k: _iso(getattr(c, f"{k}_due")) for k in CLOCKS},
         "updated_at": _iso(c.updated_at),
         "updated_by": c.updated_by,
     }
@@ -476,33 +475,26 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_console(args: argparse.Namespace, demo: bool = False) -> int:
     from console.app import run_console
+    from console.demo import DemoOptions, scratch_url
 
     dep = _config(args)
-    lang = args.lang or dep.ui.lang
+    url: str | None = None
+    cleanup: Callable[[], None] = lambda: None  # noqa: E731
+    options: DemoOptions | None = None
     if demo:
-        from console.demo import DemoOptions, scratch_url
-
         url, cleanup = scratch_url(keep=args.keep)
-        store = _open_store(args, dep, url=url)
-        try:
-            return run_console(
-                store,
-                dep,
-                operator=args.operator or "demo",
-                terminal=args.terminal or socket.gethostname(),
-                lang=lang,
-                demo=DemoOptions(speed=args.speed),
-            )
-        finally:
-            cleanup()
-    store = _open_store(args, dep)
-    return run_console(
-        store,
-        dep,
-        operator=_operator(args),
-        terminal=args.terminal or socket.gethostname(),
-        lang=lang,
-    )
+        options = DemoOptions(speed=args.speed)
+    try:
+        return run_console(
+            _open_store(args, dep, url=url),
+            dep,
+            operator=(args.operator or "demo") if demo else _operator(args),
+            terminal=args.terminal or socket.gethostname(),
+            lang=args.lang or dep.ui.lang,
+            demo=options,
+        )
+    finally:
+        cleanup()
 
 
 COMMANDS = {

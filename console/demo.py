@@ -9,7 +9,6 @@ sees cases arrive, clocks run out and escalations fire within seconds.
 
 from __future__ import annotations
 
-import os
 import random
 import shutil
 import tempfile
@@ -20,12 +19,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, update
-
+from sla.daemon import write_heartbeat
+from sla.escalate import sweep
+from sla.policy import Policy
 from store.cases import Actor, Refused, Store
 from store.config import Deployment, load_config
 from store.db import make_engine
-from store.models import Heartbeat
+from store.intake import ingest_records
 
 # 2023 volumes per channel (seed); the minor channels are (assumed) small shares.
 CHANNEL_MIX: tuple[tuple[str, int], ...] = (
@@ -83,15 +83,12 @@ class DemoOptions:
     backlog: int = 30
     seed: int | None = None
     progress: bool = True  # simulated officers (and a second dispatcher) move cases along
-    sweep: bool = True  # run the SLA escalation sweep in-process when `sla` is there
+    sweep: bool = True  # run the SLA escalation sweep in-process
 
 
-def _policy(d: Deployment) -> Any:
-    try:
-        from sla.policy import Policy
-    except ImportError:  # pragma: no cover - depends on what has landed
-        return None
-    return Policy(d)
+def _scratch_db() -> Path:
+    """demo.db in a fresh temporary directory of its own."""
+    return Path(tempfile.mkdtemp(prefix="tafang-demo-")) / "demo.db"
 
 
 def make_demo_store(
@@ -99,17 +96,16 @@ def make_demo_store(
 ) -> tuple[Store, Deployment, Path]:
     """A fresh SQLite store in a temporary directory with the Gudang deployment and roster."""
     d = load_config(config)
-    folder = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="tafang-demo-"))
-    path = folder / "demo.db"
+    path = Path(directory) / "demo.db" if directory else _scratch_db()
     engine = make_engine(f"sqlite:///{path}")
-    return Store(engine, d, clocks=_policy(d)), d, path
+    return Store(engine, d, clocks=Policy(d)), d, path
 
 
 def scratch_url(keep: bool = False) -> tuple[str, Callable[[], None]]:
     """A SQLite URL in a fresh temporary directory and the function that removes it
     (or, with `keep`, prints where it is)."""
-    folder = Path(tempfile.mkdtemp(prefix="tafang-demo-"))
-    path = folder / "demo.db"
+    path = _scratch_db()
+    folder = path.parent
 
     def cleanup() -> None:
         if keep:
@@ -166,13 +162,7 @@ class Generator:
 
 
 def post(store: Store, record: dict[str, Any], actor: Actor) -> None:
-    """One report through the real intake path (store.create before intake existed)."""
-    try:
-        from store.intake import ingest_records
-    except ImportError:  # pragma: no cover
-        fields = {k: v for k, v in record.items() if k != "received_at"}
-        store.create(fields, actor)
-        return
+    """One report through the real intake path, as a feed's would go."""
     ingest_records(store, [(None, record)], origin="demo", actor=actor)
 
 
@@ -217,7 +207,11 @@ class DemoFeed(threading.Thread):
         self.rng = random.Random(options.seed)
         self.gen = Generator(store.d, self.rng)
         self._halt = threading.Event()
-        self.policy = _policy(store.d) if options.sweep else None
+        self.policy: Policy | None = None
+        if options.sweep:
+            clocks = store.clocks
+            self.policy = clocks if isinstance(clocks, Policy) else Policy(store.d)
+        self.started_at = datetime.now(UTC)
         self.feed_actor = Actor("demo-feed", "demo")
         self.field_actor = Actor("d02", "demo-other-terminal")
 
@@ -241,8 +235,6 @@ class DemoFeed(threading.Thread):
                 if self.o.progress and self.rng.random() < 0.25:
                     self.progress(now)
                 if self.policy is not None and int(clock * 2) % 2 == 0:
-                    from sla.escalate import sweep
-
                     sweep(self.store, self.policy, now)
                     self.heartbeat(now)
             except Exception:  # the demo must never take the console down
@@ -265,17 +257,9 @@ class DemoFeed(threading.Thread):
 
     def heartbeat(self, now: datetime) -> None:
         """The in-process sweep stands in for the daemon, so the header says so."""
-        t = Heartbeat.__table__
-        with self.store.engine.begin() as conn:
-            res = conn.execute(update(t).where(t.c.name == "daemon").values(at=now))
-            if res.rowcount == 0:
-                conn.execute(
-                    insert(t).values(
-                        name="daemon",
-                        at=now,
-                        started_at=now,
-                        pid=os.getpid(),
-                        host="demo",
-                        info="demo: in-process sweep",
-                    )
-                )
+        write_heartbeat(
+            self.store.engine,
+            now=now,
+            started_at=self.started_at,
+            info={"demo": "in-process sweep"},
+        )

@@ -10,7 +10,6 @@ delivery every second, feed polls, a heartbeat every 5 s. Logs are JSON lines on
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -112,21 +111,6 @@ def write_heartbeat(
         conn.execute(stmt)
 
 
-def _summary(report: Any, names: tuple[str, ...]) -> dict[str, Any]:
-    """Counts of a job's report (an int, or an object with count properties) for the log."""
-    if isinstance(report, int):
-        return {"count": report}
-    return {n: getattr(report, n) for n in names if isinstance(getattr(report, n, None), int)}
-
-
-def _optional(module: str, name: str) -> Callable[..., Any] | None:
-    """A job function of another module, or None while that module has not landed."""
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return None
-
-
 # ---- the daemon ---------------------------------------------------------------------------
 class _Daemon:
     def __init__(
@@ -139,13 +123,17 @@ class _Daemon:
         batch: int,
         on_sweep: Callable[[list[EscalationResult], datetime], None] | None,
     ) -> None:
-        self.store, self.d, self.policy, self.clock, self.log = (
-            store,
-            deployment,
-            policy,
-            clock,
-            log,
-        )
+        # Imported here so that `write_heartbeat` users (the demo) need not load httpx.
+        from sla.feeds import poll_due
+        from sla.notify import deliver_due
+
+        self.store = store
+        self.d = deployment
+        self.policy = policy
+        self.clock = clock
+        self.log = log
+        self.deliver = deliver_due
+        self.poll = poll_due
         self.batch = batch
         self.on_sweep = on_sweep
         self.started_at = clock()
@@ -155,8 +143,6 @@ class _Daemon:
         self._armed: datetime | None = None
         self.escalated = 0
         self.last_sweep: datetime | None = None
-        self.deliver = _optional("sla.notify", "deliver_due")
-        self.poll = _optional("sla.feeds", "poll_due")
 
     # jobs --------------------------------------------------------------------------------
     def sweep_once(self, event: str = "escalated") -> list[EscalationResult]:
@@ -226,25 +212,22 @@ class _Daemon:
             )
 
     def deliver_job(self) -> None:
-        if self.deliver is None:
-            return
         try:
             report = self.deliver(self.store, self.d, now=self.clock())
-            fields = _summary(report, ("sent", "failed", "dead", "messages", "waiting"))
+            fields: dict[str, Any] = {
+                n: getattr(report, n) for n in ("sent", "failed", "dead", "messages", "waiting")
+            }
             if any(fields.values()):
                 self.log("info", "delivered", **fields)
         except Exception as e:
             self.log("error", "deliver_failed", error=f"{type(e).__name__}: {e}")
 
     def poll_job(self) -> None:
-        if self.poll is None:
-            return
         try:
             report = self.poll(self.store, self.d, now=self.clock())
-            fields = _summary(report, ("accepted", "rejected"))
-            failed = getattr(report, "failed", ())
-            if failed:
-                fields["failed"] = [getattr(f, "feed", str(f)) for f in failed]
+            fields: dict[str, Any] = {"accepted": report.accepted, "rejected": report.rejected}
+            if report.failed:
+                fields["failed"] = [f.feed for f in report.failed]
             if any(fields.values()):
                 self.log("info", "polled", **fields)
         except Exception as e:
@@ -256,8 +239,6 @@ class _Daemon:
             "last_sweep": self.last_sweep.isoformat() if self.last_sweep else None,
             "next_deadline": self._armed.isoformat() if self._armed else None,
             "db": self.store.engine.dialect.name,
-            "notify": self.deliver is not None,
-            "feeds": self.poll is not None,
             **extra,
         }
         try:
@@ -294,13 +275,7 @@ class _Daemon:
         s.start()
         self.rearm()
         self.heartbeat()
-        self.log(
-            "info",
-            "running",
-            next_deadline=self._armed,
-            notify=self.deliver is not None,
-            feeds=self.poll is not None,
-        )
+        self.log("info", "running", next_deadline=self._armed)
         while not stop.wait(0.5):
             pass
         with self._arm_lock:
@@ -339,14 +314,12 @@ def run_daemon(
     try:
         wait = store.engine.dialect.name == "postgresql" and not once
         if not lock.try_acquire():
+            holder = lock.describe_holder()
             if not wait:
-                log("error", "lock_busy", reason=lock.describe_holder())
-                print(
-                    f"tafang daemon: {lock.describe_holder()}; one daemon per store",
-                    file=sys.stderr,
-                )
+                log("error", "lock_busy", reason=holder)
+                print(f"tafang daemon: {holder}; one daemon per store", file=sys.stderr)
                 return 2
-            log("info", "waiting_for_leader", reason=lock.describe_holder())
+            log("info", "waiting_for_leader", reason=holder)
             try:
                 lock.acquire(wait=True, stop=stop)
             except LockBusy:
@@ -361,8 +334,6 @@ def run_daemon(
             pid=os.getpid(),
             db=store.engine.dialect.name,
             once=once,
-            notify=daemon.deliver is not None,
-            feeds=daemon.poll is not None,
         )
         t0 = time.perf_counter()
         if once:

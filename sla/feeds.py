@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import Connection, select
+from sqlalchemy import select
 
 from sla.notify import redact
 from store.cases import Actor, Store
@@ -176,8 +176,26 @@ def fetch(client: httpx.Client, feed: Feed, cursor: str) -> list[Any]:
 
 
 # ---- state ---------------------------------------------------------------------------------
-def _save(conn: Connection, values: dict[str, Any]) -> None:
-    if conn.dialect.name == "postgresql":
+def _save(
+    store: Store,
+    name: str,
+    *,
+    cursor: str,
+    now: datetime,
+    failures: int,
+    error: str,
+    next_poll_at: datetime,
+) -> None:
+    """Upsert the feed's `feed_cursors` row (cursor, health, next poll) in its own commit."""
+    values = dict(
+        feed=name,
+        cursor=cursor,
+        updated_at=now,
+        failures=failures,
+        last_error=error[:1000],
+        next_poll_at=next_poll_at,
+    )
+    if store.engine.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
@@ -185,7 +203,8 @@ def _save(conn: Connection, values: dict[str, Any]) -> None:
     stmt = stmt.on_conflict_do_update(
         index_elements=["feed"], set_={k: stmt.excluded[k] for k in values if k != "feed"}
     )
-    conn.execute(stmt)
+    with store.engine.begin() as conn:
+        conn.execute(stmt)
 
 
 def _state(store: Store) -> dict[str, Any]:
@@ -216,18 +235,7 @@ def _poll_one(
         err = str(e) if isinstance(e, FeedError) else redact(f"intake: {type(e).__name__}: {e}")
         failures += 1
         nxt = now + timedelta(seconds=_backoff(feed, failures))
-        with store.engine.begin() as conn:
-            _save(
-                conn,
-                dict(
-                    feed=name,
-                    cursor=cursor,
-                    updated_at=now,
-                    failures=failures,
-                    last_error=err[:1000],
-                    next_poll_at=nxt,
-                ),
-            )
+        _save(store, name, cursor=cursor, now=now, failures=failures, error=err, next_poll_at=nxt)
         log.warning("feed %s failed (%d in a row): %s", name, failures, err)
         return FeedResult(
             name, False, cursor=cursor, failures=failures, error=err, next_poll_at=nxt
@@ -235,18 +243,7 @@ def _poll_one(
     # Intake has committed: only now may the cursor move.
     new_cursor = _cursor_of(items, feed) or cursor
     nxt = now + timedelta(seconds=feed.interval)
-    with store.engine.begin() as conn:
-        _save(
-            conn,
-            dict(
-                feed=name,
-                cursor=new_cursor,
-                updated_at=now,
-                failures=0,
-                last_error="",
-                next_poll_at=nxt,
-            ),
-        )
+    _save(store, name, cursor=new_cursor, now=now, failures=0, error="", next_poll_at=nxt)
     if failures:
         log.info("feed %s is back after %d failure(s)", name, failures)
     if res.rejected:

@@ -474,21 +474,7 @@ def _claim(
             if budget <= 0:
                 plan.waiting = len(rows)
                 continue
-            if len(rows) <= budget:
-                plan.messages = [_Message(r.key, (r,), contacts[r.contact]) for r in rows]
-            else:
-                singles, rest = rows[: budget - 1], rows[budget - 1 :]
-                folded = rest[: s.digest_max]
-                plan.messages = [_Message(r.key, (r,), contacts[r.contact]) for r in singles]
-                if len(folded) == 1:
-                    f = folded[0]
-                    plan.messages.append(_Message(f.key, (f,), contacts[f.contact]))
-                else:
-                    lvs = dict.fromkeys(r.contact for r in folded)
-                    cfg = _merged([contacts[lv] for lv in lvs])
-                    dk = digest_key(r.key for r in folded)
-                    plan.messages.append(_Message(dk, tuple(folded), cfg, digest=True))
-                plan.waiting = len(rest) - len(folded)
+            plan.messages, plan.waiting = _messages(rows, budget, contacts, s.digest_max)
             reserve += [dict(contact=target, at=now, key=m.key) for m in plan.messages]
             leased += [r.id for m in plan.messages for r in m.rows]
         if leased:
@@ -502,6 +488,24 @@ def _claim(
         if reserve:
             conn.execute(insert(SENDS), reserve)
     return plans
+
+
+def _messages(
+    rows: list[_Row], budget: int, contacts: dict[str, Contact], digest_max: int
+) -> tuple[list[_Message], int]:
+    """A target's due rows as at most `budget` messages: one per row while they fit, else the
+    excess (up to `digest_max` rows) folded into a last digest. Returns the messages and the
+    count of rows left waiting for the next window."""
+    single = [_Message(r.key, (r,), contacts[r.contact]) for r in rows[:budget]]
+    if len(rows) <= budget:
+        return single, 0
+    folded = rows[budget - 1 : budget - 1 + digest_max]
+    waiting = len(rows) - (budget - 1) - len(folded)
+    if len(folded) == 1:  # only one row over: it goes on its own after all
+        return single, waiting
+    merged = _merged([contacts[lv] for lv in dict.fromkeys(r.contact for r in folded)])
+    digest = _Message(digest_key(r.key for r in folded), tuple(folded), merged, digest=True)
+    return [*single[: budget - 1], digest], waiting
 
 
 def _event(payload: str) -> dict[str, Any]:

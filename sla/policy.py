@@ -9,7 +9,6 @@ swaps in the holiday-aware reading of resolve limits.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -19,14 +18,13 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
-from store.clocks import MAX_LEVEL, RUNNING, ClockRules
+from store.clocks import MAX_LEVEL, ClockRules, running_dues
 from store.config import LEVELS, Deployment, ResolveLimit
 from store.views import CASE_FIELDS, CaseView
 
 log = logging.getLogger("tafang.sla.policy")
 
 State = Literal["ok", "at_risk", "breached"]
-CLOCK_ORDER = ("respond", "dispatch", "arrive", "resolve")
 _warned_years: set[int] = set()
 
 
@@ -93,7 +91,6 @@ class Policy(ClockRules):
             (datetime.combine(date.min, b) - datetime.combine(date.min, a)).total_seconds()
             for a, b in self.periods
         )
-        self.interval = timedelta(seconds=deployment.sla.escalation_interval)
         self.at_risk = deployment.sla.at_risk
 
     # ---- working-time deadlines ------------------------------------------------------------
@@ -114,18 +111,15 @@ class Policy(ClockRules):
         cursor = start.astimezone(UTC)
         day = cursor.astimezone(self.tz).date()
         for _ in range(3700):  # ten years of days: a guard, never reached with real data
-            if is_working_day(day):
-                for a, b in self.periods:
-                    p0 = datetime.combine(day, a, self.tz).astimezone(UTC)
-                    p1 = datetime.combine(day, b, self.tz).astimezone(UTC)
-                    if p1 <= cursor:
-                        continue
-                    begin = max(p0, cursor)
-                    room = p1 - begin
-                    if left <= room:
-                        return begin + left
-                    left -= room
-                    cursor = p1
+            for p0, p1 in self._working_periods(day):
+                if p1 <= cursor:
+                    continue
+                begin = max(p0, cursor)
+                room = p1 - begin
+                if left <= room:
+                    return begin + left
+                left -= room
+                cursor = p1
             day += timedelta(days=1)
         raise ValueError(f"no working time found within ten years after {start.isoformat()}")
 
@@ -138,15 +132,24 @@ class Policy(ClockRules):
         day = s.astimezone(self.tz).date()
         last = e.astimezone(self.tz).date()
         while day <= last:
-            if is_working_day(day):
-                for a, b in self.periods:
-                    p0 = datetime.combine(day, a, self.tz).astimezone(UTC)
-                    p1 = datetime.combine(day, b, self.tz).astimezone(UTC)
-                    lo, hi = max(p0, s), min(p1, e)
-                    if hi > lo:
-                        total += hi - lo
+            for p0, p1 in self._working_periods(day):
+                lo, hi = max(p0, s), min(p1, e)
+                if hi > lo:
+                    total += hi - lo
             day += timedelta(days=1)
         return total
+
+    def _working_periods(self, day: date) -> list[tuple[datetime, datetime]]:
+        """The working periods of a local calendar day as UTC instants; none on a day off."""
+        if not is_working_day(day):
+            return []
+        return [
+            (
+                datetime.combine(day, a, self.tz).astimezone(UTC),
+                datetime.combine(day, b, self.tz).astimezone(UTC),
+            )
+            for a, b in self.periods
+        ]
 
     # ---- display -------------------------------------------------------------------------
     def clock_state(self, case: CaseView | Mapping[str, Any], now: datetime) -> ClockState:
@@ -159,10 +162,10 @@ class Policy(ClockRules):
         if paused:
             status = c.get("hold_from") or "acknowledged"
             ref = c.get("held_at") or now
-        running = [(c[f"{k}_due"], k) for k in RUNNING.get(status, ()) if c.get(f"{k}_due")]
-        if not running:
+        # The earliest deadline; on a tie the earlier clock (min keeps the first).
+        clock, due = min(running_dues(c, status), key=lambda cd: cd[1], default=(None, None))
+        if clock is None or due is None:
             return ClockState(None, None, 0.0, 0.0, 0.0, "ok", paused)
-        due, clock = min(running, key=lambda t: (t[0], CLOCK_ORDER.index(t[1])))
         budget = self._budget(c, clock, due)
         remaining = (due - ref).total_seconds()
         share = 1.0 - remaining / budget if budget > 0 else 1.0
@@ -198,26 +201,14 @@ class Policy(ClockRules):
         """
         c = _as_mapping(case)
         level = c.get("escalation_level") or 0
-        if level >= MAX_LEVEL:
-            return None
-        last: datetime | None = c.get("escalated_at")
         best: tuple[int, datetime, str] | None = None
-        for clock in RUNNING.get(c.get("status") or "new", ()):
-            due: datetime | None = c.get(f"{clock}_due")
-            if due is None or due > now:
+        for clock, first in self.escalation_due(c):
+            if first > now:
                 continue
-            if last is None or due > last:
-                # Fresh breach: one level at the deadline, one more per interval after it.
-                extra = math.floor((now - due) / self.interval)
-                target = min(level + 1 + extra, MAX_LEVEL)
-                step_due = due + self.interval * (target - level - 1)
-            else:
-                # Already raised for this breach: one more level per interval since the last.
-                n = math.floor((now - last) / self.interval)
-                if n < 1:
-                    continue
-                target = min(level + n, MAX_LEVEL)
-                step_due = last + self.interval * (target - level)
+            # One level at `first` (the deadline, or an interval after the last raise), one
+            # more per interval since then, never beyond the top.
+            target = min(level + 1 + (now - first) // self.interval, MAX_LEVEL)
+            step_due = first + self.interval * (target - level - 1)
             if best is None or target > best[0] or (target == best[0] and step_due < best[1]):
                 best = (target, step_due, clock)
         if best is None:

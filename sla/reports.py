@@ -36,6 +36,10 @@ class Rate:
     def pct(self) -> str:
         return f"{100 * self.met / self.due:.1f}%" if self.due else "-"
 
+    @property
+    def cell(self) -> str:
+        return f"{self.pct} ({self.met}/{self.due})"
+
 
 @dataclass
 class Report:
@@ -113,7 +117,8 @@ def build(store: Store, d: Deployment, kind: str, day: date, now: datetime | Non
         squad = squad_of.get(r.assignee or "") or (
             r.assignee if r.assignee_kind == "squad" else None
         )
-        circle = d.grids_by_code[r.grid].circle if r.grid in d.grids_by_code else None
+        grid = d.grids_by_code.get(r.grid or "")
+        circle = grid.circle if grid is not None else None
         for stage, reached_col, _ in STAGES:
             due_at, reached = getattr(r, f"{stage}_due"), getattr(r, reached_col)
             if due_at is None or (reached is None and due_at > cutoff):
@@ -141,10 +146,7 @@ def _tables(rep: Report, d: Deployment) -> list[tuple[str, list[str], list[list[
     stage_head = [f"{label} ({s})" for s, _, label in STAGES]
 
     def rates(b: dict[str, Rate]) -> list[str]:
-        return [
-            f"{b.get(s, Rate()).pct} ({b.get(s, Rate()).met}/{b.get(s, Rate()).due})"
-            for s, _, _ in STAGES
-        ]
+        return [b.get(s, Rate()).cell for s, _, _ in STAGES]
 
     return [
         (

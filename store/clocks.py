@@ -8,13 +8,14 @@ Working-hour calendars for resolve limits plug in through `ClockRules.resolve_de
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from store.config import Deployment, ResolveLimit
 
 STAGES = ("respond", "dispatch", "arrive")
+CLOCKS = (*STAGES, "resolve")  # every RUNNING tuple lists its clocks in this order
 
 # Clocks that run in each state; a clock that stops running was met (or the case left).
 RUNNING: dict[str, tuple[str, ...]] = {
@@ -28,7 +29,7 @@ RUNNING: dict[str, tuple[str, ...]] = {
     "void": (),
     "merged": (),
 }
-DUE_COLUMNS = tuple(f"{c}_due" for c in ("respond", "dispatch", "arrive", "resolve"))
+DUE_COLUMNS = tuple(f"{c}_due" for c in CLOCKS)
 MAX_LEVEL = 4
 
 
@@ -37,6 +38,7 @@ class ClockRules:
 
     def __init__(self, deployment: Deployment) -> None:
         self.d = deployment
+        self.interval = timedelta(seconds=deployment.sla.escalation_interval)
 
     # Budgets ---------------------------------------------------------------------------
     def budgets(self, category: str | None, priority: str) -> dict[str, int]:
@@ -104,27 +106,26 @@ class ClockRules:
         return out
 
     def next_check(self, case: Mapping[str, Any]) -> datetime | None:
-        """When the escalation sweep must look at the case next, or None.
+        """When the escalation sweep must look at the case next, or None."""
+        return min((t for _clock, t in self.escalation_due(case)), default=None)
+
+    def escalation_due(self, case: Mapping[str, Any]) -> Iterator[tuple[str, datetime]]:
+        """Per running clock, when it next raises the case one level (None past the top).
 
         A running clock not yet escalated for is due at its deadline; once the case went up
         for a breach, the next level is due one escalation interval after the last one.
+        `next_check` and the sweep's planner both count from here, so they always agree.
         """
-        level = case.get("escalation_level") or 0
-        if level >= MAX_LEVEL:
-            return None  # at the command centre: nothing further to raise it to
+        if (case.get("escalation_level") or 0) >= MAX_LEVEL:
+            return  # at the command centre: nothing further to raise it to
         last: datetime | None = case.get("escalated_at")
-        interval = timedelta(seconds=self.d.sla.escalation_interval)
-        best: datetime | None = None
-        for clock in RUNNING.get(case.get("status") or "new", ()):
-            due = case.get(f"{clock}_due")
-            if due is None:
-                continue
-            if last is None or due > last:
-                t = due
-            elif level < MAX_LEVEL:
-                t = last + interval
-            else:
-                continue
-            if best is None or t < best:
-                best = t
-        return best
+        for clock, due in running_dues(case, case.get("status") or "new"):
+            yield clock, due if last is None or due > last else last + self.interval
+
+
+def running_dues(case: Mapping[str, Any], status: str) -> Iterator[tuple[str, datetime]]:
+    """(clock, deadline) of each clock running in `status` that has a deadline, in CLOCKS order."""
+    for clock in RUNNING.get(status, ()):
+        due = case.get(f"{clock}_due")
+        if due is not None:
+            yield clock, due

@@ -141,18 +141,19 @@ def _apply(
     housekeeping: list[dict[str, Any]] = []
     entries: list[Entry] = []
     for case in rows:
-        step = None if case["status"] in END_STATUSES else plan(case, now)
+        ended = case["status"] in END_STATUSES
+        step = None if ended else plan(case, now)
         if step is None:
-            nc = store.clocks.next_check(case) if case["status"] not in END_STATUSES else None
+            nc = None if ended else store.clocks.next_check(case)
             if nc != case["next_check_at"]:
                 housekeeping.append({"b_id": case["id"], "b_next": nc})
             continue
         cid = case["id"]
+        level_name = LEVELS[step.level]
         clock = _label(existing, cid, step)
-        duplicate = existing.get((cid, clock, step.level)) is not None
         lateness = round((now - step.due_at).total_seconds() * 1000, 3)
         inserted = False
-        if not duplicate:
+        if (cid, clock, step.level) not in existing:
             inserted = _insert_escalation(conn, cid, clock, step, now, lateness, operator)
             existing[(cid, clock, step.level)] = step.due_at
         key = outbox_key(cid, clock, step.level)
@@ -175,7 +176,7 @@ def _apply(
             "clock": clock,
             "from_level": step.from_level,
             "level": step.level,
-            "level_name": LEVELS[step.level],
+            "level_name": level_name,
             "due_at": step.due_at.isoformat(),
             "lateness_ms": lateness,
             "catch_up": step.catch_up,
@@ -187,24 +188,24 @@ def _apply(
             enqueue(
                 conn,
                 key=key,
-                contact=LEVELS[step.level],
+                contact=level_name,
                 case_id=cid,
                 event=_event(store.d, case, clock, step, now, lateness),
                 now=now,
             )
         results.append(
             EscalationResult(
-                cid,
-                clock,
-                step.from_level,
-                step.level,
-                LEVELS[step.level],
-                step.due_at,
-                now,
-                lateness,
-                step.catch_up,
-                key,
-                inserted,
+                case_id=cid,
+                clock=clock,
+                from_level=step.from_level,
+                level=step.level,
+                level_name=level_name,
+                due_at=step.due_at,
+                fired_at=now,
+                lateness_ms=lateness,
+                catch_up=step.catch_up,
+                key=key,
+                notified=inserted,
             )
         )
     if case_updates:

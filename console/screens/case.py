@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import ClassVar
-from zoneinfo import ZoneInfo
 
 from rich.table import Table
 from rich.text import Text
@@ -82,10 +82,10 @@ class CaseScreen(Screen[None]):
         self.entries = message.entries
         self.query_one("#case-timeline", Static).update(self._timeline())
 
-    def _time(self, at: object) -> str:
+    def _time(self, at: datetime | None) -> str:
         if at is None:
             return "—"
-        return at.astimezone(ZoneInfo(self.vm.d.timezone)).strftime("%m-%d %H:%M:%S")  # type: ignore[attr-defined]
+        return at.astimezone(self.vm.tz).strftime("%m-%d %H:%M:%S")
 
     def _fields(self) -> Table:
         c = self.case
