@@ -28,6 +28,7 @@ from console.messages import (
     StoreLoaded,
 )
 from store.cases import Store
+from store.changes import ChangeFeed
 from store.clocks import RUNNING, ClockRules
 from store.config import Deployment
 from store.models import Case, Heartbeat
@@ -602,19 +603,51 @@ def poll(
     slow_every: float = 30.0,
     first_slow: float = 1.5,
     vm: ViewModel | None = None,
+    idle: float = 1.0,
+    feed: ChangeFeed | None = None,
 ) -> None:
     """Watch the store until cancelled: a full load, then deltas whenever `change_seq` moves.
 
-    Any exception is a store outage: the screen keeps what it has, the header says since
-    when, and the loop retries with backoff (up to 5 s) until the store answers again.
-    With `vm`, the first load's queue rows are built here too, off the UI thread.
+    Between looks it waits on a `ChangeFeed` (PostgreSQL NOTIFY, SQLite data_version), so a
+    change elsewhere is read within milliseconds; it still looks every `idle` seconds (the
+    daemon heartbeat, and a safety net should a notification be lost). Any exception is a
+    store outage: the screen keeps what it has, the header says since when, and the loop
+    retries with backoff from `interval` (up to 5 s) until the store answers again. With
+    `vm`, the first load's queue rows are built here too, off the UI thread. A `feed`
+    passed in is the caller's to close; otherwise one is opened here and closed on exit.
     """
+    own_feed = feed is None
+    if feed is None:
+        try:
+            feed = ChangeFeed(store.engine)
+        except Exception:  # no feed at all: plain polling every `interval`
+            feed = None
+    try:
+        _poll_loop(store, post, now, cancelled, interval, slow_every, first_slow, vm, idle, feed)
+    finally:
+        if own_feed and feed is not None:
+            feed.close()
+
+
+def _poll_loop(
+    store: Store,
+    post: Callable[[Message], object],
+    now: Callable[[], datetime],
+    cancelled: Callable[[], bool],
+    interval: float,
+    slow_every: float,
+    first_slow: float,
+    vm: ViewModel | None,
+    idle: float,
+    feed: ChangeFeed | None,
+) -> None:
     vm_tz_start: Callable[[datetime], datetime] = _today_start(store.d.timezone)
     seq: int | None = None
     down_since: datetime | None = None
     backoff = interval
     last_beat = last_slow = 0.0
     while not cancelled():
+        healthy = False
         try:
             if seq is None:
                 s = store.change_seq()
@@ -645,12 +678,30 @@ def poll(
                 down_since = None
                 post(StoreHealth(None))
             backoff = interval
+            healthy = True
         except Exception as e:  # an outage of any kind: keep the screen, say so, retry
             if down_since is None:
                 down_since = now()
             post(StoreHealth(down_since, f"{type(e).__name__}: {e}"[:300]))
             backoff = min(backoff * 2, 5.0)
-        _sleep(backoff, cancelled)
+        if healthy and feed is not None:
+            _await_change(feed, min(idle, max(0.0, last_beat + 1.0 - time.monotonic())), cancelled)
+        else:
+            _sleep(backoff, cancelled)
+
+
+def _await_change(feed: ChangeFeed, seconds: float, cancelled: Callable[[], bool]) -> None:
+    """Wait on the feed in short slices (so cancelling stays quick) until a change or time."""
+    end = time.monotonic() + seconds
+    while not cancelled():
+        left = end - time.monotonic()
+        if left <= 0:
+            return
+        try:
+            if feed.wait(min(left, 0.1)):
+                return
+        except Exception:  # the feed itself broke: fall back to sleeping the slice
+            _sleep(min(left, 0.1), cancelled)
 
 
 def _sleep(seconds: float, cancelled: Callable[[], bool]) -> None:

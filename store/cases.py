@@ -110,11 +110,19 @@ class Store:
     # ---- transactions ----------------------------------------------------------------
     @contextmanager
     def write(self) -> Iterator[tuple[Connection, Head]]:
-        """One write transaction with the record's head locked (serialises writers)."""
+        """One write transaction with the record's head locked (serialises writers).
+
+        On PostgreSQL a move of change_seq is announced on `tafang_changes` (see
+        store/changes.py); NOTIFY is transactional, so listeners hear it at commit.
+        """
         with self.engine.begin() as conn:
             head = lock_head(conn)
+            before = head.change_seq
             yield conn, head
             save_head(conn, head)
+            if head.change_seq != before and conn.dialect.name == "postgresql":
+                notify = text("SELECT pg_notify('tafang_changes', :seq)")  # changes.CHANNEL
+                conn.execute(notify, {"seq": str(head.change_seq)})
 
     # ---- roster --------------------------------------------------------------------------
     def sync_roster(self) -> None:
