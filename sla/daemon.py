@@ -28,6 +28,7 @@ from sla.escalate import DaemonLock, LockBusy, next_deadline, sweep
 from sla.policy import Policy
 from store.cases import Store
 from store.config import Deployment
+from store.db import upsert
 from store.escalation import EscalationResult
 from store.models import Heartbeat
 
@@ -99,16 +100,8 @@ def write_heartbeat(
         host=socket.gethostname(),
         info=json.dumps(info, ensure_ascii=False, default=str),
     )
-    if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-    stmt = dialect_insert(HEARTBEATS).values(**values)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["name"], set_={k: v for k, v in values.items() if k != "name"}
-    )
     with engine.begin() as conn:
-        conn.execute(stmt)
+        conn.execute(upsert(conn, HEARTBEATS, values, "name"))
 
 
 # ---- the daemon ---------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from sqlalchemy import select
 from sla.notify import redact
 from store.cases import Actor, Store
 from store.config import Deployment, Feed
+from store.db import upsert
 from store.intake import ingest_records
 from store.models import FeedCursor
 
@@ -195,16 +196,8 @@ def _save(
         last_error=error[:1000],
         next_poll_at=next_poll_at,
     )
-    if store.engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(CURSORS).values(**values)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["feed"], set_={k: stmt.excluded[k] for k in values if k != "feed"}
-    )
     with store.engine.begin() as conn:
-        conn.execute(stmt)
+        conn.execute(upsert(conn, CURSORS, values, "feed"))
 
 
 def _state(store: Store) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, text, update
 
 from store.clocks import ClockRules
 from store.config import LEVELS, Deployment
-from store.db import reader
+from store.db import insert_new, reader
 from store.models import END_STATUSES, OPEN_STATUSES, Case, Officer
 from store.outbox import enqueue
 from store.record import Entry, Head, append, entries_for_case, lock_head, save_head
@@ -139,12 +139,7 @@ class Store:
         if not missing:
             return
         with self.engine.begin() as conn:  # another process may be doing the same
-            if conn.dialect.name == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-                conn.execute(pg_insert(OFFICERS).on_conflict_do_nothing(), missing)
-            else:
-                conn.execute(insert(OFFICERS).prefix_with("OR IGNORE"), missing)
+            conn.execute(insert_new(conn, OFFICERS), missing)
 
     # ---- reads -------------------------------------------------------------------------
     def get(self, case_id: int) -> CaseView:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -115,3 +116,25 @@ def upgrade_db(engine: Engine) -> str:
 
 def has_schema(engine: Engine) -> bool:
     return inspect(engine).has_table("cases")
+
+
+def _dialect_insert(conn: Connection | Engine, table: Table):  # type: ignore[no-untyped-def]
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+def insert_new(conn: Connection | Engine, table: Table, values: dict[str, Any] | None = None):  # type: ignore[no-untyped-def]
+    """INSERT that skips rows whose unique key is already there (both dialects)."""
+    stmt = _dialect_insert(conn, table)
+    return (stmt.values(**values) if values else stmt).on_conflict_do_nothing()
+
+
+def upsert(conn: Connection | Engine, table: Table, values: dict[str, Any], key: str):  # type: ignore[no-untyped-def]
+    """INSERT … ON CONFLICT (key) DO UPDATE with the other values (both dialects)."""
+    stmt = _dialect_insert(conn, table).values(**values)
+    return stmt.on_conflict_do_update(
+        index_elements=[key], set_={k: stmt.excluded[k] for k in values if k != key}
+    )

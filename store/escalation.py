@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, select, update
 
 from store.config import LEVELS
+from store.db import insert_new
 from store.models import END_STATUSES, Case, Escalation
 from store.outbox import enqueue
 from store.record import Entry, append
@@ -267,12 +268,7 @@ def _insert_escalation(
         lateness_ms=lateness,
         by=operator,
     )
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        stmt = pg_insert(ESCALATIONS).values(**values).on_conflict_do_nothing()
-    else:
-        stmt = insert(ESCALATIONS).values(**values).prefix_with("OR IGNORE")
+    stmt = insert_new(conn, ESCALATIONS, values)
     # RETURNING tells reliably (rowcount is not, with implicit RETURNING on PostgreSQL).
     return conn.execute(stmt.returning(ESCALATIONS.c.id)).first() is not None
 

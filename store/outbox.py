@@ -10,8 +10,9 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection
 
+from store.db import insert_new
 from store.models import Outbox
 
 OUTBOX = Outbox.__table__
@@ -38,11 +39,4 @@ def enqueue(
         created_at=now,
         last_error="",
     )
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        conn.execute(
-            pg_insert(OUTBOX).values(**values).on_conflict_do_nothing(index_elements=["key"])
-        )
-    else:
-        conn.execute(insert(OUTBOX).values(**values).prefix_with("OR IGNORE"))
+    conn.execute(insert_new(conn, OUTBOX, values))
