@@ -107,26 +107,26 @@ class CaseScreen(Screen[None]):
             ("reporter", c.reporter),
             ("received_at", self._time(c.received_at)),
             ("assignee", self.vm.assignee(c)),
-            ("escalation", c.escalation_level),
-            ("supervised", "督办" if c.supervised else ""),
+            ("escalation", f"{c.escalation_level} {self.t(f'level.{c.escalation_level}')}"),
+            ("supervised", self.t("field.supervised") if c.supervised else ""),
             ("triage", c.triage_reason if c.triage else ""),
             ("version", c.version),
         ]
         if c.raw_fields:
             rows.append(("raw", json.dumps(c.raw_fields, ensure_ascii=False)[:2000]))
         for k, v in rows:
-            tbl.add_row(Text(k), _lit(v))
+            tbl.add_row(Text(self.t(f"field.{k}")), _lit(v))
         return tbl
 
     def _timeline(self) -> Table:
         tbl = Table(title=Text(self.t("case.timeline")), expand=True)
         for col in ("at", "action", "operator", "terminal", "detail"):
-            tbl.add_column(col, no_wrap=col != "detail")
+            tbl.add_column(self.t(f"field.{col}"), no_wrap=col != "detail")
         for e in self.entries:
             detail = " ".join(f"{k}={v}" for k, v in e.detail.items())
             tbl.add_row(
                 Text(self._time(e.at)),
-                _lit(e.action),
+                _lit(self.t.known(f"action.{e.action}", e.action)),
                 _lit(e.operator),
                 _lit(e.terminal),
                 _lit(detail),
