@@ -29,7 +29,7 @@ from console.messages import (
 )
 from store.cases import Store
 from store.changes import ChangeFeed
-from store.clocks import RUNNING, ClockRules
+from store.clocks import RUNNING, ClockRules, clock_budget
 from store.config import Deployment
 from store.models import Case, Heartbeat
 from store.views import CASE_FIELDS, CaseView, OfficerView
@@ -144,10 +144,14 @@ class ViewModel:
         if best is None:
             return ClockInfo(None, None, None, "none")
         due, _, clock = best
-        if clock == "resolve":
-            budget = max((due - case.received_at).total_seconds(), 1.0)
-        else:
-            budget = float(self._budgets(case.category, case.priority)[clock])
+        budget = clock_budget(
+            clock,
+            due,
+            float(self._budgets(case.category, case.priority).get(clock, 0)),
+            case.received_at,
+            case.acknowledged_at,
+            case.dispatched_at,
+        )
         left = (due - now).total_seconds()
         if left <= 0:
             state = "breached"

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
-from store.clocks import MAX_LEVEL, ClockRules, running_dues
+from store.clocks import MAX_LEVEL, ClockRules, clock_budget, running_dues
 from store.config import LEVELS, Deployment, ResolveLimit
 from store.views import CASE_FIELDS, CaseView
 
@@ -179,18 +179,15 @@ class Policy(ClockRules):
         return ClockState(clock, due, budget, remaining, share, state, paused)
 
     def _budget(self, c: Mapping[str, Any], clock: str, due: datetime) -> float:
-        """Seconds the clock had: its budget from receipt, but no more than the time since
-        its stage began, so that a clock restarted by rework counts from the restart."""
-        received: datetime = c["received_at"]
-        if clock == "resolve":
-            return max((due - received).total_seconds(), 1.0)
-        stage_start = {
-            "respond": received,
-            "dispatch": c.get("acknowledged_at") or received,
-            "arrive": c.get("dispatched_at") or received,
-        }[clock]
         b = self.budgets(c.get("category"), c.get("priority") or "normal")
-        return max(min(float(b[clock]), (due - stage_start).total_seconds()), 1.0)
+        return clock_budget(
+            clock,
+            due,
+            float(b.get(clock, 0)),
+            c["received_at"],
+            c.get("acknowledged_at"),
+            c.get("dispatched_at"),
+        )
 
     # ---- escalation ------------------------------------------------------------------------
     def plan_escalation(self, case: CaseView | Mapping[str, Any], now: datetime) -> Step | None:

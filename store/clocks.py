@@ -129,3 +129,34 @@ def running_dues(case: Mapping[str, Any], status: str) -> Iterator[tuple[str, da
         due = case.get(f"{clock}_due")
         if due is not None:
             yield clock, due
+
+
+def stage_start(
+    clock: str,
+    received_at: datetime,
+    acknowledged_at: datetime | None,
+    dispatched_at: datetime | None,
+) -> datetime:
+    """When the stage a 1-3-5 clock measures began: a clock restarted by return or rework
+    counts its share from the restart, not from receipt."""
+    if clock == "dispatch":
+        return acknowledged_at or received_at
+    if clock == "arrive":
+        return dispatched_at or received_at
+    return received_at
+
+
+def clock_budget(
+    clock: str,
+    due: datetime,
+    budget: float,
+    received_at: datetime,
+    acknowledged_at: datetime | None,
+    dispatched_at: datetime | None,
+) -> float:
+    """Seconds a running clock had: its configured budget, but no more than its stage has
+    run; resolve limits (working time) count from receipt."""
+    if clock == "resolve":
+        return max((due - received_at).total_seconds(), 1.0)
+    start = stage_start(clock, received_at, acknowledged_at, dispatched_at)
+    return max(min(budget, (due - start).total_seconds()), 1.0)
