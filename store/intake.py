@@ -38,11 +38,14 @@ Choices this module makes (the contract leaves them open):
   ≤ 100,000 characters, `description` ≤ 1,000,000 characters (100 kB of text is accepted).
 
 How it is fast (≥ 20k records/s into SQLite, DESIGN §5): batches of `batch` lines, each one
-transaction under the record's head lock; hand-written validation; one key query per source
-and batch for dedupe; ids handed out under the lock and rows sent to the driver's executemany
-(no ORM, no per-value SQLAlchemy processing); the cyclic GC paused for the run; and, for long
-inputs, a forked worker process parsing and validating the next batches while this process
-writes (see `ingest(workers=)`).
+transaction under the record's head lock; hand-written validation; orjson for plain lines
+(json for anything it might read differently); dedupe by one range query per source and
+batch on SQLite (IN queries when the range holds other ids); ids handed out under the lock
+and rows sent as tuples to the driver's executemany (no ORM, no per-value SQLAlchemy
+processing; SQLite times bound as ready text); the cyclic GC paused for the run; and, for
+long inputs, a forked worker process parsing and validating the next batches while this
+process writes (see `ingest(workers=)`). The worker also writes each case's record detail
+and its hashed encoding, so the writer only chains hashes (`store.record.chain_rows`).
 """
 
 from __future__ import annotations
@@ -74,9 +77,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel.sql.sqltypes import UTCDateTime
 
 from store.cases import Actor, Store, utcnow
+from store.clocks import DUE_COLUMNS
 from store.config import PRIORITIES, Deployment
 from store.models import Case, DeadLetter
-from store.record import Entry, rows_for
+from store.record import AUDIT_ROW, chain_rows, dump_detail, encode_detail
+
+try:  # a parser four times faster than json's; intake works without it
+    import orjson
+except ImportError:  # pragma: no cover - orjson is a dependency
+    orjson = None
 
 CASES = Case.__table__
 DEAD = DeadLetter.__table__
@@ -113,7 +122,9 @@ TEXT_LIMITS = {
 }
 _TEXT_ITEMS = tuple(TEXT_LIMITS.items())
 _PRIORITY_SET = frozenset(PRIORITIES)
+_PRIORITY_OBJS = {p: p for p in PRIORITIES}
 _SURROGATES = re.compile("[\ud800-\udfff]")
+_json_str = json.encoder.encode_basestring  # a str as json.dumps(ensure_ascii=False) writes it
 _UNSTORABLE_PG = re.compile("[\x00\ud800-\udfff]")
 
 
@@ -158,6 +169,8 @@ class _Lookups:
         self.categories: dict[str, str] = {c.code: c.code for c in d.categories}
         self.categories.update({c.name: c.code for c in d.categories})
         self.channels = d.channel_codes
+        # Known codes as one object each: a row pickles (to the writer) a reference to it.
+        self.channel_objs: dict[str, str] = {c: c for c in d.channel_codes}
         self.tz = ZoneInfo(d.timezone)
 
 
@@ -340,7 +353,10 @@ def normalise(
     values["source"] = source
     values["external_id"] = external_id
 
-    if source not in lk.channels:
+    known = lk.channel_objs.get(source)
+    if known is not None:
+        values["source"] = known
+    else:
         triage.append(f"unknown source channel {_show(source)}")
 
     grid = get("grid")
@@ -375,7 +391,7 @@ def normalise(
     if pri is None or pri == "":
         values["priority"] = "normal"
     elif pri in _PRIORITY_SET:
-        values["priority"] = pri
+        values["priority"] = _PRIORITY_OBJS[pri]
     else:
         p = pri.strip().lower() if isinstance(pri, str) else None
         if p in _PRIORITY_SET:
@@ -453,16 +469,46 @@ def _dump_raw(raw: dict[str, Any]) -> str:
 
 # ---- reading lines ----------------------------------------------------------------------
 # One parsed input item: (line_no, raw text or None, parsed value or a Rejected, note,
-# whether the text may hold NUL or lone surrogates).
-_Item = tuple[int | None, str | None, Any, str | None, bool]
+# whether the text may hold NUL or lone surrogates). The raw text may still be the line's
+# UTF-8 bytes, end of line included (see `_raw_text`): it is decoded only when kept.
+_Item = tuple[int | None, str | bytes | None, Any, str | None, bool]
+_SLOW = object()
+_BIG = 9.2e18  # orjson reads integers beyond 64 bits as floats: json.loads keeps them exact
+
+
+def _fast_loads(b: bytes) -> Any:
+    """orjson's reading of a line when it is sure to equal json.loads': a JSON object of
+    plain values (no nested containers, no float beyond ±9.2e18, which may have been a big
+    integer). Otherwise `_SLOW`: the line goes the json.loads way (which also names the
+    error of a line orjson rejects, and keeps lone surrogates, NaN and big integers)."""
+    try:
+        value = orjson.loads(b)
+    except orjson.JSONDecodeError:
+        return _SLOW
+    if type(value) is not dict:
+        return _SLOW
+    for x in value.values():
+        t = type(x)
+        if t is float:
+            if not -_BIG < x < _BIG:
+                return _SLOW
+        elif t is dict or t is list:
+            return _SLOW
+    return value
 
 
 def _parse_lines(lines: Iterable[bytes | str], first: int = 1) -> Iterator[_Item]:
     """Decode and parse each non-blank line; never raises for any content."""
+    fast = orjson is not None
     for n, line in enumerate(lines, first):
         note: str | None = None
         if isinstance(line, bytes | bytearray | memoryview):
             b = bytes(line)
+            if fast and len(b) <= MAX_LINE_BYTES and b[:1] != b"\xef":  # no BOM
+                value = _fast_loads(b)
+                if value is not _SLOW:  # valid UTF-8 (orjson checks), a dict: as below
+                    yield n, b, value, None, b"\\u" in b
+                    continue
             try:
                 text = b.decode("utf-8")
             except UnicodeDecodeError as e:
@@ -574,7 +620,7 @@ def ingest(
     no other thread (forking a threaded process is unsafe); 0 = all in this process. Streams
     are never handed to workers.
     """
-    ctx = _Context.of(store, now)
+    ctx = _Context.of(store, now, origin, actor)
     if _is_stream(lines):
         return _ingest_stream(store, ctx, lines, origin, actor, batch)
     it = iter(lines)
@@ -700,7 +746,7 @@ def ingest_records(
     batch: int = 2000,
 ) -> IngestResult:
     """Import already-parsed records (HTTP feeds): the same checks, dedupe and record."""
-    ctx = _Context.of(store, now)
+    ctx = _Context.of(store, now, origin, actor)
     tally = _Tally()
     it = iter(records)
     with _no_gc():
@@ -712,8 +758,8 @@ def ingest_records(
 
 
 # ---- the two steps: prepare (pure, parallel-safe) and commit (one transaction) ------------
-# Columns of a prepared case row, in order; `id` goes first and `updated_seq` last, both
-# handed out under the write lock.
+# Columns of a prepared case row, in order; `id` and `updated_seq` follow, both handed out
+# under the write lock.
 ROW_COLUMNS = (
     *TEXT_LIMITS,
     "source",
@@ -741,13 +787,16 @@ ROW_COLUMNS = (
     "updated_by",
     "updated_terminal",
 )
-INSERT_COLUMNS = ("id", *ROW_COLUMNS, "updated_seq")
-_TIME_POSITIONS = tuple(
-    i for i, c in enumerate(ROW_COLUMNS) if isinstance(CASES.c[c].type, UTCDateTime)
+INSERT_COLUMNS = (*ROW_COLUMNS, "id", "updated_seq")
+_TIME_POSITIONS = tuple(  # `updated_at` is written ready (see _prepare)
+    i
+    for i, c in enumerate(ROW_COLUMNS)
+    if isinstance(CASES.c[c].type, UTCDateTime) and c not in ("updated_at", "next_check_at")
 )
+_NEXT_CHECK_AT = ROW_COLUMNS.index("next_check_at")
+_DUE_POSITIONS = tuple(ROW_COLUMNS.index(c) for c in DUE_COLUMNS)
 _SOURCE_AT = ROW_COLUMNS.index("source")
 _EXTERNAL_AT = ROW_COLUMNS.index("external_id")
-_TRIAGE_AT = ROW_COLUMNS.index("triage")
 
 
 @dataclass(frozen=True)
@@ -760,26 +809,40 @@ class _Context:
     nul_ok: bool
     sqlite: bool
     fixed: bool  # `now` was injected by the caller: every batch uses it
+    origin: str
+    actor: Actor
 
     @classmethod
-    def of(cls, store: Store, now: datetime | None) -> _Context:
+    def of(cls, store: Store, now: datetime | None, origin: str, actor: Actor) -> _Context:
         sqlite = store.engine.dialect.name == "sqlite"
-        return cls(store.d, store.clocks, now or utcnow(), sqlite, sqlite, now is not None)
+        return cls(
+            store.d, store.clocks, now or utcnow(), sqlite, sqlite, now is not None, origin, actor
+        )
 
     def fresh(self, at: datetime | None = None) -> _Context:
         """This context for a batch read at `at` (default: now), unless `now` was injected."""
         return self if self.fixed else replace(self, now=at or utcnow())
 
 
-# A prepared line: ("case", line_no, row) or ("reject", line_no, reason, raw text).
+# A prepared line: ("case", line_no, row, detail, encoded detail) or ("reject", line_no,
+# reason, raw text). The detail is the case's "ingest" entry as stored in the record, and
+# its encoding as hashed (see store.record.chain_rows): both made here, in the worker.
 _Prepared = tuple[Any, ...]
 
 
 def _prepare(ctx: _Context, items: Iterable[_Item]) -> list[_Prepared]:
     """Validate, start the clocks and lay out rows ready for the driver. Pure CPU work."""
     out: list[_Prepared] = []
-    d, now, nul_ok = ctx.d, ctx.now, ctx.nul_ok
+    d, now, nul_ok, sqlite = ctx.d, ctx.now, ctx.nul_ok, ctx.sqlite
     start = ctx.clocks.start
+    fixed = {
+        **_FIXED,
+        "updated_at": sqlite_time(now) if sqlite else now,
+        "updated_by": ctx.actor.operator,
+        "updated_terminal": ctx.actor.terminal,
+    }
+    # The ingest entry's detail, as dump_detail writes {external_id, origin, source, triage}.
+    mid = f',"origin":{_json_str(ctx.origin)},"source":'
     for n, raw, value, note, scan in items:
         if isinstance(value, Rejected):
             out.append(("reject", n, value.reason, _raw_text(raw, None, nul_ok)))
@@ -799,11 +862,15 @@ def _prepare(ctx: _Context, items: Iterable[_Item]) -> list[_Prepared]:
                 except (OverflowError, ValueError):  # e.g. received_at in year 9999
                     _out_of_range(v, now)
                     v.update(start(v))
-                v.update(_FIXED)
+                v.update(fixed)
                 row = _row_of(v)
-                if ctx.sqlite:
+                if sqlite:
                     row = _sqlite_row(row)
-                out.append(("case", n, row))
+                detail = (
+                    f'{{"external_id":{_json_str(v["external_id"])}{mid}'
+                    f'{_json_str(v["source"])},"triage":{"true" if v["triage"] else "false"}}}'
+                )
+                out.append(("case", n, row, detail, _json_str(detail)))
                 continue
         except Exception as e:  # never crash on input; name it instead
             res = Rejected(f"could not be read: {type(e).__name__}: {e}")
@@ -816,10 +883,6 @@ _FIXED = {
     "escalation_level": 0,
     "supervised": False,
     "version": 1,
-    # stamped under the write lock (see _insert)
-    "updated_at": None,
-    "updated_by": None,
-    "updated_terminal": None,
 }
 _row_of = operator.itemgetter(*ROW_COLUMNS)
 
@@ -835,12 +898,26 @@ def _out_of_range(v: dict[str, Any], now: datetime) -> None:
 
 
 def _sqlite_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Times as SQLAlchemy's SQLite DATETIME stores a UTCDateTime: UTC text, no offset."""
+    """Times as SQLAlchemy's SQLite DATETIME stores a UTCDateTime: UTC text, no offset.
+
+    The hottest loop of the worker, so `sqlite_time` is written out here; `next_check_at`
+    is usually the very object of one deadline and takes its text."""
     vals = list(row)
+    fmt = _SQLITE_TIME
     for i in _TIME_POSITIONS:
-        x = vals[i]
-        if x is not None:
-            vals[i] = sqlite_time(x)
+        t = vals[i]
+        if t is not None:
+            if t.tzinfo is not UTC:
+                t = t.astimezone(UTC)
+            vals[i] = fmt % (t.year, t.month, t.day, t.hour, t.minute, t.second, t.microsecond)
+    t = row[_NEXT_CHECK_AT]
+    if t is not None:
+        for i in _DUE_POSITIONS:
+            if row[i] is t:
+                vals[_NEXT_CHECK_AT] = vals[i]
+                break
+        else:
+            vals[_NEXT_CHECK_AT] = sqlite_time(t)
     return tuple(vals)
 
 
@@ -927,8 +1004,10 @@ def _run_parallel(
     return tally.result()
 
 
-def _raw_text(raw: str | None, value: Any, nul_ok: bool) -> str:
+def _raw_text(raw: str | bytes | None, value: Any, nul_ok: bool) -> str:
     """The dead letter's copy of the input, storable by the database."""
+    if type(raw) is bytes:  # a line orjson read: valid UTF-8
+        raw = _strip_eol(raw.decode("utf-8"))
     if raw is None:
         try:
             raw = json.dumps(value, ensure_ascii=False, default=str)
@@ -979,47 +1058,35 @@ def _insert(
     lock), bypassing SQLAlchemy's per-value processing: that is what makes 20k records/s.
     """
     now = ctx.now
-    cases = [p[2] for p in prepared if p[0] == "case"]
+    cases = [p for p in prepared if p[0] == "case"]
     bad = [p for p in prepared if p[0] == "reject"]
     with store.write() as (conn, head):
         sql = _Sql(conn)
-        existing = sql.existing({(r[_SOURCE_AT], r[_EXTERNAL_AT]) for r in cases})
-        fresh: list[tuple[Any, ...]] = []
+        existing = sql.existing({(p[2][_SOURCE_AT], p[2][_EXTERNAL_AT]) for p in cases})
+        fresh: list[_Prepared] = []
         batch_keys: set[tuple[str, str]] = set()
         dup = 0
-        for r in cases:
+        for p in cases:
+            r = p[2]
             k = (r[_SOURCE_AT], r[_EXTERNAL_AT])
             if k in existing or k in seen or k in batch_keys:
                 dup += 1
                 continue
             batch_keys.add(k)
-            fresh.append(r)
-        entries: list[Entry] = []
+            fresh.append(p)
+        entries: list[tuple[str, int | None, str, str]] = []
         if fresh:
             head.change_seq += 1
-            seq = (head.change_seq,)
+            seq = head.change_seq
             ids = sql.new_ids(len(fresh))
-            stamp = (sqlite_time(now) if ctx.sqlite else now, actor.operator, actor.terminal)
-            rows = []
-            op, term = actor.operator, actor.terminal
-            for case_id, r in zip(ids, fresh, strict=True):
-                rows.append((case_id, *r[:-3], *stamp, *seq))
-                entries.append(
-                    Entry(
-                        now,
-                        op,
-                        term,
-                        "ingest",
-                        case_id,
-                        {
-                            "source": r[_SOURCE_AT],
-                            "external_id": r[_EXTERNAL_AT],
-                            "origin": origin,
-                            "triage": bool(r[_TRIAGE_AT]),
-                        },
-                    )
-                )
-            sql.insert_tuples("cases", INSERT_COLUMNS, rows)
+            sql.insert_tuples(
+                "cases",
+                INSERT_COLUMNS,
+                [p[2] + (case_id, seq) for p, case_id in zip(fresh, ids, strict=True)],
+            )
+            entries = [
+                ("ingest", case_id, p[3], p[4]) for p, case_id in zip(fresh, ids, strict=True)
+            ]
         if bad:
             conn.execute(
                 insert(DEAD),
@@ -1028,31 +1095,30 @@ def _insert(
                     for _, n, why, raw in bad
                 ],
             )
-            entries.extend(
-                Entry(
-                    now,
-                    actor.operator,
-                    actor.terminal,
-                    "reject",
-                    None,
-                    {"origin": origin, "line": n, "reason": why},
-                )
-                for _, n, why, _ in bad
-            )
+            for _, n, why, _ in bad:
+                detail = dump_detail({"origin": origin, "line": n, "reason": why})
+                entries.append(("reject", None, detail, encode_detail(detail)))
         if entries:
-            stamp_at = sqlite_time(now) if ctx.sqlite else now
-            audit = rows_for(head, entries)
-            for r in audit:
-                r["at"] = stamp_at  # every entry is stamped `now`
-            sql.insert_tuples("audit", tuple(audit[0]), [tuple(r.values()) for r in audit])
+            audit = chain_rows(
+                head,
+                now,
+                actor.operator,
+                actor.terminal,
+                entries,
+                stored_at=sqlite_time(now) if ctx.sqlite else None,
+            )
+            sql.insert_tuples("audit", AUDIT_ROW, audit)
     return len(fresh), dup, batch_keys
+
+
+_SQLITE_TIME = "%04d-%02d-%02d %02d:%02d:%02d.%06d"  # the fastest spelling (measured)
 
 
 def sqlite_time(t: datetime) -> str:
     """A datetime as SQLAlchemy's SQLite DATETIME stores a UTCDateTime (UTC, no offset)."""
     if t.tzinfo is not UTC:
         t = t.astimezone(UTC)
-    return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031 - the fastest spelling
+    return _SQLITE_TIME % (
         t.year,
         t.month,
         t.day,
@@ -1073,13 +1139,34 @@ class _Sql:
 
     def existing(self, keys: set[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which of `keys` the store already holds: per source, a few hundred ids a query,
-        so that the unique (source, external_id) index answers (row-value IN does not)."""
+        so that the unique (source, external_id) index answers (row-value IN does not).
+
+        On SQLite one range query per source comes first: feeds number their reports in
+        order, so a batch's ids mostly span a range the store holds none of, or only these
+        (a re-sent file). When the range holds more than a few ids besides, the IN queries
+        answer instead. (PostgreSQL compares text by its collation, not as Python does.)"""
         by_source: dict[str, list[str]] = {}
         for src, ext in keys:
             by_source.setdefault(src, []).append(ext)
         out: set[tuple[str, str]] = set()
         step = 500
         for src, exts in by_source.items():
+            if self.sqlite:
+                # BINARY collation compares UTF-8 bytes: the order of code points, as min/max.
+                limit = 2 * len(exts) + 8
+                got = [
+                    r[0]
+                    for r in self.conn.exec_driver_sql(
+                        "SELECT external_id FROM cases WHERE source = ? "
+                        "AND external_id BETWEEN ? AND ? LIMIT ?",
+                        (src, min(exts), max(exts), limit),
+                    )
+                ]
+                if len(got) < limit:  # the whole range: every key the store has in it
+                    if got:
+                        wanted = set(exts)
+                        out.update((src, x) for x in got if x in wanted)
+                    continue
             for i in range(0, len(exts), step):
                 part = exts[i : i + step]
                 q = (

@@ -20,6 +20,22 @@ from store.models import AuditEntry, ChainHead
 
 AUDIT = AuditEntry.__table__
 HEAD = ChainHead.__table__
+# Columns of the tuples `chain_rows` returns, in order.
+AUDIT_ROW = (
+    "seq",
+    "at",
+    "operator",
+    "terminal",
+    "action",
+    "case_id",
+    "detail",
+    "prev_hash",
+    "hash",
+)
+
+# A string as json.dumps(..., ensure_ascii=False) writes it (the C encoder, quotes included).
+_json_str = json.encoder.encode_basestring
+_sha256 = hashlib.sha256
 
 
 @dataclass
@@ -38,7 +54,7 @@ class Entry:
     terminal: str
     action: str
     case_id: int | None
-    detail: dict[str, Any]
+    detail: dict[str, Any] | str  # a str is taken as already written by `dump_detail`
 
 
 def lock_head(conn: Connection) -> Head:
@@ -69,7 +85,40 @@ def digest(
     case_id: int | None,
     detail: str,
 ) -> str:
-    body = json.dumps(
+    """SHA-256 of the JSON array [seq, prev, at, operator, terminal, action, case_id, detail]
+    (compact separators, non-ASCII as is, UTF-8 with lone surrogates passed through)."""
+    if (
+        type(seq) is int
+        and (case_id is None or type(case_id) is int)
+        and type(prev) is str
+        and type(operator) is str
+        and type(terminal) is str
+        and type(action) is str
+        and type(detail) is str
+    ):
+        # The same text json.dumps writes, put together without its per-call overhead.
+        body = (
+            f"[{seq},{_json_str(prev)},{_json_str(at.isoformat(timespec='microseconds'))},"
+            f"{_json_str(operator)},{_json_str(terminal)},{_json_str(action)},"
+            f"{'null' if case_id is None else case_id},{_json_str(detail)}]"
+        )
+    else:
+        body = _digest_body(seq, prev, at, operator, terminal, action, case_id, detail)
+    return _sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _digest_body(
+    seq: int,
+    prev: str,
+    at: datetime,
+    operator: str,
+    terminal: str,
+    action: str,
+    case_id: int | None,
+    detail: str,
+) -> str:
+    """The definition of the hashed text (`digest` writes the same text faster)."""
+    return json.dumps(
         [
             seq,
             prev,
@@ -83,13 +132,21 @@ def digest(
         ensure_ascii=False,
         separators=(",", ":"),
     )
-    return hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def dump_detail(detail: dict[str, Any]) -> str:
+def dump_detail(detail: dict[str, Any] | str) -> str:
+    """An entry's detail as stored and hashed; a str is taken as already dumped."""
+    if type(detail) is str:
+        return detail
     return json.dumps(
         detail, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str
     )
+
+
+def encode_detail(detail: str) -> str:
+    """A dumped detail as it appears inside the hashed text (a JSON string literal). Costly
+    for long details, so bulk writers compute it ahead (intake: in its worker process)."""
+    return _json_str(detail)
 
 
 def rows_for(head: Head, entries: Iterable[Entry]) -> list[dict[str, Any]]:
@@ -114,6 +171,50 @@ def rows_for(head: Head, entries: Iterable[Entry]) -> list[dict[str, Any]]:
             )
         )
         head.seq, head.hash = seq, h
+    return rows
+
+
+def chain_rows(
+    head: Head,
+    at: datetime,
+    operator: str,
+    terminal: str,
+    entries: Iterable[tuple[str, int | None, str, str]],
+    stored_at: Any = None,
+) -> list[tuple[Any, ...]]:
+    """`rows_for` for many entries made at one time by one actor (bulk intake), as tuples in
+    `AUDIT_ROW` order. Each entry is (action, case_id, detail, encode_detail(detail)), the
+    detail already dumped; `stored_at` is the `at` column's value (default: `at` in UTC,
+    which is what is hashed either way). The same chain and digests as `rows_for`."""
+    at = at.astimezone(UTC)
+    if stored_at is None:
+        stored_at = at
+    # Every digest body is "[seq,prev," + mid + "action,case_id,detail]".
+    mid = (
+        f"{_json_str(at.isoformat(timespec='microseconds'))},"
+        f"{_json_str(operator)},{_json_str(terminal)},"
+    )
+    actions: dict[str, str] = {}
+    rows = []
+    seq, prev = head.seq, head.hash
+    if type(seq) is not int or type(prev) is not str:
+        raise TypeError("the chain head must hold an int seq and a str hash")
+    for action, case_id, detail, encoded in entries:
+        act = actions.get(action)
+        if act is None:
+            act = actions[action] = mid + _json_str(action)
+        seq += 1
+        if case_id is None:
+            cid = "null"
+        elif type(case_id) is int:
+            cid = case_id
+        else:
+            raise TypeError(f"case_id must be an int or None, not {type(case_id).__name__}")
+        body = f"[{seq},{_json_str(prev)},{act},{cid},{encoded}]"
+        h = _sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
+        rows.append((seq, stored_at, operator, terminal, action, case_id, detail, prev, h))
+        prev = h
+    head.seq, head.hash = seq, prev
     return rows
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,17 @@ from store.config import Deployment
 from store.db import make_engine
 from store.intake import IngestResult, Normalised, Rejected, ingest, ingest_records, normalise
 from store.models import DeadLetter
-from store.record import verify
+from store.record import (
+    AUDIT_ROW,
+    Entry,
+    Head,
+    chain_rows,
+    digest,
+    dump_detail,
+    encode_detail,
+    rows_for,
+    verify,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 ACTOR = Actor("d01", "term-1")
@@ -666,3 +677,153 @@ def test_a_pipe_keeps_line_numbers_and_partial_last_line(store: Store) -> None:
     t.join()
     assert (res.accepted, res.rejected) == (2, 1)
     assert res.errors[0][0] == 3
+
+
+# ---- the fast record path (store.record.chain_rows, details made in the worker) ----------
+_ANY_TEXT = st.text(
+    alphabet=st.characters(codec=None, blacklist_categories=()), max_size=30
+)  # quotes, backslashes, control characters, CJK, lone surrogates
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    seq=st.integers(min_value=0, max_value=2**70),
+    prev=_ANY_TEXT,
+    operator=_ANY_TEXT,
+    terminal=_ANY_TEXT,
+    action=_ANY_TEXT,
+    case_id=st.none() | st.integers(min_value=-(2**64), max_value=2**64),
+    detail=_ANY_TEXT,
+    micro=st.integers(min_value=0, max_value=999_999),
+)
+def test_digest_is_sha256_of_its_json_definition(
+    seq: int,
+    prev: str,
+    operator: str,
+    terminal: str,
+    action: str,
+    case_id: int | None,
+    detail: str,
+    micro: int,
+) -> None:
+    at = datetime(2023, 6, 1, 1, 0, 0, micro, tzinfo=UTC)
+    body = json.dumps(
+        [
+            seq,
+            prev,
+            at.isoformat(timespec="microseconds"),
+            operator,
+            terminal,
+            action,
+            case_id,
+            detail,
+        ],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    want = hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
+    assert digest(seq, prev, at, operator, terminal, action, case_id, detail) == want
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    operator=_ANY_TEXT,
+    terminal=_ANY_TEXT,
+    items=st.lists(
+        st.tuples(
+            st.sampled_from(["ingest", "reject", '引"\\']),
+            st.none() | st.integers(min_value=0, max_value=2**40),
+            st.dictionaries(_ANY_TEXT, _ANY_TEXT | st.booleans() | st.integers(), max_size=4),
+        ),
+        max_size=6,
+    ),
+)
+def test_chain_rows_makes_the_rows_of_rows_for(
+    operator: str, terminal: str, items: list[tuple[str, int | None, dict[str, Any]]]
+) -> None:
+    at = datetime(2023, 6, 1, 9, 0, 0, 5, tzinfo=timezone(timedelta(hours=8)))
+    a, b = Head(7, "ab" * 32, 3), Head(7, "ab" * 32, 3)
+    slow = rows_for(a, [Entry(at, operator, terminal, act, cid, d) for act, cid, d in items])
+    ready = [(act, cid, dump_detail(d)) for act, cid, d in items]
+    fast = chain_rows(b, at, operator, terminal, [(*r, encode_detail(r[2])) for r in ready])
+    assert [tuple(r[c] for c in AUDIT_ROW) for r in slow] == fast
+    assert (a.seq, a.hash) == (b.seq, b.hash)
+    # rows_for also takes a detail already dumped
+    c = Head(7, "ab" * 32, 3)
+    assert rows_for(c, [Entry(at, operator, terminal, *r) for r in ready]) == slow
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_ingested_store_verifies_and_tampering_is_detected(store: Store, workers: int) -> None:
+    origin = 'C:\\feeds\\"古荡"\n\x01.jsonl'  # everything the detail's JSON must escape
+    lines = [
+        line(rec(i, title=f"标题 {i}", source="ping_an" if i % 2 else '街道"\\')) for i in range(30)
+    ]
+    lines += [b"{bad\n", line(rec(5)), line(rec(31, external_id='é"\\\u2028x'))]
+    res = ingest(
+        store,
+        lines,
+        origin=origin,
+        actor=Actor('o"p', "终端\\1"),
+        now=NOW,
+        batch=7,
+        workers=workers,
+    )
+    assert (res.accepted, res.duplicate, res.rejected) == (31, 1, 1)
+    v = verify(store.engine)
+    assert v.ok and v.checked == 32
+    with store.engine.connect() as c:
+        rows = c.execute(text("SELECT seq, case_id, detail FROM audit ORDER BY seq")).all()
+        by_id = {
+            r.id: r for r in c.execute(text("SELECT id, source, external_id, triage FROM cases"))
+        }
+    for r in rows:
+        d = json.loads(r.detail)
+        assert r.detail == dump_detail(d)  # the worker's detail is dump_detail's text
+        assert d["origin"] == origin
+        if r.case_id is not None:
+            case = by_id[r.case_id]
+            assert d == {
+                "source": case.source,
+                "external_id": case.external_id,
+                "origin": origin,
+                "triage": bool(case.triage),
+            }
+    target = rows[5].seq
+    with store.engine.begin() as c:
+        c.execute(
+            text("UPDATE audit SET detail = replace(detail, 'PA-', 'PB-') WHERE seq = :s"),
+            {"s": target},
+        )
+    v = verify(store.engine)
+    assert not v.ok and v.bad_seq == target and "altered" in v.reason
+
+
+def test_big_integers_and_nested_values_read_as_json_reads_them(store: Store) -> None:
+    big = 123456789012345678901234567890
+    lines = [
+        b'{"source":"ping_an","external_id":%d,"title":"t","x":%d}\n' % (big, big),
+        b'{"source":"ping_an","external_id":"n","title":"t","x":{"y":[%d,1.5]}}\n' % big,
+        b'{"source":"ping_an","external_id":"f","title":"t","lat":1e400,"z":NaN}\n',
+        b'{"source":"ping_an","external_id":"f2","title":"t","lat":30.25}\n',
+    ]
+    res = run(store, lines)
+    assert res.accepted == 4
+    cases = {c.external_id: c for c in store.cases("all")}
+    assert str(big) in cases
+    assert json.loads(cases[str(big)].raw)["extra"] == {"x": big}
+    assert json.loads(cases["n"].raw)["extra"] == {"x": {"y": [big, 1.5]}}
+    assert cases["f"].lat is None and cases["f"].triage
+    assert cases["f2"].lat == 30.25 and not cases["f2"].triage
+
+
+def test_dedupe_right_whatever_the_store_holds_around_a_batch(store: Store) -> None:
+    # Odd ids first; then batches whose id range holds a few, or many, other ids.
+    run(store, [line(rec(f"{i:03d}")) for i in range(1, 200, 2)])
+    few = run(store, [line(rec(f"{i:03d}")) for i in range(10, 16)])
+    assert (few.accepted, few.duplicate) == (3, 3)
+    many = run(store, [line(rec("000")), line(rec("150")), line(rec("199"))])
+    assert (many.accepted, many.duplicate) == (2, 1)
+    again = run(store, [line(rec(f"{i:03d}")) for i in range(0, 200)])
+    assert (again.accepted, again.duplicate) == (200 - 100 - 3 - 2, 105)
+    assert len(store.cases("all")) == 200
