@@ -12,6 +12,16 @@ demo=DemoOptions(...) | None)`.
 
 from __future__ import annotations
 
+import os
+
+# Textual paints at most TEXTUAL_FPS frames a second, read once when `textual` is first
+# imported (textual/constants.py), and a change made less than one frame after the previous
+# frame waits for the next slot of that clock. At 60 fps that wait alone reached 16–21 ms
+# (p95) in bench/console.py; at 120 fps it stays under ~10 ms. This module is the console's
+# first import of Textual (console/cli.py imports it lazily), so the default is set here; an
+# explicit TEXTUAL_FPS in the environment still wins.
+os.environ.setdefault("TEXTUAL_FPS", "120")
+
 import gc
 import socket
 from collections.abc import Callable, Collection, Iterable
@@ -511,7 +521,10 @@ class TafangApp(App[None]):
         if self.state.apply([m.case], now):
             self._repaint(now, [m.case.id])
         label = self.t(f"action.{_ui_action(m.action)}")
-        self.notify(
+        # The row is the answer the dispatcher looks at: it goes out in the next frame, the
+        # toast (a mount and a relayout of the screen) in the frame after.
+        self.call_after_refresh(
+            self.notify,
             self.t("done", id=m.case.id, action=label, status=self.t(f"status.{m.case.status}")),
             markup=False,
             timeout=3,

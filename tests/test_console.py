@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -132,6 +135,9 @@ async def test_command_line_shorthand_moves_a_case_through_its_life(db, gudang) 
         ):
             app.run_command(line)
             await until(pilot, lambda s=status: store.get(cid).status == s)
+            # The next line carries the version the console holds: wait until it has the
+            # answer too (the store commits before the worker's message reaches the app).
+            await until(pilot, lambda: app.state.cases[cid].version == store.get(cid).version)
         app.run_command(f"s {cid} 尽快处理")
         await until(pilot, lambda: store.get(cid).supervised)
         other = new_case(store, gudang, title="dup")
@@ -487,3 +493,24 @@ def test_todays_compliance_counts_met_and_missed_stages(db, gudang) -> None:
     # respond: met 1 + missed 1; dispatch: late 1 + missed 1; arrive: missed 2 (on_time's
     # arrive clock ran out while dispatched, b's while new); the void case counts nowhere.
     assert todays_compliance(store.read_engine, t0 - timedelta(seconds=1), now) == (1, 6)
+
+
+@pytest.mark.parametrize(("env", "fps"), [(None, "120"), ("45", "45")])
+def test_console_raises_textual_frame_rate_unless_told(env: str | None, fps: str) -> None:
+    """The console's entry module sets TEXTUAL_FPS before Textual reads it (once, at import);
+    an explicit setting wins. A fresh interpreter, as `tafang console` starts."""
+    environ = {k: v for k, v in os.environ.items() if k != "TEXTUAL_FPS"}
+    if env is not None:
+        environ["TEXTUAL_FPS"] = env
+    code = (
+        "import console.cli, console.app; from textual import constants; print(constants.MAX_FPS)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == fps

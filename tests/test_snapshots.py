@@ -1,7 +1,9 @@
 """Pictures of the dashboard at the smallest supported size and a large one.
 
 Deterministic on purpose: a frozen clock injected into the app, cases created at fixed times
-with fixed content, officers' states stamped at a fixed time, no demo feed. Regenerate with
+with fixed content, officers' states stamped at a fixed time, no demo feed, and before the
+capture the poll worker is stopped (and awaited), the tick is run once by hand and the map's
+mark is awaited, so a loaded machine (`pytest -n 2`) cannot change the picture. Regenerate with
 `pytest tests/test_snapshots.py --snapshot-update` after a deliberate change, and look at the
 SVGs under tests/__snapshots__/ before committing them.
 """
@@ -9,7 +11,7 @@ SVGs under tests/__snapshots__/ before committing them.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -85,19 +87,43 @@ def seeded(tmp_path: Path, gudang: Deployment) -> Iterator[Store]:
     engine.dispose()
 
 
-async def settled(pilot) -> None:  # type: ignore[no-untyped-def]
-    app = pilot.app
+async def until(pilot, done: Callable[[], bool], what: str) -> None:  # type: ignore[no-untyped-def]
     t0 = time.monotonic()
-    while not (app.loaded and app.daemon_seen and app.compliance is not None):
-        assert time.monotonic() - t0 < 5, "the console did not load"
+    while not done():
+        assert time.monotonic() - t0 < 10, f"the console did not settle: {what}"
         await pilot.pause(0.02)
+
+
+async def settled(pilot) -> None:  # type: ignore[no-untyped-def]
+    """A fixed picture however loaded the machine: wait for what the poll brings, then stop
+    every live part (the poll worker, and the tick is an hour away) so nothing races the
+    capture, and wait for the map's mark instead of sleeping for its timer."""
+    app = pilot.app
+    await until(
+        pilot,
+        lambda: app.loaded and app.daemon_seen and app.compliance is not None,
+        "first load, daemon heartbeat and compliance",
+    )
+    for worker in app.workers.cancel_group(app, "poll"):
+        await until(pilot, lambda w=worker: w.is_finished, "the poll worker stopped")
+    await app.workers.wait_for_complete()  # any other worker (none is expected)
+    await pilot.pause()  # whatever the poll posted before it stopped is applied
     app._tick()
-    await pilot.pause(0.4)  # the map marks the cursor's cell once the cursor rests (0.15 s)
+    case = app.state.cases[app.dash.queue.cursor_case_id]
+    await until(pilot, lambda: app.dash.map.marked == case.grid, "the cursor's cell marked")
+    await pilot.pause()
 
 
 def make_app(store: Store, d: Deployment, lang: str = "zh") -> TafangApp:
     return TafangApp(
-        store, d, operator="d01", terminal="snap", lang=lang, now=lambda: NOW, figures_after=0
+        store,
+        d,
+        operator="d01",
+        terminal="snap",
+        lang=lang,
+        now=lambda: NOW,
+        figures_after=0,
+        tick_seconds=3600,  # the test ticks once, by hand
     )
 
 

@@ -179,6 +179,45 @@ async def test_cursor_stays_on_its_case_across_reorders_and_removals() -> None:
         assert [m.case_id for m in moved] == [3]
 
 
+async def test_cached_lines_follow_every_change() -> None:
+    """Finished lines are reused between frames; each thing a line shows must still redraw it:
+    the row's content, the countdown, the cursor, focus, and the same line scrolled in again."""
+    app = WidgetApp(EventQueue)
+    async with app.run_test(size=(140, 8)) as pilot:
+        queue = app.query_one(EventQueue)
+        queue.focus()
+        queue.set_rows([qrow(i, 10 * i) for i in range(1, 21)], NOW)
+        await pilot.pause()
+        first = lines(queue)[1]
+        assert lines(queue)[1] is first  # unchanged: the very same strip
+        cursor = queue.get_component_rich_style("event-queue--cursor", partial=True)
+        assert segment_with(first, "case 1").style.bgcolor == cursor.bgcolor  # type: ignore[union-attr]
+        # The cursor leaves, focus leaves: the highlight does.
+        await pilot.press("down")
+        assert all(seg.style.bgcolor != cursor.bgcolor for seg in lines(queue)[1])  # type: ignore[union-attr]
+        assert segment_with(lines(queue)[2], "case 2").style.bgcolor == cursor.bgcolor  # type: ignore[union-attr]
+        # The content changes: the line does.
+        assert "case 4" in lines(queue)[4].text
+        queue.update_rows([qrow(4, 40, status_label="已受理", title="renamed")], [], NOW)
+        assert queue.row_for(4) is not None and queue.row_for(4).title == "renamed"  # type: ignore[union-attr]
+        assert "renamed" in lines(queue)[4].text and "已受理" in lines(queue)[4].text
+        # Time passes: the countdown does.
+        assert "0:30" in lines(queue)[3].text
+        queue.tick(NOW + timedelta(seconds=3))
+        assert "0:07" in lines(queue)[1].text and "0:27" in lines(queue)[3].text
+        queue.blur()
+        await pilot.pause()
+        blurred = queue.get_component_rich_style("event-queue--cursor-blurred", partial=True)
+        assert segment_with(lines(queue)[2], "case 2").style.bgcolor == blurred.bgcolor  # type: ignore[union-attr]
+        # Scrolled away and back: the right rows on the right lines.
+        queue.focus()
+        await pilot.press("end")
+        assert "case 20" in lines(queue)[-1].text
+        await pilot.press("home")
+        assert [ln.text.split()[2] for ln in lines(queue)[1:4]] == ["1", "2", "3"]
+        assert queue.row_for(99) is None
+
+
 async def test_keys_move_cursor_and_enter_chooses() -> None:
     app = WidgetApp(EventQueue)
     async with app.run_test(size=(140, 12)) as pilot:

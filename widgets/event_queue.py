@@ -194,15 +194,25 @@ class EventQueue(ScrollView, can_focus=True):
         self._cursor_id: int | None = None
         self._flash: dict[int, float] = {}
         self._cache: LRUCache[int, tuple[QueueRow, list[Segment]]] = LRUCache(1024)
+        self._strips: LRUCache[int, tuple[tuple[object, ...], Strip]] = LRUCache(1024)
+        """Finished lines per case: the same `Strip` object again lets Textual reuse what it
+        derived from it (crop, colour filter, terminal string), so a scroll or a cursor
+        step redraws only lines whose text or style changed."""
         self._layout: list[tuple[Column, int]] = []
         self._layout_width = -1
         self._styles: dict[str, Style] = {}
+        self._frame: tuple[Style, int] | None = None
+        """(base style, width) while a frame is drawn: both cost more than a row to compute."""
 
     # Public API ------------------------------------------------------------------------
     @property
     def rows(self) -> Sequence[QueueRow]:
         """The rows in display order."""
         return self._rows
+
+    def row_for(self, case_id: int) -> QueueRow | None:
+        """The row the queue holds for a case (None if it is not shown)."""
+        return self._by_id.get(case_id)
 
     @property
     def cursor_case_id(self) -> int | None:
@@ -384,7 +394,7 @@ class EventQueue(ScrollView, can_focus=True):
     # Layout ------------------------------------------------------------------------------
     def _columns(self) -> list[tuple[Column, int]]:
         """Visible columns and their widths; the title column takes what is left."""
-        avail = self.scrollable_content_region.width
+        avail = self._frame[1] if self._frame else self.scrollable_content_region.width
         if self._layout_width == avail and self._layout:
             return self._layout
         cols = [c for c in COLUMNS if c.key not in self.hidden_columns]
@@ -408,6 +418,7 @@ class EventQueue(ScrollView, can_focus=True):
             layout.append((c, w))
         self._layout, self._layout_width = layout, avail
         self._cache.clear()
+        self._strips.clear()
         return layout
 
     def _line_width(self) -> int:
@@ -424,6 +435,7 @@ class EventQueue(ScrollView, can_focus=True):
     def watch_lang(self) -> None:
         self._layout = []
         self._cache.clear()
+        self._strips.clear()
         self._update_virtual_size()
         self.refresh()
 
@@ -431,6 +443,7 @@ class EventQueue(ScrollView, can_focus=True):
         super().notify_style_update()
         self._styles.clear()
         self._cache.clear()
+        self._strips.clear()
 
     # Rendering ---------------------------------------------------------------------------
     def _style(self, component: str) -> Style:
@@ -480,41 +493,69 @@ class EventQueue(ScrollView, can_focus=True):
             style = base + self._style(component) if component else base
             segments.append(Segment(_SEP, base))
             segments.append(Segment(fit(text, w, col.align), style))
+        # Runs of one style as one segment: fewer segments for every later pass per frame.
+        segments = list(Segment.simplify(segments))
         self._cache[row.case_id] = (row, segments)
         return segments
 
-    def _row_strip(self, index: int, base: Style) -> Strip:
+    def _row_strip(self, index: int, base: Style, scroll_x: int, width: int) -> Strip:
         row = self._rows[index]
         layout = self._columns()
-        static = self._static_segments(row, base, layout)
-        segments: list[Segment] = []
-        if layout and layout[0][0].key == "countdown":
+        with_countdown = bool(layout) and layout[0][0].key == "countdown"
+        text = state = ""
+        if with_countdown:
             state = sla_state(row.due, row.budget_seconds, self._now, self.at_risk)
             text = fit(countdown(row.due, self._now), layout[0][1], "right", sanitize=False)
+        post: str | None = None
+        if index == self._cursor:
+            post = "cursor" if self.has_focus else "cursor-blurred"
+        elif self._flash and self.is_flashing(row.case_id):
+            post = "flash"
+        key = (text, state, post, scroll_x, width, base)
+        cached = self._strips.get(row.case_id)
+        if cached is not None and cached[0][0] is row and cached[0][1:] == key:
+            return cached[1]
+        static = self._static_segments(row, base, layout)
+        segments: list[Segment] = []
+        if with_countdown:
             segments.append(Segment(text, base + self._style(state.replace("_", "-"))))
             segments.extend(static)
         else:
-            segments.extend(static[1:])
-        post: Style | None = None
-        if index == self._cursor:
-            post = self._style("cursor" if self.has_focus else "cursor-blurred")
-        elif self._flash and self.is_flashing(row.case_id):
-            post = self._style("flash")
+            # No countdown: the first column's leading separator goes (it may share a
+            # segment with that column's text when both have the same style).
+            if static:
+                first, *rest = static
+                if first.text != _SEP:
+                    segments.append(Segment(first.text[len(_SEP) :], first.style))
+                segments.extend(rest)
         if post is not None:
-            segments = list(Segment.apply_style(segments, post_style=post))
-        return Strip(segments)
+            segments = list(Segment.apply_style(segments, post_style=self._style(post)))
+        strip = Strip(segments, self._line_width()).crop_extend(scroll_x, scroll_x + width, base)
+        self._strips[row.case_id] = ((row, *key), strip)
+        return strip
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """Draw the dirty lines of one frame, with the widget's style and width read once
+        (`rich_style` walks the DOM: read per line it cost more than drawing the row)."""
+        self._frame = (self.rich_style, self.scrollable_content_region.width)
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame = None
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
-        width = self.scrollable_content_region.width
-        base = self.rich_style
+        if self._frame is not None:
+            base, width = self._frame
+        else:
+            base, width = self.rich_style, self.scrollable_content_region.width
         if y == 0:
             strip = Strip(self._header_segments(base))
         else:
             index = scroll_y + y - 1
             if index >= len(self._rows):
                 return Strip.blank(width, base)
-            strip = self._row_strip(index, base)
+            return self._row_strip(index, base, scroll_x, width)
         return strip.crop_extend(scroll_x, scroll_x + width, base)
 
     def on_focus(self) -> None:

@@ -60,6 +60,11 @@ class Dashboard(Screen[None]):
         self.lang = lang
         self.at_risk = at_risk
         self.suggestions = suggestions
+        self._map_states: tuple[CellState, ...] | None = None
+        self._queue: EventQueue | None = None
+        self._header: HeaderLine | None = None
+        self._map: GridMap | None = None
+        self._squads: SquadPanel | None = None
 
     def compose(self) -> ComposeResult:
         yield HeaderLine(Text(self.t("header.loading")), id="header")
@@ -79,6 +84,13 @@ class Dashboard(Screen[None]):
     ready = False
 
     def on_mount(self) -> None:
+        # Held, not queried: a lookup per tick, key and poll answer costs a DOM walk, and a
+        # poll answer that lands while the app shuts down (children already removed) must
+        # find the widgets it updates, not raise NoMatches.
+        self._queue = self.query_one("#queue", EventQueue)
+        self._header = self.query_one("#header", HeaderLine)
+        self._map = self.query_one("#map", GridMap)
+        self._squads = self.query_one("#squads", SquadPanel)
         self.ready = True
         self.queue.focus()
         self.post_message(self.Ready())
@@ -88,11 +100,11 @@ class Dashboard(Screen[None]):
 
     @property
     def queue(self) -> EventQueue:
-        return self.query_one("#queue", EventQueue)
+        return self._queue if self._queue is not None else self.query_one("#queue", EventQueue)
 
     @property
     def header(self) -> HeaderLine:
-        return self.query_one("#header", HeaderLine)
+        return self._header if self._header is not None else self.query_one("#header", HeaderLine)
 
     @property
     def command(self) -> Input:
@@ -103,13 +115,18 @@ class Dashboard(Screen[None]):
 
     @property
     def map(self) -> GridMap:
-        return self.query_one("#map", GridMap)
+        return self._map if self._map is not None else self.query_one("#map", GridMap)
 
     @property
     def squads(self) -> SquadPanel:
-        return self.query_one("#squads", SquadPanel)
+        return self._squads if self._squads is not None else self.query_one("#squads", SquadPanel)
 
     def set_map(self, states: Sequence[CellState]) -> None:
+        """Hand the map its cells; unchanged states cost nothing (a map repaint is ~100
+        cells: an acknowledgement or a tick that changes no cell must not pay for it)."""
+        if self._map_states is not None and tuple(states) == self._map_states:
+            return
+        self._map_states = tuple(states)
         self.map.set_state({s.code: s for s in states})
 
     def set_squads(
