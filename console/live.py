@@ -40,7 +40,6 @@ try:  # the SLA policy (working-hour calendars) when it is there; plain columns 
 except ImportError:  # pragma: no cover - depends on what has landed
     _Policy = None  # type: ignore[assignment,misc]
 
-CLOCK_ORDER = ("respond", "dispatch", "arrive", "resolve")
 DAEMON_STALE = timedelta(seconds=15)
 
 
@@ -53,27 +52,6 @@ class ClockInfo:
     due: datetime | None
     budget: float | None
     state: str
-
-
-def clock_info(case: CaseView, now: datetime, at_risk: float = 0.8) -> ClockInfo:
-    """First running clock with a deadline: its due time, full length and light.
-
-    Clocks count from receipt (the 1-3-5 rule), so a clock's budget is due - received.
-    """
-    for clock in RUNNING.get(case.status, ()):
-        due = getattr(case, f"{clock}_due", None)
-        if due is None:
-            continue
-        budget = max((due - case.received_at).total_seconds(), 1.0)
-        left = (due - now).total_seconds()
-        if left <= 0:
-            state = "breached"
-        elif left <= budget * (1 - at_risk):
-            state = "at_risk"
-        else:
-            state = "ok"
-        return ClockInfo(clock, due, budget, state)
-    return ClockInfo(None, None, None, "none")
 
 
 def state_at(row: QueueRow, now: datetime, at_risk: float) -> str:

@@ -15,7 +15,7 @@ from sqlalchemy import insert
 
 from console.app import Command, TafangApp, parse_command
 from console.i18n import Strings
-from console.live import Filter, LiveState, ViewModel, clock_info
+from console.live import Filter, LiveState, ViewModel
 from console.screens.assign import AssignScreen, rank
 from console.screens.case import CaseScreen
 from store.cases import Actor, Store
@@ -419,15 +419,15 @@ def test_ranking_prefers_circle_then_group_then_load_then_distance(db, gudang) -
     assert len(busy) == len(store.officers())
 
 
-def test_clock_info_lights(gudang, db) -> None:
+def test_clock_lights_and_live_state(gudang, db) -> None:
     store, _ = db
     cid = new_case(store, gudang)
     c = store.get(cid)
     t0 = c.received_at
-    assert clock_info(c, t0 + timedelta(seconds=10)).state == "ok"
-    assert clock_info(c, t0 + timedelta(seconds=50)).state == "at_risk"
-    assert clock_info(c, t0 + timedelta(seconds=60)).state == "breached"
     vm = ViewModel(gudang, Strings("en"))
+    assert vm.clock(c, t0 + timedelta(seconds=10)).state == "ok"
+    assert vm.clock(c, t0 + timedelta(seconds=50)).state == "at_risk"
+    assert vm.clock(c, t0 + timedelta(seconds=60)).state == "breached"
     live = LiveState(vm)
     live.load([c], t0)
     assert [r.case_id for r in live.sorted_rows(Filter(text="消防"))] == [cid]

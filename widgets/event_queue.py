@@ -26,11 +26,11 @@ from textual import events
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
 from textual.geometry import Region, Size
-from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from widgets.picked import Picked
 from widgets.rows import QueueRow
 from widgets.sla_badge import DEFAULT_AT_RISK, clock_name, countdown, sla_state
 from widgets.text import fit
@@ -147,29 +147,19 @@ class EventQueue(ScrollView, can_focus=True):
     lang: reactive[str] = reactive("zh", init=False)
     """Header titles and clock names: "zh" or "en"."""
 
-    class CursorMoved(Message):
-        """The cursor is on another case (None when the queue became empty)."""
-
-        def __init__(self, queue: EventQueue, case_id: int | None) -> None:
-            super().__init__()
-            self.queue = queue
-            self.case_id = case_id
+    class CursorMoved(Picked[int | None]):
+        """The cursor is on another case (`case_id`; None when the queue became empty)."""
 
         @property
-        def control(self) -> EventQueue:
-            return self.queue
+        def case_id(self) -> int | None:
+            return self.value
 
-    class CaseChosen(Message):
-        """Enter on a case: open it."""
-
-        def __init__(self, queue: EventQueue, case_id: int) -> None:
-            super().__init__()
-            self.queue = queue
-            self.case_id = case_id
+    class CaseChosen(Picked[int]):
+        """Enter on a case (`case_id`): open it."""
 
         @property
-        def control(self) -> EventQueue:
-            return self.queue
+        def case_id(self) -> int:
+            return self.value
 
     def __init__(
         self,
