@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from sla.policy import Policy  # noqa: E402
 from store.cases import Actor, Store  # noqa: E402
 from store.config import Deployment, load_config  # noqa: E402
 from store.db import make_engine  # noqa: E402
@@ -121,7 +122,7 @@ def time_ingest(
     by this process and by worker processes (wall time depends on what else runs)."""
     db = workdir / f"{name}.db"
     engine = make_engine(f"sqlite:///{db}")
-    store = Store(engine, d)
+    store = Store(engine, d, clocks=Policy(d))  # as `tafang ingest` runs it: working-time limits
     kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu0 = time.process_time()
     t = time.perf_counter()

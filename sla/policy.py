@@ -92,6 +92,7 @@ class Policy(ClockRules):
             for a, b in self.periods
         )
         self.at_risk = deployment.sla.at_risk
+        self._days: dict[date, tuple[tuple[datetime, datetime], ...]] = {}
 
     # ---- working-time deadlines ------------------------------------------------------------
     def resolve_deadline(self, start: datetime, limit: ResolveLimit) -> datetime:
@@ -139,17 +140,23 @@ class Policy(ClockRules):
             day += timedelta(days=1)
         return total
 
-    def _working_periods(self, day: date) -> list[tuple[datetime, datetime]]:
-        """The working periods of a local calendar day as UTC instants; none on a day off."""
-        if not is_working_day(day):
-            return []
-        return [
-            (
-                datetime.combine(day, a, self.tz).astimezone(UTC),
-                datetime.combine(day, b, self.tz).astimezone(UTC),
+    def _working_periods(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
+        """The working periods of a local calendar day as UTC instants; none on a day off.
+        Cached per day: intake asks for every record it reads."""
+        periods = self._days.get(day)
+        if periods is None:
+            periods = self._days[day] = (
+                tuple(
+                    (
+                        datetime.combine(day, a, self.tz).astimezone(UTC),
+                        datetime.combine(day, b, self.tz).astimezone(UTC),
+                    )
+                    for a, b in self.periods
+                )
+                if is_working_day(day)
+                else ()
             )
-            for a, b in self.periods
-        ]
+        return periods
 
     # ---- display -------------------------------------------------------------------------
     def clock_state(self, case: CaseView | Mapping[str, Any], now: datetime) -> ClockState:

@@ -39,10 +39,22 @@ class ClockRules:
     def __init__(self, deployment: Deployment) -> None:
         self.d = deployment
         self.interval = timedelta(seconds=deployment.sla.escalation_interval)
+        self._budgets: dict[tuple[str | None, str], dict[str, int]] = {}
+        self._steps_cache: dict[tuple[str | None, str], list[tuple[str, timedelta]]] = {}
 
     # Budgets ---------------------------------------------------------------------------
     def budgets(self, category: str | None, priority: str) -> dict[str, int]:
-        """Seconds from receipt for respond / dispatch / arrive: category > priority > default."""
+        """Seconds from receipt for respond / dispatch / arrive: category > priority > default.
+
+        Cached per (category, priority) — intake asks once a record; treat it as read-only.
+        """
+        key = (category, priority)
+        cached = self._budgets.get(key)
+        if cached is None:
+            cached = self._budgets[key] = self._layered_budgets(category, priority)
+        return cached
+
+    def _layered_budgets(self, category: str | None, priority: str) -> dict[str, int]:
         sla = self.d.sla
         out = {"respond": sla.respond, "dispatch": sla.dispatch, "arrive": sla.arrive}
         layers = [sla.priorities.get(priority)]
@@ -75,11 +87,24 @@ class ClockRules:
     def start(self, case: Mapping[str, Any]) -> dict[str, Any]:
         """Deadlines of a new case, counted from receipt."""
         t0: datetime = case["received_at"]
-        b = self.budgets(case.get("category"), case.get("priority") or "normal")
-        out: dict[str, Any] = {f"{k}_due": t0 + timedelta(seconds=v) for k, v in b.items()}
-        out["resolve_due"] = self.resolve_deadline(t0, self.resolve_limit(case.get("category")))
-        out["next_check_at"] = self.next_check({**case, **out})
+        category = case.get("category")
+        out: dict[str, Any] = {
+            col: t0 + td for col, td in self._steps(category, case.get("priority") or "normal")
+        }
+        out["resolve_due"] = self.resolve_deadline(t0, self.resolve_limit(category))
+        if (case.get("status") or "new") == "new" and not case.get("escalation_level"):
+            out["next_check_at"] = min(out.values())  # all four clocks run, none escalated
+        else:
+            out["next_check_at"] = self.next_check({**case, **out})
         return out
+
+    def _steps(self, category: str | None, priority: str) -> list[tuple[str, timedelta]]:
+        steps = self._steps_cache.get((category, priority))
+        if steps is None:
+            b = self.budgets(category, priority)
+            steps = [(f"{k}_due", timedelta(seconds=v)) for k, v in b.items()]
+            self._steps_cache[(category, priority)] = steps
+        return steps
 
     def after(self, action: str, case: Mapping[str, Any], now: datetime) -> dict[str, Any]:
         """Deadline changes after `action` moved `case` (already in its new state)."""

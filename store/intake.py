@@ -604,7 +604,7 @@ def ingest(
     origin: str,
     actor: Actor,
     now: datetime | None = None,
-    batch: int = 2000,
+    batch: int = 5000,
     workers: int | None = None,
 ) -> IngestResult:
     """Import JSON Lines (a file opened in binary mode, or any iterable of lines).
