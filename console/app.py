@@ -289,6 +289,8 @@ class TafangApp(App[None]):
 
     def on_mount(self) -> None:
         self.title = self.t("app.title")
+        if self.d.ui.keymap:  # a deployment's own keys, by binding id (tafang.ack …)
+            self.set_keymap(dict(self.d.ui.keymap))
         self._refresh_header()
         self._poll()
         self.set_interval(self.tick_seconds, self._tick)

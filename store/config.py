@@ -225,6 +225,8 @@ class Ui(_Model):
     lang: Literal["zh", "en"] = "zh"
     bell_on_breach: bool = True
     refresh_seconds: float = Field(default=0.5, gt=0)
+    # Key remapping by binding id, e.g. {"tafang.ack" = "k", "tafang.dispatch" = "ctrl+d"}.
+    keymap: dict[str, str] = {}
 
 
 class Deployment(_Model):

@@ -514,3 +514,20 @@ def test_console_raises_textual_frame_rate_unless_told(env: str | None, fps: str
         check=True,
     )
     assert out.stdout.strip() == fps
+
+
+async def test_a_deployment_can_remap_keys(tmp_path: Path, gudang) -> None:
+    """[ui] keymap in config.toml rebinds an action by its binding id."""
+    dep = gudang.model_copy(
+        update={"ui": gudang.ui.model_copy(update={"keymap": {"tafang.ack": "k"}})}
+    )
+    store = Store(make_engine(f"sqlite:///{tmp_path / 'k.db'}"), dep)
+    cid = new_case(store, dep)
+    app = TafangApp(store, dep, operator="d01", poll_interval=0.05)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: app.dash.queue.cursor_case_id == cid)
+        await pilot.press("a")  # the old key does nothing now
+        await pilot.pause(0.3)
+        assert store.get(cid).status == "new"
+        await pilot.press("k")
+        await until(pilot, lambda: store.get(cid).status == "acknowledged")
