@@ -450,7 +450,7 @@ class TafangApp(App[None]):
             h.append(f"  {t('header.compliance')} {self.compliance:.0f}%")
         if self.filter.active:
             h.append(f"  {t('header.filter')}: ", style="bold")
-            h.append(safe(self.filter.describe()), style="reverse")
+            h.append(safe(self.vm.describe(self.filter)), style="reverse")
         return h
 
     def _refresh_header(self) -> None:

@@ -81,10 +81,6 @@ class Filter:
     def active(self) -> bool:
         return bool(self.status or self.channel or self.circle or self.text or self.cell)
 
-    def describe(self) -> str:
-        parts = [v for v in (self.status, self.channel, self.circle, self.cell, self.text) if v]
-        return " ".join(parts)
-
 
 # ---- view-model ----------------------------------------------------------------------------
 class ViewModel:
@@ -155,6 +151,18 @@ class ViewModel:
         if case.assignee_kind == "squad":
             return self.squad_names.get(code, code)
         return self.partner_names.get(code, code)
+
+    def describe(self, f: Filter) -> str:
+        """A filter in words for the header: names and labels, not codes."""
+        cell = self.d.grids_by_code.get(f.cell)
+        parts = [
+            self.t(f"status.{f.status}") if f.status else "",
+            self.channels.get(f.channel, f.channel),
+            self.circle_names.get(f.circle, f.circle),
+            cell.label if cell else f.cell,
+            f.text,
+        ]
+        return " ".join(p for p in parts if p)
 
     def grid_label(self, case: CaseView) -> str:
         g = self.d.grids_by_code.get(case.grid or "")
