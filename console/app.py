@@ -709,7 +709,11 @@ class TafangApp(App[None]):
             self.dash.command.focus()
 
     def action_help(self) -> None:
-        keys = [(KEY_SHOWN.get(k, k), self.t(label)) for k, label, _, _ in ACTIONS.values()]
+        remapped = self.d.ui.keymap  # a deployment's own keys win, as in the footer
+        keys = [
+            (remapped.get(f"tafang.{name}") or KEY_SHOWN.get(k, k), self.t(label))
+            for name, (k, label, _, _) in ACTIONS.items()
+        ]
         keys += [
             ("esc", self.t("action.clear")),
             ("tab", "focus"),

@@ -18,6 +18,7 @@ from console.i18n import Strings
 from console.live import Filter, LiveState, ViewModel
 from console.screens.assign import AssignScreen, rank
 from console.screens.case import CaseScreen
+from console.screens.help import HelpScreen
 from store.cases import Actor, Store
 from store.config import Deployment
 from store.db import make_engine
@@ -531,3 +532,6 @@ async def test_a_deployment_can_remap_keys(tmp_path: Path, gudang) -> None:
         assert store.get(cid).status == "new"
         await pilot.press("k")
         await until(pilot, lambda: store.get(cid).status == "acknowledged")
+        app.action_help()
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        assert ("k", app.t("action.ack")) in app.screen.keys
