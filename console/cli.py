@@ -115,7 +115,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     au = sub.add_parser("audit", help="the record")
     ausub = au.add_subparsers(dest="audit_cmd", required=True, parser_class=_Parser)
-    ausub.add_parser("verify", help="check the hash chain; exit 1 naming the first broken entry")
+    av = ausub.add_parser(
+        "verify", help="check the hash chain; exit 1 naming the first broken entry"
+    )
+    av.add_argument(
+        "--anchor",
+        type=_anchor,
+        help="SEQ:HASH from the daemon's log (event record_head): "
+        "also catches a record cut back or rewritten from there on",
+    )
 
     db = sub.add_parser("db", help="the store")
     dbsub = db.add_subparsers(dest="db_cmd", required=True, parser_class=_Parser)
@@ -126,6 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
     ck = cfsub.add_parser("check", help="validate the config")
     ck.add_argument("--json", action="store_true", help="print the effective deployment")
     return p
+
+
+def _anchor(s: str) -> tuple[int, str]:
+    seq, _, digest = s.partition(":")
+    if not (seq.isascii() and seq.isdigit() and len(digest) == 64):
+        raise argparse.ArgumentTypeError(f"anchor must be SEQ:HASH (64 hex digits), not {s!r}")
+    return int(seq), digest.lower()
 
 
 def _positive(s: str) -> int:
@@ -433,7 +448,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     dep = _config(args)
     store = _open_store(args, dep)
-    v = verify(store.engine)
+    v = verify(store.engine, anchor=args.anchor)
     if v.ok:
         print(f"ok: record intact, {v.checked} entries verified")
         return EXIT_OK

@@ -232,8 +232,43 @@ class Verdict:
     reason: str = ""
 
 
-def verify(engine: Engine, batch: int = 20_000) -> Verdict:
-    """Walk the whole chain; report the first entry that was edited, deleted or inserted."""
+def record_head(engine: Engine) -> tuple[int, str]:
+    """(seq, hash) of the last entry: the daemon logs it as an anchor outside the database."""
+    with engine.connect() as conn:
+        row = conn.execute(select(HEAD.c.seq, HEAD.c.hash).where(HEAD.c.id == 1)).one()
+    return row.seq, row.hash
+
+
+def verify(engine: Engine, batch: int = 20_000, anchor: tuple[int, str] | None = None) -> Verdict:
+    """Walk the whole chain; report the first entry that was edited, deleted or inserted.
+
+    A chain alone cannot tell a cleanly cut tail (entries deleted and the head rewound); an
+    `anchor` (seq, hash) kept outside the database — the daemon logs one a minute — can."""
+    verdict = _walk(engine, batch)
+    if not verdict.ok or anchor is None:
+        return verdict
+    seq, digest = anchor
+    with engine.connect() as conn:
+        kept = conn.execute(select(AUDIT.c.hash).where(AUDIT.c.seq == seq)).scalar_one_or_none()
+    if kept is None:
+        return Verdict(
+            False,
+            verdict.checked,
+            seq,
+            f"entry {seq} of the anchor is gone: the "
+            f"record was cut back to {verdict.checked} entries",
+        )
+    if kept != digest:
+        return Verdict(
+            False,
+            verdict.checked,
+            seq,
+            f"entry {seq} does not match the anchor: the record was rewritten from there on",
+        )
+    return verdict
+
+
+def _walk(engine: Engine, batch: int) -> Verdict:
     prev, expected, checked = "", 1, 0
     with engine.connect() as conn:
         head = conn.execute(select(HEAD.c.seq, HEAD.c.hash).where(HEAD.c.id == 1)).first()

@@ -215,3 +215,23 @@ def test_hostile_values_in_json_reports_and_ids(run, tmp_path: Path) -> None:
     for bad in ("1_0", "١", "-1", "0"):
         assert run("case", "show", bad)[0] == 2, bad
     assert run("cases", "--limit", "0")[0] == 2
+
+
+def test_an_anchor_catches_a_record_cut_back(run, db_url: str, tmp_path: Path) -> None:
+    """A cleanly cut tail (entries deleted, head rewound) verifies as a chain; the anchor the
+    daemon logs does not let it pass."""
+    from store.record import record_head
+
+    _ingest(run, tmp_path, [json.dumps({**REC, "external_id": f"A{i}"}) for i in range(3)])
+    eng = make_engine(db_url)
+    seq, digest = record_head(eng)
+    assert run("audit", "verify", "--anchor", f"{seq}:{digest}")[0] == 0
+    with eng.begin() as c:
+        prev = c.execute(text("SELECT hash FROM audit WHERE seq = :s"), {"s": seq - 1}).scalar()
+        c.execute(text("DELETE FROM audit WHERE seq = :s"), {"s": seq})
+        c.execute(text("UPDATE audit_head SET seq = :s, hash = :h"), {"s": seq - 1, "h": prev})
+    eng.dispose()
+    assert run("audit", "verify")[0] == 0  # the chain alone cannot tell
+    code, _, err = run("audit", "verify", "--anchor", f"{seq}:{digest}")
+    assert code == 1 and f"entry {seq}" in err and "cut back" in err
+    assert run("audit", "verify", "--anchor", "x:y")[0] == 2
