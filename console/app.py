@@ -38,6 +38,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.css.query import NoMatches
+from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Input
 from textual.worker import get_current_worker
@@ -337,6 +338,11 @@ class TafangApp(App[None]):
             gc.unfreeze()  # tests run many apps in one process: let the old ones go
             self._frozen = False
 
+    @property
+    def _top(self) -> Screen[object] | None:
+        """The current screen, or None while the app shuts down: worker answers land then."""
+        return self.screen_stack[-1] if self.screen_stack else None
+
     def on_store_changed(self, m: StoreChanged) -> None:
         now = self.now()
         self.state.advance(now)
@@ -350,7 +356,7 @@ class TafangApp(App[None]):
         elif roster:
             self._repaint_squads()
             self.dash.set_map(self.state.cell_states(now))
-        screen = self.screen
+        screen = self._top
         if isinstance(screen, CaseScreen):
             for c in m.cases:
                 if c.id == screen.case_id and c.version > screen.case.version:
@@ -459,7 +465,7 @@ class TafangApp(App[None]):
 
     # ---- which case --------------------------------------------------------------------------
     def current_case(self) -> CaseView | None:
-        screen = self.screen
+        screen = self._top
         if isinstance(screen, CaseScreen):
             return self.state.cases.get(screen.case_id, screen.case)
         if screen is self.dash:
@@ -531,7 +537,7 @@ class TafangApp(App[None]):
             markup=False,
             timeout=3,
         )
-        screen = self.screen
+        screen = self._top
         if isinstance(screen, CaseScreen) and screen.case_id == m.case.id:
             screen.show(m.case)
 
@@ -651,8 +657,9 @@ class TafangApp(App[None]):
         self.call_from_thread(self._show_case, case)
 
     def _show_case(self, case: CaseView) -> None:
-        if isinstance(self.screen, CaseScreen):
-            self.screen.show(case)
+        screen = self._top
+        if isinstance(screen, CaseScreen):
+            screen.show(case)
             return
         self.push_screen(CaseScreen(case, self.vm, self.t, self.store.timeline))
 
