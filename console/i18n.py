@@ -173,6 +173,11 @@ _ZH: dict[str, str] = {
 }
 
 _EN: dict[str, str] = {
+    "agency.police": "police",
+    "agency.enforcement": "law enf.",
+    "agency.traffic": "traffic",
+    "agency.market": "market",
+    "agency.emergency": "emergency",
     "app.title": "Tafang · dispatch",
     "status.new": "new",
     "status.acknowledged": "acked",
