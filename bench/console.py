@@ -60,15 +60,15 @@ if (_fps := _pre.parse_known_args()[0].fps) is not None:
     os.environ["TEXTUAL_FPS"] = str(_fps)
 
 # isort: off
-from console.app import TafangApp  # noqa: E402  (the first import of Textual: its frame rate)
+from tafang.console.app import TafangApp  # noqa: E402  (the first import of Textual: its frame rate)
 from textual import constants, events  # noqa: E402
 from textual._compositor import CompositorUpdate  # noqa: E402
 
 # isort: on
 
-from store.cases import Store  # noqa: E402
-from store.config import Deployment, load_config  # noqa: E402
-from store.db import make_engine  # noqa: E402
+from tafang.store.cases import Store  # noqa: E402
+from tafang.store.config import Deployment, load_config  # noqa: E402
+from tafang.store.db import make_engine  # noqa: E402
 
 TARGET_FIRST_FRAME_S = 1.0
 TARGET_NAV_P95_MS = 16.0

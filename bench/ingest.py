@@ -31,11 +31,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sla.policy import Policy  # noqa: E402
-from store.cases import Actor, Store  # noqa: E402
-from store.config import Deployment, load_config  # noqa: E402
-from store.db import make_engine  # noqa: E402
-from store.intake import ingest, normalise  # noqa: E402
+from tafang.sla.policy import Policy  # noqa: E402
+from tafang.store.cases import Actor, Store  # noqa: E402
+from tafang.store.config import Deployment, load_config  # noqa: E402
+from tafang.store.db import make_engine  # noqa: E402
+from tafang.store.intake import ingest, normalise  # noqa: E402
 
 TARGET_RATE = 20_000  # records/s (DESIGN §5)
 TARGET_YEAR_S = 5.0  # a year of Gudang (~60k cases) in under 5 s
@@ -139,7 +139,7 @@ def time_ingest(
 def time_raw_sqlite(d: Deployment, records: list[dict], workdir: Path) -> float:
     """The floor: the same rows (already validated) into a bare table, one executemany."""
     now = datetime.now(UTC)
-    from store.clocks import ClockRules
+    from tafang.store.clocks import ClockRules
 
     clocks = ClockRules(d)
     rows = []
@@ -174,7 +174,7 @@ def time_cli(path: Path, workdir: Path) -> tuple[float, str] | None:
     if not (ROOT / "console" / "cli.py").exists():
         return None
     exe = ROOT / ".venv" / "bin" / "tafang"
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "console.cli"]
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "tafang"]
     env = {**os.environ, "TAFANG_DB": f"sqlite:///{workdir / 'cli.db'}"}
     t = time.perf_counter()
     p = subprocess.run(

@@ -35,11 +35,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, text  # noqa: E402
-
-from store.cases import Actor, Store  # noqa: E402
-from store.changes import ChangeFeed  # noqa: E402
-from store.config import load_config  # noqa: E402
-from store.db import make_engine  # noqa: E402
+from tafang.store.cases import Actor, Store  # noqa: E402
+from tafang.store.changes import ChangeFeed  # noqa: E402
+from tafang.store.config import load_config  # noqa: E402
+from tafang.store.db import make_engine  # noqa: E402
 
 TARGET_P95_MS = {"postgresql": 200.0, "sqlite": 1000.0}
 FRAME_MS = 17.0

@@ -27,14 +27,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sla.daemon import run_daemon  # noqa: E402
-from sla.escalate import sweep  # noqa: E402
-from sla.policy import Policy  # noqa: E402
-from store.cases import Store  # noqa: E402
-from store.config import load_config  # noqa: E402
-from store.db import make_engine  # noqa: E402
-from store.escalation import EscalationResult  # noqa: E402
-from store.models import Case  # noqa: E402
+from tafang.sla.daemon import run_daemon  # noqa: E402
+from tafang.sla.escalate import sweep  # noqa: E402
+from tafang.sla.policy import Policy  # noqa: E402
+from tafang.store.cases import Store  # noqa: E402
+from tafang.store.config import load_config  # noqa: E402
+from tafang.store.db import make_engine  # noqa: E402
+from tafang.store.escalation import EscalationResult  # noqa: E402
+from tafang.store.models import Case  # noqa: E402
 
 GRIDS: list[str] = []
 

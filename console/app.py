@@ -33,6 +33,39 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from rich.text import Text
+from tafang.console.i18n import Strings
+from tafang.console.live import (
+    Counts,
+    Filter,
+    LiveState,
+    PartnersHandled,
+    ViewModel,
+    daemon_text,
+    poll,
+)
+from tafang.console.messages import (
+    ActionDone,
+    ActionFailed,
+    Compliance,
+    DaemonBeat,
+    StoreChanged,
+    StoreHealth,
+    StoreLoaded,
+)
+from tafang.console.screens.ask import AskScreen
+from tafang.console.screens.assign import AssignScreen, rank
+from tafang.console.screens.case import CaseScreen
+from tafang.console.screens.dashboard import Dashboard
+from tafang.console.screens.filter import FilterScreen
+from tafang.console.screens.help import HelpScreen
+from tafang.console.screens.new_case import NewCaseScreen
+from tafang.store.cases import Actor, Conflict, Refused, Store
+from tafang.store.config import Deployment
+from tafang.store.views import CaseView
+from tafang.widgets.event_queue import EventQueue
+from tafang.widgets.grid_map import GridMap
+from tafang.widgets.squad_panel import SquadPanel
+from tafang.widgets.text import safe
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding
@@ -43,42 +76,8 @@ from textual.timer import Timer
 from textual.widgets import Input
 from textual.worker import get_current_worker
 
-from console.i18n import Strings
-from console.live import (
-    Counts,
-    Filter,
-    LiveState,
-    PartnersHandled,
-    ViewModel,
-    daemon_text,
-    poll,
-)
-from console.messages import (
-    ActionDone,
-    ActionFailed,
-    Compliance,
-    DaemonBeat,
-    StoreChanged,
-    StoreHealth,
-    StoreLoaded,
-)
-from console.screens.ask import AskScreen
-from console.screens.assign import AssignScreen, rank
-from console.screens.case import CaseScreen
-from console.screens.dashboard import Dashboard
-from console.screens.filter import FilterScreen
-from console.screens.help import HelpScreen
-from console.screens.new_case import NewCaseScreen
-from store.cases import Actor, Conflict, Refused, Store
-from store.config import Deployment
-from store.views import CaseView
-from widgets.event_queue import EventQueue
-from widgets.grid_map import GridMap
-from widgets.squad_panel import SquadPanel
-from widgets.text import safe
-
 if TYPE_CHECKING:
-    from console.demo import DemoOptions
+    from tafang.console.demo import DemoOptions
 
 Clock = Callable[[], datetime]
 
@@ -830,7 +829,7 @@ def run_console(
     """
     feed = None
     if demo is not None:
-        from console.demo import DemoFeed, prepare
+        from tafang.console.demo import DemoFeed, prepare
 
         prepare(store, demo)
         feed = DemoFeed(store, demo)

@@ -18,9 +18,8 @@ from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import SQLAlchemyError
-
-from store.clocks import CLOCKS
-from store.config import LEVELS, ConfigError, Deployment, load_config
+from tafang.store.clocks import CLOCKS
+from tafang.store.config import LEVELS, ConfigError, Deployment, load_config
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 ACTIONS = (
@@ -178,7 +177,7 @@ def _operator(args: argparse.Namespace) -> str:
 
 
 def _actor(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from store.cases import Actor
+    from tafang.store.cases import Actor
 
     return Actor(_operator(args), args.terminal or socket.gethostname())
 
@@ -186,8 +185,7 @@ def _actor(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 def _engine(url: str | None, *, upgrade: bool = True):  # type: ignore[no-untyped-def]
     """Open (and migrate) the store; anything that makes it unusable is a usage error."""
     from sqlalchemy.exc import ArgumentError, OperationalError
-
-    from store.db import make_engine
+    from tafang.store.db import make_engine
 
     try:
         return make_engine(url, upgrade=upgrade)
@@ -202,8 +200,8 @@ def _engine(url: str | None, *, upgrade: bool = True):  # type: ignore[no-untype
 
 
 def _open_store(args: argparse.Namespace, dep: Deployment, url: str | None = None):  # type: ignore[no-untyped-def]
-    from sla.policy import Policy
-    from store.cases import Store
+    from tafang.sla.policy import Policy
+    from tafang.store.cases import Store
 
     return Store(_engine(url or args.db), dep, clocks=Policy(dep))
 
@@ -275,7 +273,7 @@ def _print_json(obj: Any, indent: int | None = None) -> None:
 
 
 def _safe(s: str) -> str:
-    from widgets.text import safe
+    from tafang.widgets.text import safe
 
     return safe(s)
 
@@ -348,7 +346,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from store.db import upgrade_db
+    from tafang.store.db import upgrade_db
 
     engine = _engine(args.db, upgrade=False)
     rev = upgrade_db(engine)
@@ -357,7 +355,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from store.intake import ingest
+    from tafang.store.intake import ingest
 
     dep = _config(args)
     store = _open_store(args, dep)
@@ -377,7 +375,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_cases(args: argparse.Namespace) -> int:
-    from store.models import STATUSES
+    from tafang.store.models import STATUSES
 
     if args.status not in ("open", "all", *STATUSES):
         raise UsageError(
@@ -389,7 +387,7 @@ def cmd_cases(args: argparse.Namespace) -> int:
     if args.json:
         _print_json([case_json(c, dep) for c in rows])
         return EXIT_OK
-    from widgets.text import fit
+    from tafang.widgets.text import fit
 
     for c in rows:
         grid = dep.grids_by_code.get(c.grid or "")
@@ -405,7 +403,7 @@ def cmd_cases(args: argparse.Namespace) -> int:
 
 
 def cmd_case(args: argparse.Namespace) -> int:
-    from store.cases import NotFound, Refused
+    from tafang.store.cases import NotFound, Refused
 
     dep = _config(args)
     store = _open_store(args, dep)
@@ -444,7 +442,7 @@ def cmd_case(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from store.record import verify
+    from tafang.store.record import verify
 
     dep = _config(args)
     store = _open_store(args, dep)
@@ -461,7 +459,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_daemon(args: argparse.Namespace) -> int:
-    from sla.daemon import run_daemon
+    from tafang.sla.daemon import run_daemon
 
     dep = _config(args)
     store = _open_store(args, dep)
@@ -469,7 +467,7 @@ def cmd_daemon(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from sla.reports import render_report
+    from tafang.sla.reports import render_report
 
     dep = _config(args)
     store = _open_store(args, dep)
@@ -489,8 +487,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_console(args: argparse.Namespace, demo: bool = False) -> int:
-    from console.app import run_console
-    from console.demo import DemoOptions, scratch_url
+    from tafang.console.app import run_console
+    from tafang.console.demo import DemoOptions, scratch_url
 
     dep = _config(args)
     url: str | None = None

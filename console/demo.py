@@ -19,13 +19,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sla.daemon import write_heartbeat
-from sla.escalate import sweep
-from sla.policy import Policy
-from store.cases import Actor, Refused, Store
-from store.config import Deployment, load_config
-from store.db import make_engine
-from store.intake import ingest_records
+from tafang.sla.daemon import write_heartbeat
+from tafang.sla.escalate import sweep
+from tafang.sla.policy import Policy
+from tafang.store.cases import Actor, Refused, Store
+from tafang.store.config import Deployment, load_config
+from tafang.store.db import make_engine
+from tafang.store.intake import ingest_records
 
 # 2023 volumes per channel (seed); the minor channels are (assumed) small shares.
 CHANNEL_MIX: tuple[tuple[str, int], ...] = (

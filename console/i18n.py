@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 from typing import Literal
 
-from store.cases import Refused
+from tafang.store.cases import Refused
 
 Lang = Literal["zh", "en"]
 

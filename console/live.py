@@ -17,26 +17,25 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, and_, func, select
 from sqlalchemy import case as sql_case
-from textual.message import Message
-
-from console.i18n import Strings
-from console.messages import (
+from tafang.console.i18n import Strings
+from tafang.console.messages import (
     Compliance,
     DaemonBeat,
     StoreChanged,
     StoreHealth,
     StoreLoaded,
 )
-from store.cases import Store
-from store.changes import ChangeFeed
-from store.clocks import RUNNING, ClockRules, clock_budget
-from store.config import Deployment
-from store.models import Case, Heartbeat
-from store.views import CASE_FIELDS, CaseView, OfficerView
-from widgets.rows import CellSpec, CellState, OfficerRow, PartnerRow, QueueRow
+from tafang.store.cases import Store
+from tafang.store.changes import ChangeFeed
+from tafang.store.clocks import RUNNING, ClockRules, clock_budget
+from tafang.store.config import Deployment
+from tafang.store.models import Case, Heartbeat
+from tafang.store.views import CASE_FIELDS, CaseView, OfficerView
+from tafang.widgets.rows import CellSpec, CellState, OfficerRow, PartnerRow, QueueRow
+from textual.message import Message
 
 try:  # the SLA policy (working-hour calendars) when it is there; plain columns otherwise
-    from sla.policy import Policy as _Policy
+    from tafang.sla.policy import Policy as _Policy
 except ImportError:  # pragma: no cover - depends on what has landed
     _Policy = None  # type: ignore[assignment,misc]
 

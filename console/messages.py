@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from tafang.store.views import CaseView, OfficerView
+from tafang.widgets.rows import QueueRow
 from textual.message import Message
-
-from store.views import CaseView, OfficerView
-from widgets.rows import QueueRow
 
 
 class StoreLoaded(Message):

@@ -23,15 +23,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from sqlalchemy import Engine
-
-from sla.escalate import DaemonLock, LockBusy, next_deadline, sweep
-from sla.policy import Policy
-from store.cases import Store
-from store.config import Deployment
-from store.db import upsert
-from store.escalation import EscalationResult
-from store.models import Heartbeat
-from store.record import record_head
+from tafang.sla.escalate import DaemonLock, LockBusy, next_deadline, sweep
+from tafang.sla.policy import Policy
+from tafang.store.cases import Store
+from tafang.store.config import Deployment
+from tafang.store.db import upsert
+from tafang.store.escalation import EscalationResult
+from tafang.store.models import Heartbeat
+from tafang.store.record import record_head
 
 HEARTBEATS = Heartbeat.__table__
 HEARTBEAT_NAME = "daemon"
@@ -119,8 +118,8 @@ class _Daemon:
         on_sweep: Callable[[list[EscalationResult], datetime], None] | None,
     ) -> None:
         # Imported here so that `write_heartbeat` users (the demo) need not load httpx.
-        from sla.feeds import poll_due
-        from sla.notify import deliver_due
+        from tafang.sla.feeds import poll_due
+        from tafang.sla.notify import deliver_due
 
         self.store = store
         self.d = deployment

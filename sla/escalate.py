@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
-
-from sla.policy import Policy
-from store.cases import Store
-from store.escalation import EscalationResult, escalate_due, next_deadline
+from tafang.sla.policy import Policy
+from tafang.store.cases import Store
+from tafang.store.escalation import EscalationResult, escalate_due, next_deadline
 
 __all__ = ["DaemonLock", "EscalationResult", "LockBusy", "next_deadline", "sweep"]
 

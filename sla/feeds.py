@@ -24,13 +24,12 @@ from typing import Any
 
 import httpx
 from sqlalchemy import select
-
-from sla.notify import redact
-from store.cases import Actor, Store
-from store.config import Deployment, Feed
-from store.db import upsert
-from store.intake import ingest_records
-from store.models import FeedCursor
+from tafang.sla.notify import redact
+from tafang.store.cases import Actor, Store
+from tafang.store.config import Deployment, Feed
+from tafang.store.db import upsert
+from tafang.store.intake import ingest_records
+from tafang.store.models import FeedCursor
 
 log = logging.getLogger("tafang.sla.feeds")
 

@@ -50,10 +50,9 @@ from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import Connection, Engine, delete, func, insert, select, text, update
-
-from store.cases import Store
-from store.config import LEVELS, Contact, Deployment
-from store.models import NotifySend, Outbox
+from tafang.store.cases import Store
+from tafang.store.config import LEVELS, Contact, Deployment
+from tafang.store.models import NotifySend, Outbox
 
 log = logging.getLogger("tafang.sla.notify")
 

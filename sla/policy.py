@@ -17,10 +17,9 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
-
-from store.clocks import MAX_LEVEL, ClockRules, clock_budget, running_dues
-from store.config import LEVELS, Deployment, ResolveLimit
-from store.views import CASE_FIELDS, CaseView
+from tafang.store.clocks import MAX_LEVEL, ClockRules, clock_budget, running_dues
+from tafang.store.config import LEVELS, Deployment, ResolveLimit
+from tafang.store.views import CASE_FIELDS, CaseView
 
 log = logging.getLogger("tafang.sla.policy")
 

@@ -16,9 +16,8 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-
-from store.cases import CASES, Store
-from store.config import Deployment
+from tafang.store.cases import CASES, Store
+from tafang.store.config import Deployment
 
 STAGES = (
     ("respond", "acknowledged_at", "按时响应率"),

@@ -16,14 +16,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, text, update
-
-from store.clocks import ClockRules
-from store.config import LEVELS, Deployment
-from store.db import insert_new, reader
-from store.models import END_STATUSES, OPEN_STATUSES, Case, Officer
-from store.outbox import enqueue
-from store.record import Entry, Head, append, entries_for_case, lock_head, save_head
-from store.views import CASE_FIELDS, CaseView, OfficerView, TimelineEntry
+from tafang.store.clocks import ClockRules
+from tafang.store.config import LEVELS, Deployment
+from tafang.store.db import insert_new, reader
+from tafang.store.models import END_STATUSES, OPEN_STATUSES, Case, Officer
+from tafang.store.outbox import enqueue
+from tafang.store.record import Entry, Head, append, entries_for_case, lock_head, save_head
+from tafang.store.views import CASE_FIELDS, CaseView, OfficerView, TimelineEntry
 
 CASES = Case.__table__
 OFFICERS = Officer.__table__

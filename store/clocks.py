@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from store.config import Deployment, ResolveLimit
+from tafang.store.config import Deployment, ResolveLimit
 
 STAGES = ("respond", "dispatch", "arrive")
 CLOCKS = (*STAGES, "resolve")  # every RUNNING tuple lists its clocks in this order

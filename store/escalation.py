@@ -17,12 +17,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, bindparam, func, select, update
-
-from store.config import LEVELS
-from store.db import insert_new
-from store.models import END_STATUSES, Case, Escalation
-from store.outbox import enqueue
-from store.record import Entry, append
+from tafang.store.config import LEVELS
+from tafang.store.db import insert_new
+from tafang.store.models import END_STATUSES, Case, Escalation
+from tafang.store.outbox import enqueue
+from tafang.store.record import Entry, append
 
 CASES = Case.__table__
 ESCALATIONS = Escalation.__table__

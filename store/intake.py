@@ -75,12 +75,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.sql.sqltypes import UTCDateTime
-
-from store.cases import Actor, Store, utcnow
-from store.clocks import DUE_COLUMNS
-from store.config import PRIORITIES, Deployment
-from store.models import Case, DeadLetter
-from store.record import AUDIT_ROW, chain_rows, dump_detail, encode_detail
+from tafang.store.cases import Actor, Store, utcnow
+from tafang.store.clocks import DUE_COLUMNS
+from tafang.store.config import PRIORITIES, Deployment
+from tafang.store.models import Case, DeadLetter
+from tafang.store.record import AUDIT_ROW, chain_rows, dump_detail, encode_detail
 
 try:  # a parser four times faster than json's; intake works without it
     import orjson

@@ -11,9 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
-
-from store.db import insert_new
-from store.models import Outbox
+from tafang.store.db import insert_new
+from tafang.store.models import Outbox
 
 OUTBOX = Outbox.__table__
 

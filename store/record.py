@@ -15,8 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
-
-from store.models import AuditEntry, ChainHead
+from tafang.store.models import AuditEntry, ChainHead
 
 AUDIT = AuditEntry.__table__
 HEAD = ChainHead.__table__

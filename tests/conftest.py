@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
-
-from sla.policy import Policy
-from store.cases import Store
-from store.config import Deployment, load_config
-from store.db import make_engine
+from tafang.sla.policy import Policy
+from tafang.store.cases import Store
+from tafang.store.config import Deployment, load_config
+from tafang.store.db import make_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN = os.environ.get("TAFANG_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

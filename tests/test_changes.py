@@ -14,17 +14,16 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 from sqlalchemy import Engine, create_engine, insert, text
+from tafang.console.app import TafangApp
+from tafang.console.live import poll
+from tafang.console.messages import StoreChanged, StoreHealth, StoreLoaded
+from tafang.sla.policy import Policy
+from tafang.store.cases import Actor, Refused, Store
+from tafang.store.changes import APP_NAME, CHANNEL, ChangeFeed
+from tafang.store.config import Deployment
+from tafang.store.db import make_engine
+from tafang.store.models import Heartbeat
 from textual.message import Message
-
-from console.app import TafangApp
-from console.live import poll
-from console.messages import StoreChanged, StoreHealth, StoreLoaded
-from sla.policy import Policy
-from store.cases import Actor, Refused, Store
-from store.changes import APP_NAME, CHANNEL, ChangeFeed
-from store.config import Deployment
-from store.db import make_engine
-from store.models import Heartbeat
 
 OTHER = Actor("d02", "terminal-2")
 # Generous bounds: wait() returns as soon as the change is seen; the figures of DESIGN §5

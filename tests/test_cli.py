@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-
-from console.cli import main
-from store.db import make_engine
+from tafang.console.cli import main
+from tafang.store.db import make_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 CASE_KEYS = {
@@ -162,7 +161,7 @@ def test_wrong_config_exit_2_names_file_and_key(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     r = subprocess.run(
-        [sys.executable, "-m", "console.cli", "--config", str(bad), "config", "check"],
+        [sys.executable, "-m", "tafang", "--config", str(bad), "config", "check"],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -174,7 +173,7 @@ def test_wrong_config_exit_2_names_file_and_key(tmp_path: Path) -> None:
 
 def test_config_check_json_shape() -> None:
     r = subprocess.run(
-        [sys.executable, "-m", "console.cli", "config", "check", "--json"],
+        [sys.executable, "-m", "tafang", "config", "check", "--json"],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -220,7 +219,7 @@ def test_hostile_values_in_json_reports_and_ids(run, tmp_path: Path) -> None:
 def test_an_anchor_catches_a_record_cut_back(run, db_url: str, tmp_path: Path) -> None:
     """A cleanly cut tail (entries deleted, head rewound) verifies as a chain; the anchor the
     daemon logs does not let it pass."""
-    from store.record import record_head
+    from tafang.store.record import record_head
 
     _ingest(run, tmp_path, [json.dumps({**REC, "external_id": f"A{i}"}) for i in range(3)])
     eng = make_engine(db_url)

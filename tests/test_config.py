@@ -8,8 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from store.config import LEVELS, ConfigError, Deployment, default_config_path, load_config
+from tafang.store.config import LEVELS, ConfigError, Deployment, default_config_path, load_config
 
 TINY = Path(__file__).parent / "fixtures" / "tiny.toml"
 

@@ -12,17 +12,16 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import insert
-
-from console.app import Command, TafangApp, parse_command
-from console.i18n import Strings
-from console.live import Filter, LiveState, ViewModel
-from console.screens.assign import AssignScreen, rank
-from console.screens.case import CaseScreen
-from console.screens.help import HelpScreen
-from store.cases import Actor, Store
-from store.config import Deployment
-from store.db import make_engine
-from store.models import Heartbeat
+from tafang.console.app import Command, TafangApp, parse_command
+from tafang.console.i18n import Strings
+from tafang.console.live import Filter, LiveState, ViewModel
+from tafang.console.screens.assign import AssignScreen, rank
+from tafang.console.screens.case import CaseScreen
+from tafang.console.screens.help import HelpScreen
+from tafang.store.cases import Actor, Store
+from tafang.store.config import Deployment
+from tafang.store.db import make_engine
+from tafang.store.models import Heartbeat
 
 pytestmark = [pytest.mark.anyio, pytest.mark.filterwarnings("ignore::ResourceWarning")]
 
@@ -443,7 +442,7 @@ def test_clock_lights_and_live_state(gudang, db) -> None:
 
 # ---- the demo ---------------------------------------------------------------------------------
 def test_demo_seeds_a_backlog_and_its_feed_posts_through_intake(tmp_path: Path) -> None:
-    from console.demo import DemoFeed, DemoOptions, make_demo_store, prepare
+    from tafang.console.demo import DemoFeed, DemoOptions, make_demo_store, prepare
 
     store, d, path = make_demo_store(tmp_path)
     opts = DemoOptions(speed=600, backlog=12, seed=3)
@@ -467,7 +466,7 @@ def test_demo_seeds_a_backlog_and_its_feed_posts_through_intake(tmp_path: Path) 
 
 
 def test_fast_open_case_load_matches_the_store(db, gudang) -> None:
-    from console.live import open_cases
+    from tafang.console.live import open_cases
 
     store, _ = db
     a = new_case(store, gudang, title="[x] 引号\"'", location="地点")
@@ -480,7 +479,7 @@ def test_fast_open_case_load_matches_the_store(db, gudang) -> None:
 
 
 def test_todays_compliance_counts_met_and_missed_stages(db, gudang) -> None:
-    from console.live import todays_compliance
+    from tafang.console.live import todays_compliance
 
     store, _ = db
     t0 = datetime.now(UTC) - timedelta(minutes=10)

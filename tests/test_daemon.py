@@ -17,20 +17,20 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from tafang.sla.daemon import run_daemon
+from tafang.sla.escalate import DaemonLock
+from tafang.store.cases import Store
+from tafang.store.record import verify
 
-from sla.daemon import run_daemon
-from sla.escalate import DaemonLock
-from store.cases import Store
-from store.record import verify
 from tests.test_escalate import GUDANG, ROOT, T0, bulk_cases, counts, open_store
 
 DAEMON_SCRIPT = """
 import sys
-from sla.daemon import run_daemon
-from sla.policy import Policy
-from store.cases import Store
-from store.config import load_config
-from store.db import make_engine
+from tafang.sla.daemon import run_daemon
+from tafang.sla.policy import Policy
+from tafang.store.cases import Store
+from tafang.store.config import load_config
+from tafang.store.db import make_engine
 
 d = load_config(sys.argv[2])
 store = Store(make_engine(sys.argv[1]), d, clocks=Policy(d))
@@ -236,8 +236,8 @@ def test_kill_9_amid_a_storm_then_restart_escalates_each_case_once(
         assert len(c["audit"]) == 1000
         assert verify(store.engine).ok
         # Every notification is then delivered at least once, to a real HTTP endpoint.
-        from sla.notify import deliver_due
-        from store.config import Contact
+        from tafang.sla.notify import deliver_due
+        from tafang.store.config import Contact
 
         httpserver.expect_request("/hook", method="POST").respond_with_json({"ok": True})
         dep = GUDANG.model_copy(

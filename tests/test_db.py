@@ -6,9 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlmodel import SQLModel
-
-from store import models  # noqa: F401  (registers the tables)
-from store.db import make_engine, resolve_url
+from tafang.store import models  # noqa: F401  (registers the tables)
+from tafang.store.db import make_engine, resolve_url
 
 
 def test_migrations_match_the_models(db_url: str) -> None:

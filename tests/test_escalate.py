@@ -9,14 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, text
-
-from sla.escalate import DaemonLock, sweep
-from sla.policy import Policy
-from store.cases import Actor, Store
-from store.config import load_config
-from store.db import make_engine
-from store.models import Case
-from store.record import Entry, append, verify
+from tafang.sla.escalate import DaemonLock, sweep
+from tafang.sla.policy import Policy
+from tafang.store.cases import Actor, Store
+from tafang.store.config import load_config
+from tafang.store.db import make_engine
+from tafang.store.models import Case
+from tafang.store.record import Entry, append, verify
 
 ROOT = Path(__file__).resolve().parent.parent
 GUDANG = load_config(ROOT / "config.toml")  # respond 60 s, dispatch 180 s, interval 120 s

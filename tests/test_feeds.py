@@ -10,13 +10,12 @@ from typing import Any
 import pytest
 from pytest_httpserver import HTTPServer
 from sqlalchemy import select, update
+from tafang.sla.feeds import feed_status, map_item, poll_due
+from tafang.store.cases import Store
+from tafang.store.config import Deployment, Feed
+from tafang.store.db import make_engine
+from tafang.store.models import DeadLetter, FeedCursor
 from werkzeug import Request, Response
-
-from sla.feeds import feed_status, map_item, poll_due
-from store.cases import Store
-from store.config import Deployment, Feed
-from store.db import make_engine
-from store.models import DeadLetter, FeedCursor
 
 T0 = datetime(2026, 3, 2, 1, 0, 0, tzinfo=UTC)
 CURSORS = FeedCursor.__table__

@@ -6,9 +6,8 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-
-from console.i18n import Strings
-from store.cases import Actor, Conflict, Refused, Store
+from tafang.console.i18n import Strings
+from tafang.store.cases import Actor, Conflict, Refused, Store
 
 SH = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)

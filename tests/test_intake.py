@@ -17,13 +17,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text
-
-from store.cases import Actor, Store
-from store.config import Deployment
-from store.db import make_engine
-from store.intake import IngestResult, Normalised, Rejected, ingest, ingest_records, normalise
-from store.models import DeadLetter
-from store.record import (
+from tafang.store.cases import Actor, Store
+from tafang.store.config import Deployment
+from tafang.store.db import make_engine
+from tafang.store.intake import (
+    IngestResult,
+    Normalised,
+    Rejected,
+    ingest,
+    ingest_records,
+    normalise,
+)
+from tafang.store.models import DeadLetter
+from tafang.store.record import (
     AUDIT_ROW,
     Entry,
     Head,
@@ -446,11 +452,11 @@ def test_normalise_is_pure_and_says_why(gudang: Deployment) -> None:
 # ---- concurrency -------------------------------------------------------------------------
 CHILD = """
 import sys
-from store.cases import Actor, Store
-from store.db import make_engine
-from store.config import load_config
-from store.db import make_engine
-from store.intake import ingest
+from tafang.store.cases import Actor, Store
+from tafang.store.db import make_engine
+from tafang.store.config import load_config
+from tafang.store.db import make_engine
+from tafang.store.intake import ingest
 store = Store(make_engine(sys.argv[1]), load_config(sys.argv[2]))
 with open(sys.argv[3], "rb") as f:
     r = ingest(store, f, origin=sys.argv[3], actor=Actor("p", "t"), batch=50)

@@ -10,13 +10,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
-
-from store.cases import MOVES, Actor, Conflict, NotFound, Refused, Store
-from store.clocks import RUNNING
-from store.config import Deployment
-from store.db import make_engine
-from store.models import OPEN_STATUSES, STATUSES
-from store.record import verify
+from tafang.store.cases import MOVES, Actor, Conflict, NotFound, Refused, Store
+from tafang.store.clocks import RUNNING
+from tafang.store.config import Deployment
+from tafang.store.db import make_engine
+from tafang.store.models import OPEN_STATUSES, STATUSES
+from tafang.store.record import verify
 
 D01 = Actor("d01", "term-1")
 D02 = Actor("d02", "term-2")
@@ -176,9 +175,9 @@ def test_random_sequences_stay_legal(
 # ---- two processes, one case: exactly one wins ------------------------------------------
 RACE = """
 import sys
-from store.cases import Actor, Refused, Store
-from store.config import load_config
-from store.db import make_engine
+from tafang.store.cases import Actor, Refused, Store
+from tafang.store.config import load_config
+from tafang.store.db import make_engine
 store = Store(make_engine(sys.argv[1]), load_config(sys.argv[2]))
 ids = [int(x) for x in sys.argv[4].split(",")]
 sys.stdin.readline()  # start together

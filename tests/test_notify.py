@@ -19,9 +19,7 @@ from urllib.parse import parse_qs
 import pytest
 from pytest_httpserver import HTTPServer
 from sqlalchemy import select
-from werkzeug import Request, Response
-
-from sla.notify import (
+from tafang.sla.notify import (
     DeliveryReport,
     NotifySettings,
     deliver_due,
@@ -31,11 +29,12 @@ from sla.notify import (
     requeue_dead,
     robot_key,
 )
-from store.cases import Store
-from store.config import Contact, Deployment
-from store.db import make_engine
-from store.models import Outbox
-from store.outbox import enqueue
+from tafang.store.cases import Store
+from tafang.store.config import Contact, Deployment
+from tafang.store.db import make_engine
+from tafang.store.models import Outbox
+from tafang.store.outbox import enqueue
+from werkzeug import Request, Response
 
 OUTBOX = Outbox.__table__
 T0 = datetime(2026, 3, 2, 1, 0, 0, tzinfo=UTC)  # 09:00 in Shanghai, a Monday

@@ -12,12 +12,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-
-from sla import policy as policy_mod
-from sla.policy import Policy
-from store.cases import Actor, Store
-from store.config import ResolveLimit, load_config
-from store.db import make_engine
+from tafang.sla import policy as policy_mod
+from tafang.sla.policy import Policy
+from tafang.store.cases import Actor, Store
+from tafang.store.config import ResolveLimit, load_config
+from tafang.store.db import make_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 SH = ZoneInfo("Asia/Shanghai")

@@ -17,12 +17,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import update
-
-from console.app import TafangApp
-from store.cases import Actor, Store
-from store.config import Deployment
-from store.db import make_engine
-from store.models import Officer
+from tafang.console.app import TafangApp
+from tafang.store.cases import Actor, Store
+from tafang.store.config import Deployment
+from tafang.store.db import make_engine
+from tafang.store.models import Officer
 
 NOW = datetime(2026, 3, 9, 1, 0, 0, tzinfo=UTC)  # 09:00 in Hangzhou, a Monday
 ACTOR = Actor("d02", "terminal-2")

@@ -9,17 +9,16 @@ from pathlib import Path
 import pytest
 from rich.cells import cell_len
 from rich.segment import Segment
+from tafang.store.config import load_config
+from tafang.widgets.event_queue import EventQueue
+from tafang.widgets.grid_map import GridMap
+from tafang.widgets.rows import CellSpec, CellState, OfficerRow, PartnerRow, QueueRow
+from tafang.widgets.sla_badge import SlaBadge, countdown, sla_state
+from tafang.widgets.squad_panel import SquadPanel
+from tafang.widgets.text import fit, safe
 from textual.app import App, ComposeResult
 from textual.message import Message
 from textual.strip import Strip
-
-from store.config import load_config
-from widgets.event_queue import EventQueue
-from widgets.grid_map import GridMap
-from widgets.rows import CellSpec, CellState, OfficerRow, PartnerRow, QueueRow
-from widgets.sla_badge import SlaBadge, countdown, sla_state
-from widgets.squad_panel import SquadPanel
-from widgets.text import fit, safe
 
 pytestmark = pytest.mark.anyio  # the async tests run on anyio's pytest plugin (asyncio backend)
 

@@ -22,6 +22,10 @@ from typing import ClassVar, Literal
 
 from rich.segment import Segment
 from rich.style import Style
+from tafang.widgets.picked import Picked
+from tafang.widgets.rows import QueueRow
+from tafang.widgets.sla_badge import DEFAULT_AT_RISK, clock_name, countdown, sla_state
+from tafang.widgets.text import fit
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
@@ -29,11 +33,6 @@ from textual.geometry import Region, Size
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-
-from widgets.picked import Picked
-from widgets.rows import QueueRow
-from widgets.sla_badge import DEFAULT_AT_RISK, clock_name, countdown, sla_state
-from widgets.text import fit
 
 _PRIORITY_RANK = {"critical": 0, "urgent": 1, "normal": 2}
 _FAR = datetime.max.replace(tzinfo=UTC)

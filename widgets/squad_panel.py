@@ -14,15 +14,14 @@ from typing import ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
+from tafang.widgets.picked import Picked
+from tafang.widgets.rows import OfficerRow, PartnerRow
+from tafang.widgets.text import fit, safe, width_of
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-
-from widgets.picked import Picked
-from widgets.rows import OfficerRow, PartnerRow
-from widgets.text import fit, safe, width_of
 
 STATUSES = ("available", "en_route", "on_scene", "off_duty")
 _COUNT_LABELS = {

@@ -13,6 +13,10 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.text import Text
+from tafang.console.i18n import Strings
+from tafang.store.config import Deployment
+from tafang.store.views import CaseView, OfficerView
+from tafang.widgets.text import fit, safe
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -20,11 +24,6 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
-
-from console.i18n import Strings
-from store.config import Deployment
-from store.views import CaseView, OfficerView
-from widgets.text import fit, safe
 
 FAR = 999
 

@@ -9,6 +9,10 @@ from typing import ClassVar
 
 from rich.table import Table
 from rich.text import Text
+from tafang.console.i18n import Strings
+from tafang.console.live import ViewModel
+from tafang.store.views import CaseView, TimelineEntry
+from tafang.widgets.text import safe
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -16,11 +20,6 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
-
-from console.i18n import Strings
-from console.live import ViewModel
-from store.views import CaseView, TimelineEntry
-from widgets.text import safe
 
 
 class TimelineLoaded(Message):

@@ -11,6 +11,11 @@ from datetime import datetime
 from typing import Any
 
 from rich.text import Text
+from tafang.console.i18n import Strings
+from tafang.widgets.event_queue import EventQueue
+from tafang.widgets.grid_map import GridMap
+from tafang.widgets.rows import CellSpec, CellState, OfficerRow, PartnerRow, QueueRow
+from tafang.widgets.squad_panel import SquadPanel
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
@@ -18,12 +23,6 @@ from textual.screen import Screen
 from textual.suggester import SuggestFromList
 from textual.widget import Widget
 from textual.widgets import Footer, Input
-
-from console.i18n import Strings
-from widgets.event_queue import EventQueue
-from widgets.grid_map import GridMap
-from widgets.rows import CellSpec, CellState, OfficerRow, PartnerRow, QueueRow
-from widgets.squad_panel import SquadPanel
 
 
 class HeaderLine(Widget):

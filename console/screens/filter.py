@@ -5,17 +5,16 @@ from __future__ import annotations
 from typing import ClassVar
 
 from rich.text import Text
+from tafang.console.i18n import Strings
+from tafang.console.live import Filter
+from tafang.store.config import Deployment
+from tafang.store.models import OPEN_STATUSES
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select
-
-from console.i18n import Strings
-from console.live import Filter
-from store.config import Deployment
-from store.models import OPEN_STATUSES
 
 
 class FilterScreen(ModalScreen[Filter | None]):

@@ -7,13 +7,12 @@ from typing import ClassVar
 
 from rich.table import Table
 from rich.text import Text
+from tafang.console.i18n import Strings
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
-
-from console.i18n import Strings
 
 SHORTHAND = (
     ("a ID", "ack"),

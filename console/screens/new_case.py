@@ -5,15 +5,14 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from rich.text import Text
+from tafang.console.i18n import Strings
+from tafang.store.config import PRIORITIES, Deployment
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, TextArea
-
-from console.i18n import Strings
-from store.config import PRIORITIES, Deployment
 
 
 class NewCaseScreen(ModalScreen[dict[str, Any] | None]):

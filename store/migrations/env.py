@@ -2,13 +2,12 @@
 
 from alembic import context
 from sqlmodel import SQLModel
-
-from store import models  # noqa: F401  (registers the tables)
+from tafang.store import models  # noqa: F401  (registers the tables)
 
 config = context.config
 engine = config.attributes.get("engine")
 if engine is None:
-    from store.db import make_engine
+    from tafang.store.db import make_engine
 
     engine = make_engine(config.get_main_option("sqlalchemy.url"), upgrade=False)
 
