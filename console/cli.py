@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import SQLAlchemyError
 from tafang.store.clocks import CLOCKS
 from tafang.store.config import LEVELS, ConfigError, Deployment, load_config
+from tafang.store.text import safe
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 ACTIONS = (
@@ -272,14 +273,8 @@ def _print_json(obj: Any, indent: int | None = None) -> None:
     sys.stdout.buffer.flush()
 
 
-def _safe(s: str) -> str:
-    from tafang.widgets.text import safe
-
-    return safe(s)
-
-
 def _unknown(raw: dict[str, Any], key: str) -> str:
-    return "? " + _safe(str(raw.get(key, "")))
+    return "? " + safe(str(raw.get(key, "")))
 
 
 def _print_case(c: Any, dep: Deployment, timeline: Sequence[Any]) -> None:
@@ -289,21 +284,21 @@ def _print_case(c: Any, dep: Deployment, timeline: Sequence[Any]) -> None:
     lines = [
         f"case #{c.id}  {c.status}  level {c.escalation_level} ({LEVELS[c.escalation_level]})"
         + ("  督办" if c.supervised else "")
-        + ("  TRIAGE: " + _safe(c.triage_reason) if c.triage else ""),
-        f"  title:     {_safe(c.title)}",
-        f"  source:    {_safe(c.source)} / {_safe(c.external_id)}",
+        + ("  TRIAGE: " + safe(c.triage_reason) if c.triage else ""),
+        f"  title:     {safe(c.title)}",
+        f"  source:    {safe(c.source)} / {safe(c.external_id)}",
         f"  category:  {f'{cat.code} {cat.name}' if cat else _unknown(raw, 'category')}",
         f"  grid:      {f'{grid.label} {grid.code}' if grid else _unknown(raw, 'grid')}",
         f"  priority:  {c.priority}   received {_local(c.received_at, dep)}",
         f"  assignee:  {c.assignee or '-'}",
-        f"  location:  {_safe(c.location)}",
+        f"  location:  {safe(c.location)}",
     ]
     if c.description:
-        lines.append("  description: " + _safe(c.description[:2000]))
+        lines.append("  description: " + safe(c.description[:2000]))
     lines.append("timeline:")
     for e in timeline:
-        detail = ", ".join(f"{k}={_safe(str(v))}" for k, v in e.detail.items())
-        lines.append(f"  {_local(e.at, dep)}  {e.action:<10} {_safe(e.operator):<8} {detail}")
+        detail = ", ".join(f"{k}={safe(str(v))}" for k, v in e.detail.items())
+        lines.append(f"  {_local(e.at, dep)}  {e.action:<10} {safe(e.operator):<8} {detail}")
     print("\n".join(lines))
 
 
@@ -394,9 +389,9 @@ def cmd_cases(args: argparse.Namespace) -> int:
         cat = dep.categories_by_code.get(c.category or "")
         print(
             f"{c.id:>7} {c.status:<12} {_local(c.received_at, dep)} "
-            f"{fit(_safe(c.source), 12)} {fit(cat.name if cat else '?', 12)} "
+            f"{fit(safe(c.source), 12)} {fit(cat.name if cat else '?', 12)} "
             f"{fit(grid.label if grid else '?', 6)} {fit(c.assignee or '-', 6)} "
-            f"{'!' if c.triage else ' '}{fit(_safe(c.display_title), 40)}"
+            f"{'!' if c.triage else ' '}{fit(safe(c.display_title), 40)}"
         )
     print(f"{len(rows)} case(s)", file=sys.stderr)
     return EXIT_OK

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from tafang.store.cases import CASES, Store
 from tafang.store.config import Deployment
+from tafang.store.text import safe
 
 STAGES = (
     ("respond", "acknowledged_at", "按时响应率"),
@@ -186,25 +187,13 @@ def _tables(rep: Report, d: Deployment) -> list[tuple[str, list[str], list[list[
     ]
 
 
-def _clean(s: str) -> str:
-    """Feed-supplied names (channels, raw codes) printed literally: no escapes, no newlines."""
-    return (
-        s
-        if s.isprintable()
-        else "".join(
-            c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}"
-            for c in s
-        )
-    )
-
-
 def _csv_cell(s: str) -> str:
     return "'" + s if s[:1] in ("=", "+", "-", "@") else s  # no formulas in spreadsheets
 
 
 def render(rep: Report, d: Deployment, fmt: str) -> str:
     tables = [
-        (name, head, [[_clean(c) for c in row] for row in rows])
+        (name, head, [[safe(c) for c in row] for row in rows])
         for name, head, rows in _tables(rep, d)
     ]
     tz = ZoneInfo(d.timezone)
