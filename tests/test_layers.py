@@ -73,5 +73,9 @@ def test_wheel_owns_one_import_name(tmp_path: Path) -> None:
     for folder in FOLDERS:
         assert f"tafang/{folder}/__init__.py" in names
     assert "tafang/__main__.py" in names
+    for init in ROOT.glob("*/**/__init__.py"):  # every source package is in the wheel
+        folder = init.relative_to(ROOT).parts[0]
+        if folder in FOLDERS:
+            assert f"tafang/{init.relative_to(ROOT).as_posix()}" in names, init
     assert "tafang/console/tafang.tcss" in names
     assert any(n.startswith("tafang/store/migrations/versions/0001") for n in names)
