@@ -1,11 +1,14 @@
 """Shared fixtures: a real SQLite file and a real PostgreSQL database per test.
 
 PostgreSQL tests skip only when no server answers and CI is unset; under CI=true a
-missing server fails the run.
+missing server fails the run. Each test's PostgreSQL database is a copy of one migrated
+template (`CREATE DATABASE … TEMPLATE`), made once per set of migrations, so a test pays
+for a file copy instead of a migration; `fresh_pg_url(migrated=False)` gives an empty one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -52,14 +55,55 @@ def require_pg() -> None:
         pytest.skip("PostgreSQL does not answer (CI unset)")
 
 
-def fresh_pg_url() -> Iterator[str]:
-    """A new, empty PostgreSQL database, dropped afterwards."""
-    require_pg()
-    name = f"tafang_t_{uuid.uuid4().hex[:12]}"
+def _db_url(name: str) -> str:
+    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+
+
+def _template_name() -> str:
+    """One template per set of migrations: a new revision makes (and uses) a new template."""
+    versions = ROOT / "store" / "migrations" / "versions"
+    digest = hashlib.sha256()
+    for f in sorted(versions.glob("*.py")):
+        digest.update(f.name.encode() + f.read_bytes())
+    return f"tafang_tpl_{digest.hexdigest()[:12]}"
+
+
+_TEMPLATE: str | None = None
+
+
+def _migrated_template() -> str:
+    """The migrated template database, created once (under an advisory lock: xdist workers)."""
+    global _TEMPLATE
+    if _TEMPLATE is not None:
+        return _TEMPLATE
+    name = _template_name()
     admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+        c.execute(text("SELECT pg_advisory_lock(7253001)"))
+        try:
+            exists = c.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+            ).first()
+            if not exists:
+                c.execute(text(f'CREATE DATABASE "{name}_new"'))
+                make_engine(_db_url(f"{name}_new")).dispose()  # migrate to head
+                c.execute(text(f'ALTER DATABASE "{name}_new" RENAME TO "{name}"'))
+        finally:
+            c.execute(text("SELECT pg_advisory_unlock(7253001)"))
+    admin.dispose()
+    _TEMPLATE = name
+    return name
+
+
+def fresh_pg_url(*, migrated: bool = True) -> Iterator[str]:
+    """A new PostgreSQL database (a copy of the migrated template, or empty), dropped after."""
+    require_pg()
+    name = f"tafang_t_{uuid.uuid4().hex[:12]}"
+    template = f' TEMPLATE "{_migrated_template()}"' if migrated else ""
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"{template}'))
+    url = _db_url(name)
     try:
         yield url
     finally:
