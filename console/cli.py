@@ -19,7 +19,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import SQLAlchemyError
 from tafang.store.clocks import CLOCKS
-from tafang.store.config import LEVELS, ConfigError, Deployment, load_config
+from tafang.store.config import (
+    LEVELS,
+    ConfigError,
+    Deployment,
+    default_config_path,
+    load_config,
+    locate_config,
+)
 from tafang.store.text import safe
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
@@ -61,7 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="store URL or SQLite path (env TAFANG_DB; default: a SQLite "
         "file in the user data dir)",
     )
-    p.add_argument("--config", help="deployment file (env TAFANG_CONFIG; default: config.toml)")
+    p.add_argument(
+        "--config",
+        help="deployment file (env TAFANG_CONFIG; else ./config.toml, the user or site "
+        "config dir, then the packaged Gudang deployment)",
+    )
     p.add_argument("--operator", help="who acts (env TAFANG_OPERATOR; default: your login)")
     p.add_argument("--terminal", help="terminal name on the record (default: host name)")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
@@ -133,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     cfsub = cf.add_subparsers(dest="config_cmd", required=True, parser_class=_Parser)
     ck = cfsub.add_parser("check", help="validate the config")
     ck.add_argument("--json", action="store_true", help="print the effective deployment")
+    ci = cfsub.add_parser("init", help="write the packaged deployment to the user config dir")
+    ci.add_argument("--force", action="store_true", help="overwrite an existing file")
     return p
 
 
@@ -161,8 +174,7 @@ def _case_id(s: str) -> int:
 
 # ---- helpers --------------------------------------------------------------------------------
 def _config(args: argparse.Namespace) -> Deployment:
-    path = args.config or os.environ.get("TAFANG_CONFIG") or None
-    return load_config(path)
+    return load_config(locate_config(args.config)[0])
 
 
 def _operator(args: argparse.Namespace) -> str:
@@ -303,10 +315,33 @@ def _print_case(c: Any, dep: Deployment, timeline: Sequence[Any]) -> None:
 
 
 # ---- commands -------------------------------------------------------------------------------
+def cmd_config(args: argparse.Namespace) -> int:
+    return cmd_config_init(args) if args.config_cmd == "init" else cmd_config_check(args)
+
+
+def cmd_config_init(args: argparse.Namespace) -> int:
+    """Write the packaged deployment to the user config dir, to edit; never overwrite."""
+    import platformdirs
+
+    target = platformdirs.user_config_path("tafang") / "config.toml"
+    if target.exists() and not args.force:
+        print(f"tafang: {target} exists; --force overwrites it", file=sys.stderr)
+        return EXIT_REFUSED
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(default_config_path().read_bytes())
+    except OSError as e:
+        raise UsageError(f"cannot write {target}: {e.strerror or e}") from e
+    print(f"wrote {target}: edit it; `tafang config check` validates it")
+    return EXIT_OK
+
+
 def cmd_config_check(args: argparse.Namespace) -> int:
-    dep = _config(args)
+    path, how = locate_config(args.config)
+    dep = load_config(path)
     if not args.json:
         t = dep.tower
+        print(f"config: {path} ({how})")
         print(
             f"ok: {dep.name}: {len(t.grids)} grids, {len(t.enforcement_circles)} enforcement / "
             f"{len(t.emergency_circles)} emergency / {len(t.risk_circles)} risk circles, "
@@ -506,7 +541,7 @@ def cmd_console(args: argparse.Namespace, demo: bool = False) -> int:
 
 
 COMMANDS = {
-    "config": cmd_config_check,
+    "config": cmd_config,
     "db": cmd_db_upgrade,
     "ingest": cmd_ingest,
     "cases": cmd_cases,

@@ -6,12 +6,15 @@ A wrong file is refused with the file, the key path and the reason (`ConfigError
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Iterable
 from functools import cached_property
+from importlib import resources
 from pathlib import Path
 from typing import Literal
 
+import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 LEVELS = ("grid", "enforcement", "emergency", "risk", "centre")
@@ -360,8 +363,33 @@ def _ref(key: str, value: str, known: set[str]) -> None:
 
 
 def default_config_path() -> Path:
-    """The Gudang deployment shipped with the package."""
-    return Path(__file__).resolve().parent.parent / "config.toml"
+    """The Gudang deployment shipped inside the package (the demo default).
+
+    In the repository store/config.toml is a link to the top-level config.toml, so there is
+    one file; the wheel carries its content.
+    """
+    return Path(str(resources.files("tafang.store").joinpath("config.toml")))
+
+
+def locate_config(explicit: str | Path | None = None) -> tuple[Path, str]:
+    """The deployment file to use and how it was found, first match wins: `--config`,
+    TAFANG_CONFIG, ./config.toml, the user config dir, the site config dir, the packaged one.
+
+    An explicit path is returned even if it does not exist, so the error names it.
+    """
+    if explicit:
+        return Path(explicit), "--config"
+    if env := os.environ.get("TAFANG_CONFIG"):
+        return Path(env), "TAFANG_CONFIG"
+    candidates = (
+        (Path("config.toml"), "./config.toml"),
+        (platformdirs.user_config_path("tafang") / "config.toml", "user config dir"),
+        (platformdirs.site_config_path("tafang") / "config.toml", "site config dir"),
+    )
+    for path, how in candidates:
+        if path.is_file():
+            return path, how
+    return default_config_path(), "packaged default"
 
 
 def load_config(path: str | Path | None = None) -> Deployment:

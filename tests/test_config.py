@@ -8,7 +8,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tafang.store.config import LEVELS, ConfigError, Deployment, default_config_path, load_config
+from tafang.store.config import (
+    LEVELS,
+    ConfigError,
+    Deployment,
+    default_config_path,
+    load_config,
+    locate_config,
+)
 
 TINY = Path(__file__).parent / "fixtures" / "tiny.toml"
 
@@ -27,6 +34,30 @@ def test_default_path_is_the_shipped_file(gudang: Deployment) -> None:
     assert load_config(default_config_path()) == gudang
     assert gudang.timezone == "Asia/Shanghai"
     assert gudang.ui.lang == "zh"
+
+
+def test_config_is_looked_up_in_the_documented_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--config, TAFANG_CONFIG, ./config.toml, user dir, site dir, then the packaged one."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TAFANG_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "user"))
+    monkeypatch.setenv("XDG_CONFIG_DIRS", str(tmp_path / "site"))
+    assert locate_config() == (default_config_path(), "packaged default")
+    steps = [
+        (tmp_path / "site" / "tafang" / "config.toml", "site config dir"),
+        (tmp_path / "user" / "tafang" / "config.toml", "user config dir"),
+        (tmp_path / "config.toml", "./config.toml"),
+    ]
+    for path, how in steps:  # each more specific place wins over the ones before
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("")
+        found, said = locate_config()
+        assert (found.resolve(), said) == (path.resolve(), how)
+    monkeypatch.setenv("TAFANG_CONFIG", "/from/env.toml")
+    assert locate_config() == (Path("/from/env.toml"), "TAFANG_CONFIG")
+    assert locate_config("/given.toml") == (Path("/given.toml"), "--config")
 
 
 def test_tower_sizes(gudang: Deployment) -> None:
