@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="deployment file (env TAFANG_CONFIG; else ./config.toml, the user or site "
         "config dir, then the packaged Gudang deployment)",
     )
+    p.add_argument("--version", action="version", version=f"tafang {_version()}")
     p.add_argument("--operator", help="who acts (env TAFANG_OPERATOR; default: your login)")
     p.add_argument("--terminal", help="terminal name on the record (default: host name)")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
@@ -173,6 +174,15 @@ def _case_id(s: str) -> int:
 
 
 # ---- helpers --------------------------------------------------------------------------------
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tafang")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "unknown"
+
+
 def _config(args: argparse.Namespace) -> Deployment:
     return load_config(locate_config(args.config)[0])
 
