@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import socket
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +19,8 @@ from sqlalchemy import Connection, Engine, func, insert, select, text, update
 from tafang.store.clocks import ClockRules
 from tafang.store.config import LEVELS, Deployment
 from tafang.store.db import insert_new, reader
-from tafang.store.models import END_STATUSES, OPEN_STATUSES, Case, Officer
+from tafang.store.models import END_STATUSES, Case, Officer
+from tafang.store.moves import BEFORE_HOLD, MOVES, STATUS_WORDS, Move
 from tafang.store.outbox import enqueue
 from tafang.store.record import Entry, Head, append, entries_for_case, lock_head, save_head
 from tafang.store.views import CASE_FIELDS, CaseView, OfficerView, TimelineEntry
@@ -27,41 +28,6 @@ from tafang.store.views import CASE_FIELDS, CaseView, OfficerView, TimelineEntry
 CASES = Case.__table__
 OFFICERS = Officer.__table__
 OPEN_SQL = text("status NOT IN ('closed', 'void', 'merged')")
-
-ACTIVE = ("new", "acknowledged", "dispatched", "on_scene")
-
-# action -> (states it may start from, state it leads to; None = stays, "" = computed)
-MOVES: dict[str, tuple[tuple[str, ...], str | None]] = {
-    "ack": (("new",), "acknowledged"),
-    "dispatch": (("new", "acknowledged"), "dispatched"),
-    "reassign": (("dispatched", "on_scene"), "dispatched"),
-    "arrive": (("dispatched",), "on_scene"),
-    "handle": (("on_scene",), "handled"),
-    "close": (("handled",), "closed"),
-    "hold": (ACTIVE, "held"),
-    "resume": (("held",), ""),
-    "return": (("dispatched", "on_scene"), "acknowledged"),
-    "rework": (("handled",), "dispatched"),
-    "reopen": (("closed", "void"), "acknowledged"),
-    "void": ((*ACTIVE, "held"), "void"),
-    "merge": (OPEN_STATUSES, "merged"),
-    "supervise": (OPEN_STATUSES, None),
-    "escalate": (OPEN_STATUSES, None),
-    "note": (OPEN_STATUSES + END_STATUSES, None),
-}
-NEEDS_REASON = {"hold", "return", "rework", "reopen", "void", "merge", "supervise", "escalate"}
-NEEDS_SUPERVISOR = {"hold"}
-STATUS_WORDS = {
-    "new": "new (待受理)",
-    "acknowledged": "acknowledged (已受理)",
-    "dispatched": "dispatched (已派遣)",
-    "on_scene": "on scene (处置中)",
-    "handled": "handled (已处置)",
-    "held": "on hold (挂账)",
-    "closed": "closed (已结案)",
-    "void": "void (已作废)",
-    "merged": "merged (已合并)",
-}
 
 
 class Refused(Exception):
@@ -104,7 +70,7 @@ class Store:
         self.read_engine = reader(engine)
         self.d = deployment
         self.clocks = clocks or ClockRules(deployment)
-        self.sync_roster()
+        self.opened_at = utcnow()  # the "since" of officers the roster has no row for yet
 
     # ---- transactions ----------------------------------------------------------------
     @contextmanager
@@ -124,21 +90,35 @@ class Store:
                 conn.execute(notify, {"seq": str(head.change_seq)})
 
     # ---- roster --------------------------------------------------------------------------
-    def sync_roster(self) -> None:
-        """Give every officer of the config a live-state row (new officers start available)."""
+    def sync_roster(self) -> int:
+        """Give every officer of the config a live-state row (new officers start available).
+
+        An explicit step (`db upgrade`, daemon start, console, demo): opening a store never
+        writes. A move that needs a missing row creates it itself (`_officer_row`).
+        Returns how many rows were added.
+        """
         with self.read_engine.connect() as conn:
             have = set(conn.execute(select(OFFICERS.c.code)).scalars())
         now = utcnow()
         missing = [
-            dict(code=o.code, squad=s.code, status="available", status_since=now, version=1)
+            _roster_row(s.code, o.code, now)
             for s in self.d.squads
             for o in s.officers
             if o.code not in have
         ]
-        if not missing:
-            return
-        with self.engine.begin() as conn:  # another process may be doing the same
-            conn.execute(insert_new(conn, OFFICERS), missing)
+        if missing:
+            with self.engine.begin() as conn:  # another process may be doing the same
+                conn.execute(insert_new(conn, OFFICERS), missing)
+        return len(missing)
+
+    def _officer_row(self, conn: Connection, code: str, now: datetime) -> Any:
+        """The officer's live row, created (available) if the roster was never synced."""
+        r = conn.execute(select(OFFICERS).where(OFFICERS.c.code == code)).first()
+        if r is None and code in self.d.officers_by_code:
+            squad = self.d.officers_by_code[code][0].code
+            conn.execute(insert_new(conn, OFFICERS, _roster_row(squad, code, now)))
+            r = conn.execute(select(OFFICERS).where(OFFICERS.c.code == code)).first()
+        return r
 
     # ---- reads -------------------------------------------------------------------------
     def get(self, case_id: int) -> CaseView:
@@ -211,7 +191,7 @@ class Store:
                         status=r.status if r else "available",
                         case_id=r.case_id if r else None,
                         grid=r.grid if r else None,
-                        status_since=r.status_since if r else utcnow(),
+                        status_since=r.status_since if r else self.opened_at,
                         load=loads.get(o.code, 0),
                     )
                 )
@@ -277,229 +257,97 @@ class Store:
         now: datetime | None = None,
     ) -> CaseView:
         """Apply one move; raise Refused (or Conflict / NotFound) with the reason."""
-        if action not in MOVES:
+        reason = (reason or "").strip()
+        move = self._allowed(action, actor, reason)
+        now = now or utcnow()
+        with self.write() as (conn, head):
+            case = _load(conn, case_id, expected_version)
+            if case["status"] not in move.starts:
+                raise Refused(
+                    _illegal(case, action, move.starts),
+                    "illegal",
+                    action=action,
+                    id=case["id"],
+                    status=case["status"],
+                    allowed=list(move.starts),
+                )
+            plan = _plan(move, Ask(conn, self.d, case, to, reason, into, now))
+            changes = plan.changes
+            # The clocks need to know how long the hold lasted.
+            after = {**case, **changes, "held_at": case["held_at"]}
+            changes.update(self.clocks.after(action, after, now))
+            self._save(conn, head, case, changes, actor, now)
+            if action == "escalate":
+                _enqueue_escalation(
+                    conn, head, {**case, **changes}, plan.detail, actor, reason, now
+                )
+            for code in plan.officers:
+                self._refresh_officer(conn, code, now)
+            entries = [Entry(now, actor.operator, actor.terminal, e, c, d) for e, c, d in plan.also]
+            detail = plan.detail
+            if reason:
+                detail.setdefault("reason", reason)
+            detail["from"] = case["status"]
+            detail["to"] = changes.get("status", case["status"])
+            entries.append(Entry(now, actor.operator, actor.terminal, action, case_id, detail))
+            append(conn, head, entries)
+        return self.get(case_id)
+
+    def _allowed(self, action: str, actor: Actor, reason: str) -> Move:
+        """The move, if this operator may make it with this reason (state aside)."""
+        move = MOVES.get(action)
+        if move is None:
             raise Refused(
                 f"unknown action {action!r}; known: {', '.join(MOVES)}",
                 "unknown_action",
                 action=action,
             )
-        reason = (reason or "").strip()
-        if action in NEEDS_REASON and not reason and action != "merge":
+        if move.reason and not reason:
             raise Refused(
                 f"{action} needs a reason (it goes on the record)", "needs_reason", action=action
             )
-        if action in NEEDS_SUPERVISOR and self.d.role_of(actor.operator) != "supervisor":
+        if move.roles is not None and self.d.role_of(actor.operator) not in move.roles:
+            roles = " or ".join(sorted(move.roles))
             raise Refused(
-                f"{action} needs a supervisor; operator {actor.operator!r} is not one",
-                "needs_supervisor",
+                f"{action} needs a {roles}; operator {actor.operator!r} is not one",
+                "needs_" + "_or_".join(sorted(move.roles)),
                 action=action,
                 operator=actor.operator,
             )
-        now = now or utcnow()
-        with self.write() as (conn, head):
-            row = conn.execute(select(CASES).where(CASES.c.id == case_id)).first()
-            if row is None:
-                raise NotFound(f"case {case_id} does not exist", "not_found", id=case_id)
-            case = dict(row._mapping)
-            if expected_version is not None and case["version"] != expected_version:
-                raise _conflict(case)
-            starts, leads_to = MOVES[action]
-            if case["status"] not in starts:
-                raise Refused(
-                    _illegal(case, action, starts),
-                    "illegal",
-                    action=action,
-                    id=case["id"],
-                    status=case["status"],
-                    allowed=list(starts),
-                )
-            changes, detail, officer_moves = self._plan(conn, case, action, to, reason, into, now)
-            if leads_to:
-                changes["status"] = leads_to
-            elif leads_to == "":
-                changes["status"] = case["hold_from"] or "acknowledged"
-            new_case = {**case, **changes}
-            # The clocks need to know how long the hold lasted.
-            changes.update(self.clocks.after(action, {**new_case, "held_at": case["held_at"]}, now))
-            head.change_seq += 1
-            changes.update(
-                version=case["version"] + 1,
-                updated_at=now,
-                updated_by=actor.operator,
-                updated_terminal=actor.terminal,
-                updated_seq=head.change_seq,
-            )
-            res = conn.execute(
-                update(CASES)
-                .where(CASES.c.id == case_id)
-                .where(CASES.c.version == case["version"])
-                .values(**changes)
-            )
-            if res.rowcount != 1:
-                fresh = conn.execute(select(CASES).where(CASES.c.id == case_id)).one()
-                raise _conflict(dict(fresh._mapping))
-            if action == "escalate":
-                enqueue(
-                    conn,
-                    key=f"case-{case_id}-manual-{detail['level']}-{head.seq + 1}",
-                    contact=LEVELS[detail["level"]],
-                    case_id=case_id,
-                    now=now,
-                    event=_event(
-                        new_case,
-                        "escalation",
-                        level=detail["level"],
-                        by=actor.operator,
-                        reason=reason,
-                    ),
-                )
-            for code in officer_moves:
-                self._refresh_officer(conn, code, now)
-            if detail.pop("_merge_target", None) is not None:
-                append(
-                    conn,
-                    head,
-                    [
-                        Entry(
-                            now,
-                            actor.operator,
-                            actor.terminal,
-                            "merged_in",
-                            into,
-                            {"from": case_id, "reason": reason},
-                        )
-                    ],
-                )
-            if reason:
-                detail.setdefault("reason", reason)
-            detail["from"] = case["status"]
-            detail["to"] = changes.get("status", case["status"])
-            append(
-                conn, head, [Entry(now, actor.operator, actor.terminal, action, case_id, detail)]
-            )
-        return self.get(case_id)
+        return move
 
-    def _plan(
+    def _save(
         self,
         conn: Connection,
+        head: Head,
         case: dict[str, Any],
-        action: str,
-        to: str | None,
-        reason: str,
-        into: int | None,
+        changes: dict[str, Any],
+        actor: Actor,
         now: datetime,
-    ) -> tuple[dict[str, Any], dict[str, Any], set[str]]:
-        """Column changes, record detail and the officers whose status to refresh."""
-        cid = case["id"]
-        ch: dict[str, Any] = {}
-        detail: dict[str, Any] = {}
-        prev = case["assignee"] if case["assignee_kind"] == "officer" else None
-        om: set[str] = {prev} if prev else set()
-
-        if action == "ack":
-            ch["acknowledged_at"] = now
-        elif action in ("dispatch", "reassign"):
-            kind, code = self._assignee(to)
-            if action == "reassign" and code == case["assignee"]:
-                raise Refused(
-                    f"case {cid} is already with {code}", "already_with", id=cid, assignee=code
-                )
-            if case["acknowledged_at"] is None:
-                ch["acknowledged_at"] = now
-            ch.update(assignee=code, assignee_kind=kind, dispatched_at=now, arrived_at=None)
-            if kind == "officer":
-                live = conn.execute(
-                    select(OFFICERS.c.status).where(OFFICERS.c.code == code)
-                ).scalar_one_or_none()
-                if live == "off_duty":
-                    raise Refused(
-                        f"officer {code} is off duty (休息): choose another",
-                        "off_duty",
-                        officer=code,
-                    )
-                om.add(code)
-            detail.update(assignee=code, kind=kind)
-        elif action == "arrive":
-            ch["arrived_at"] = now
-        elif action == "handle":
-            ch["handled_at"] = now
-        elif action == "close":
-            ch["closed_at"] = now
-        elif action == "hold":
-            ch.update(hold_from=case["status"], held_at=now)
-        elif action == "resume":
-            ch.update(hold_from=None, held_at=None)
-            detail["paused_seconds"] = (
-                round((now - case["held_at"]).total_seconds(), 3) if case["held_at"] else 0
-            )
-        elif action == "return":
-            detail["returned_by"] = case["assignee"]
-            ch.update(assignee=None, assignee_kind=None, dispatched_at=None, arrived_at=None)
-        elif action == "rework":
-            ch.update(handled_at=None, arrived_at=None, dispatched_at=now)
-        elif action == "reopen":
-            ch.update(
-                closed_at=None,
-                handled_at=None,
-                assignee=None,
-                assignee_kind=None,
-                dispatched_at=None,
-                arrived_at=None,
-                acknowledged_at=now,
-                escalation_level=0,
-                escalated_at=None,
-            )
-        elif action == "merge":
-            if into is None:
-                raise Refused(
-                    "merge needs the case to merge into (--into ID)", "merge_needs_target"
-                )
-            if into == cid:
-                raise Refused(f"case {cid} cannot be merged into itself", "merge_self", id=cid)
-            target = conn.execute(select(CASES.c.status).where(CASES.c.id == into)).first()
-            if target is None:
-                raise NotFound(f"case {into} (merge target) does not exist", "not_found", id=into)
-            if target.status in END_STATUSES:
-                raise Refused(
-                    f"case {into} is {STATUS_WORDS[target.status]}: merge into an open case",
-                    "merge_closed",
-                    id=into,
-                    status=target.status,
-                )
-            ch["merged_into"] = into
-            detail.update(into=into, _merge_target=into)
-        elif action == "supervise":
-            ch["supervised"] = True
-        elif action == "escalate":
-            if case["escalation_level"] >= len(LEVELS) - 1:
-                raise Refused(
-                    f"case {cid} is already at the command centre (top level)", "top_level", id=cid
-                )
-            lvl = case["escalation_level"] + 1
-            ch.update(escalation_level=lvl, escalated_at=now)
-            detail.update(level=lvl, level_name=LEVELS[lvl], by_hand=True)
-        return ch, detail, om
-
-    def _assignee(self, to: str | None) -> tuple[str, str]:
-        if not to:
-            raise Refused("dispatch needs an officer or squad (--to 2-03)", "needs_assignee")
-        if to in self.d.officers_by_code:
-            return "officer", to
-        if to in self.d.squads_by_code:
-            return "squad", to
-        for p in self.d.partners:
-            if to == p.code:
-                return "partner", to
-        raise Refused(
-            f"no officer, squad or partner team {to!r} in this deployment",
-            "unknown_assignee",
-            assignee=to,
+    ) -> None:
+        """Write the changes if the case is still at the version read; else Conflict."""
+        head.change_seq += 1
+        changes.update(
+            version=case["version"] + 1,
+            updated_at=now,
+            updated_by=actor.operator,
+            updated_terminal=actor.terminal,
+            updated_seq=head.change_seq,
         )
+        res = conn.execute(
+            update(CASES)
+            .where(CASES.c.id == case["id"])
+            .where(CASES.c.version == case["version"])
+            .values(**changes)
+        )
+        if res.rowcount != 1:
+            fresh = conn.execute(select(CASES).where(CASES.c.id == case["id"])).one()
+            raise _conflict(dict(fresh._mapping))
 
     def _refresh_officer(self, conn: Connection, code: str, now: datetime) -> None:
         """Derive an officer's status from the cases in their hands (on scene > en route >
         available), so a second case or a hold never leaves a stale status behind."""
-        r = conn.execute(select(OFFICERS).where(OFFICERS.c.code == code)).first()
+        r = self._officer_row(conn, code, now)
         if r is None:
             return
         mine = conn.execute(
@@ -533,6 +381,7 @@ class Store:
         now = now or utcnow()
         with self.write() as (conn, head):
             head.change_seq += 1
+            self._officer_row(conn, code, now)
             conn.execute(
                 update(OFFICERS)
                 .where(OFFICERS.c.code == code)
@@ -552,6 +401,10 @@ class Store:
                     )
                 ],
             )
+
+
+def _roster_row(squad: str, code: str, now: datetime) -> dict[str, Any]:
+    return dict(code=code, squad=squad, status="available", status_since=now, version=1)
 
 
 def _event(case: Mapping[str, Any], kind: str, **more: Any) -> dict[str, Any]:
@@ -594,4 +447,212 @@ def _illegal(case: Mapping[str, Any], action: str, starts: Sequence[str]) -> str
     return (
         f"cannot {action} case {case['id']}: it is {STATUS_WORDS[case['status']]}; "
         f"{action} needs a case that is {allowed}"
+    )
+
+
+# ---- planners: one per move that changes more than its status ------------------------------
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """What a planner sees: the case as read in the move's transaction and the arguments."""
+
+    conn: Connection
+    d: Deployment
+    case: dict[str, Any]
+    to: str | None
+    reason: str
+    into: int | None
+    now: datetime
+
+
+@dataclass(slots=True)
+class Plan:
+    """What a planner decides: column changes, the record's detail, officers whose status
+    to refresh, and further record entries (action, case id, detail)."""
+
+    changes: dict[str, Any] = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)
+    officers: set[str] = field(default_factory=set)
+    also: list[tuple[str, int | None, dict[str, Any]]] = field(default_factory=list)
+
+
+def _nothing(a: Ask, p: Plan) -> None:
+    """void and note: the status (if any) is all that changes."""
+
+
+def _stamp(column: str) -> Callable[[Ask, Plan], None]:
+    def plan(a: Ask, p: Plan) -> None:
+        p.changes[column] = a.now
+
+    return plan
+
+
+def _dispatch(a: Ask, p: Plan) -> None:
+    kind, code = _assignee(a.d, a.to)
+    if a.case["acknowledged_at"] is None:
+        p.changes["acknowledged_at"] = a.now
+    p.changes.update(assignee=code, assignee_kind=kind, dispatched_at=a.now, arrived_at=None)
+    if kind == "officer":
+        live = a.conn.execute(
+            select(OFFICERS.c.status).where(OFFICERS.c.code == code)
+        ).scalar_one_or_none()
+        if live == "off_duty":
+            raise Refused(
+                f"officer {code} is off duty (休息): choose another", "off_duty", officer=code
+            )
+        p.officers.add(code)
+    p.detail.update(assignee=code, kind=kind)
+
+
+def _reassign(a: Ask, p: Plan) -> None:
+    cid = a.case["id"]
+    _, code = _assignee(a.d, a.to)
+    if code == a.case["assignee"]:
+        raise Refused(f"case {cid} is already with {code}", "already_with", id=cid, assignee=code)
+    _dispatch(a, p)
+
+
+def _hold(a: Ask, p: Plan) -> None:
+    p.changes.update(hold_from=a.case["status"], held_at=a.now)
+
+
+def _resume(a: Ask, p: Plan) -> None:
+    held_at = a.case["held_at"]
+    p.changes.update(hold_from=None, held_at=None)
+    p.detail["paused_seconds"] = round((a.now - held_at).total_seconds(), 3) if held_at else 0
+
+
+def _return(a: Ask, p: Plan) -> None:
+    p.detail["returned_by"] = a.case["assignee"]
+    p.changes.update(assignee=None, assignee_kind=None, dispatched_at=None, arrived_at=None)
+
+
+def _rework(a: Ask, p: Plan) -> None:
+    p.changes.update(handled_at=None, arrived_at=None, dispatched_at=a.now)
+
+
+def _reopen(a: Ask, p: Plan) -> None:
+    p.changes.update(
+        closed_at=None,
+        handled_at=None,
+        assignee=None,
+        assignee_kind=None,
+        dispatched_at=None,
+        arrived_at=None,
+        acknowledged_at=a.now,
+        escalation_level=0,
+        escalated_at=None,
+    )
+
+
+def _merge(a: Ask, p: Plan) -> None:
+    cid, into = a.case["id"], a.into
+    if into is None:
+        raise Refused("merge needs the case to merge into (--into ID)", "merge_needs_target")
+    if into == cid:
+        raise Refused(f"case {cid} cannot be merged into itself", "merge_self", id=cid)
+    target = a.conn.execute(select(CASES.c.status).where(CASES.c.id == into)).first()
+    if target is None:
+        raise NotFound(f"case {into} (merge target) does not exist", "not_found", id=into)
+    if target.status in END_STATUSES:
+        raise Refused(
+            f"case {into} is {STATUS_WORDS[target.status]}: merge into an open case",
+            "merge_closed",
+            id=into,
+            status=target.status,
+        )
+    p.changes["merged_into"] = into
+    p.detail["into"] = into
+    p.also.append(("merged_in", into, {"from": cid, "reason": a.reason}))
+
+
+def _supervise(a: Ask, p: Plan) -> None:
+    p.changes["supervised"] = True
+
+
+def _escalate(a: Ask, p: Plan) -> None:
+    cid, level = a.case["id"], a.case["escalation_level"]
+    if level >= len(LEVELS) - 1:
+        raise Refused(
+            f"case {cid} is already at the command centre (top level)", "top_level", id=cid
+        )
+    p.changes.update(escalation_level=level + 1, escalated_at=a.now)
+    p.detail.update(level=level + 1, level_name=LEVELS[level + 1], by_hand=True)
+
+
+PLANNERS: dict[str, Callable[[Ask, Plan], None]] = {
+    "ack": _stamp("acknowledged_at"),
+    "dispatch": _dispatch,
+    "reassign": _reassign,
+    "arrive": _stamp("arrived_at"),
+    "handle": _stamp("handled_at"),
+    "close": _stamp("closed_at"),
+    "hold": _hold,
+    "resume": _resume,
+    "return": _return,
+    "rework": _rework,
+    "reopen": _reopen,
+    "void": _nothing,
+    "merge": _merge,
+    "supervise": _supervise,
+    "escalate": _escalate,
+    "note": _nothing,
+}
+"""Move name -> its planner: checks the arguments against the case and fills a Plan."""
+
+
+def _plan(move: Move, a: Ask) -> Plan:
+    """The move's own planner, then the state it leads to."""
+    case = a.case
+    plan = Plan(officers={case["assignee"]} if case["assignee_kind"] == "officer" else set())
+    PLANNERS[move.name](a, plan)
+    if move.leads_to == BEFORE_HOLD:
+        plan.changes["status"] = case["hold_from"] or "acknowledged"
+    elif move.leads_to:
+        plan.changes["status"] = move.leads_to
+    return plan
+
+
+def _assignee(d: Deployment, to: str | None) -> tuple[str, str]:
+    if not to:
+        raise Refused("dispatch needs an officer or squad (--to 2-03)", "needs_assignee")
+    if to in d.officers_by_code:
+        return "officer", to
+    if to in d.squads_by_code:
+        return "squad", to
+    if any(to == p.code for p in d.partners):
+        return "partner", to
+    raise Refused(
+        f"no officer, squad or partner team {to!r} in this deployment",
+        "unknown_assignee",
+        assignee=to,
+    )
+
+
+def _load(conn: Connection, case_id: int, expected_version: int | None) -> dict[str, Any]:
+    row = conn.execute(select(CASES).where(CASES.c.id == case_id)).first()
+    if row is None:
+        raise NotFound(f"case {case_id} does not exist", "not_found", id=case_id)
+    case = dict(row._mapping)
+    if expected_version is not None and case["version"] != expected_version:
+        raise _conflict(case)
+    return case
+
+
+def _enqueue_escalation(
+    conn: Connection,
+    head: Head,
+    case: Mapping[str, Any],
+    detail: Mapping[str, Any],
+    actor: Actor,
+    reason: str,
+    now: datetime,
+) -> None:
+    """A hand escalation notifies the new level's duty contact, once (idempotency key)."""
+    enqueue(
+        conn,
+        key=f"case-{case['id']}-manual-{detail['level']}-{head.seq + 1}",
+        contact=LEVELS[detail["level"]],
+        case_id=case["id"],
+        now=now,
+        event=_event(case, "escalation", level=detail["level"], by=actor.operator, reason=reason),
     )
