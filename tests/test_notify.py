@@ -10,6 +10,7 @@ import logging
 import socket
 import threading
 import time
+import unicodedata
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -164,7 +165,8 @@ def test_untrusted_title_cannot_break_lines_or_smuggle_escapes(
 
     content = httpserver.log[0][0].get_json()["text"]["content"]
     first = content.splitlines()[0]
-    assert "\x1b" not in content
+    assert "\x1b" not in content and "\u241b" in first  # ESC shown as ␛ (store.text.safe)
+    assert not [c for c in content if unicodedata.category(c) == "Cc" and c != "\n"]
     assert first.startswith("【超时升级】案件 #1043 evil") and "升级至：指挥中心" in first
 
 

@@ -1,0 +1,150 @@
+"""The Chinese text of a notification: one event as a message, many as a digest.
+
+Format-neutral: a format module (`dingtalk`, …) wraps this text in its own body. Untrusted
+text (titles, codes, names from feeds) goes through `one_line`, i.e. the one sanitiser
+`tafang.store.text.safe`, folded onto one line so it cannot forge extra lines.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tafang.store.config import LEVELS, Contact, Deployment
+from tafang.store.text import safe
+
+# ---- labels: move to tafang.store.labels (keys level.<n> / level.<name>, clock.<name>) ------
+LEVEL_ZH = {
+    "grid": "网格",
+    "enforcement": "综合执法圈",
+    "emergency": "应急管理圈",
+    "risk": "风险防控圈",
+    "centre": "指挥中心",
+}
+CLOCK_ZH = {"respond": "响应", "dispatch": "派遣", "arrive": "到场", "resolve": "办结"}
+# ---- end of labels ----------------------------------------------------------------------------
+
+_BREAKS = re.compile(r"[\r\n\t]+")
+
+
+def one_line(value: Any, limit: int = 80) -> str:
+    """Untrusted text for a chat line: line breaks folded to a space, every other control /
+    bidi / invisible character made visible by `safe`, cut at `limit` characters."""
+    s = safe(_BREAKS.sub(" ", "" if value is None else str(value))).strip()
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def _duration_zh(ms: Any) -> str:
+    try:
+        secs = max(0, int(float(ms) / 1000))
+    except (TypeError, ValueError):
+        return ""
+    if secs < 60:
+        return f"{secs} 秒"
+    if secs < 3600:
+        return f"{secs // 60} 分 {secs % 60} 秒"
+    return f"{secs // 3600} 小时 {secs % 3600 // 60} 分"
+
+
+def _local_time(value: Any, tz: ZoneInfo) -> str:
+    if not value:
+        return ""
+    try:
+        t = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    except ValueError:
+        return one_line(value, 40)
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return t.astimezone(tz).strftime("%m-%d %H:%M:%S")
+
+
+class Names:
+    """Chinese labels for an event's codes, from the deployment."""
+
+    def __init__(self, d: Deployment) -> None:
+        self.d = d
+        self.tz = ZoneInfo(d.timezone)
+
+    def category(self, code: Any) -> str:
+        c = self.d.categories_by_code.get(str(code)) if code else None
+        return f"{c.code} {c.name}" if c else one_line(code or "未分类", 40)
+
+    def grid(self, code: Any) -> str:
+        g = self.d.grids_by_code.get(str(code)) if code else None
+        return f"{g.label}（{g.code}）" if g else one_line(code or "未知网格", 40)
+
+    def grid_short(self, code: Any) -> str:
+        g = self.d.grids_by_code.get(str(code)) if code else None
+        return g.label if g else one_line(code or "未知网格", 20)
+
+    def level(self, event: dict[str, Any]) -> str:
+        name = event.get("level_name")
+        if name not in LEVEL_ZH:
+            lv = event.get("level")
+            name = LEVELS[lv] if isinstance(lv, int) and 0 <= lv < len(LEVELS) else name
+        return LEVEL_ZH.get(str(name), one_line(name or "", 20))
+
+    @staticmethod
+    def clock(clock: Any) -> str:
+        return CLOCK_ZH.get(str(clock), one_line(clock, 20))
+
+
+def _headline(ev: dict[str, Any]) -> str:
+    kind = ev.get("kind", "escalation")
+    tag = "【超时升级】" if kind == "escalation" else f"【{one_line(kind, 20)}】"
+    case = f"案件 #{ev['case_id']}" if ev.get("case_id") is not None else "通知"
+    return f"{tag}{case} {one_line(ev.get('title'))}".rstrip()
+
+
+def _mentions(contact: Contact) -> str:
+    return " ".join(f"@{m}" for m in contact.at_mobiles)
+
+
+def render_text(ev: dict[str, Any], names: Names, contact: Contact) -> str:
+    """The text of one event, in Chinese."""
+    lines = [_headline(ev)]
+    lines.append(f"升级至：{names.level(ev)}（{one_line(contact.name, 40)}）")
+    if "category" in ev:
+        lines.append(f"类别：{names.category(ev.get('category'))}")
+    if "grid" in ev:
+        lines.append(f"网格：{names.grid(ev.get('grid'))}")
+    clock = ev.get("clock")
+    if clock:
+        due = _local_time(ev.get("due_at"), names.tz)
+        late = _duration_zh(ev.get("lateness_ms"))
+        part = f"超时环节：{names.clock(clock)}"
+        detail = "，".join(x for x in (f"应于 {due} 前完成" if due else "", f"已超 {late}") if x)
+        lines.append(f"{part}（{detail}）" if detail else part)
+    if contact.at_mobiles:
+        lines.append(_mentions(contact))
+    return "\n".join(lines)
+
+
+def _digest_line(ev: dict[str, Any], names: Names) -> str:
+    bits = [f"#{ev.get('case_id', '?')} {one_line(ev.get('title'), 40)}"]
+    if "grid" in ev:
+        bits.append(names.grid_short(ev.get("grid")))
+    bits.append(f"升级至{names.level(ev)}")
+    clock = ev.get("clock")
+    if clock:
+        late = _duration_zh(ev.get("lateness_ms"))
+        bits.append(f"{names.clock(clock)}超时 {late}".rstrip())
+    return "- " + " · ".join(bits)
+
+
+def render_digest_markdown(
+    events: Sequence[dict[str, Any]], names: Names, contact: Contact, listed: int
+) -> tuple[str, str]:
+    """(title, markdown) of a digest: one line per case, the rest counted."""
+    n = len(events)
+    title = f"【超时升级汇总】{n} 件"
+    lines = [f"#### 【超时升级汇总】共 {n} 件（{one_line(contact.name, 40)}）", ""]
+    lines += [_digest_line(ev, names) for ev in events[:listed]]
+    if n > listed:
+        lines.append(f"- 另有 {n - listed} 件，请在值班台查看")
+    if contact.at_mobiles:
+        lines += ["", _mentions(contact)]
+    return title, "\n".join(lines)

@@ -1,0 +1,36 @@
+"""The knobs of delivery (timeouts, retries, lease, rate window, digest size)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """Knobs of delivery; the defaults are the production ones."""
+
+    connect_timeout: float = 3.0
+    read_timeout: float = 5.0
+    max_attempts: int = 8  # a row is dead after this many failed tries
+    backoff_base: float = 2.0  # seconds before the 2nd try; doubles each failure
+    backoff_cap: float = 300.0
+    jitter: float = 0.2  # ± share of the backoff, so retries of many rows spread out
+    lease: float = 60.0  # > call_budget + request_deadline: a claimed row's hiding time
+    request_deadline: float = 8.0  # hard wall-clock limit of one request, answer included
+    call_budget: float = 20.0  # per target: no new send starts after this many seconds
+    return_after: float = 2.0  # deliver_due returns then; busy targets go on in the background
+    window: float = 60.0  # the rate limit's rolling window
+    max_rows: int = 2000  # due rows looked at per call
+    digest_max: int = 500  # rows folded into one digest at most (the rest wait)
+    digest_lines: int = 40  # cases listed one per line in a digest's text
+    max_answer: int = 65536  # bytes of an answer read at most (the rest is dropped)
+
+    @property
+    def timeout(self) -> httpx.Timeout:
+        """httpx's per-read timeouts (the wall-clock limit is `request_deadline`)."""
+        return httpx.Timeout(self.read_timeout, connect=self.connect_timeout)
+
+
+DEFAULT_SETTINGS = NotifySettings()
