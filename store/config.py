@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Iterable
+from datetime import date
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
@@ -224,6 +225,21 @@ class Feed(_Model):
     timeout: float = Field(default=5, gt=0)
 
 
+class Calendar(_Model):
+    """The State Council's holiday notice for years the calendar package does not know yet:
+    days off, and the weekend days worked instead (调休)."""
+
+    holidays: list[date] = []
+    workdays: list[date] = []
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> Calendar:
+        both = sorted(set(self.holidays) & set(self.workdays))
+        if both:
+            raise ValueError(f"calendar: {both[0].isoformat()} is both a holiday and a workday")
+        return self
+
+
 class Ui(_Model):
     lang: Literal["zh", "en"] = "zh"
     bell_on_breach: bool = True
@@ -246,6 +262,7 @@ class Deployment(_Model):
     operators: list[Operator] = []
     contacts: list[Contact] = []
     feeds: list[Feed] = []
+    calendar: Calendar = Calendar()
     ui: Ui = Ui()
 
     model_config = ConfigDict(extra="forbid", frozen=True, ignored_types=(cached_property,))
