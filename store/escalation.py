@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -40,6 +40,7 @@ class StepLike(Protocol):
 
 
 Planner = Callable[[Mapping[str, Any], datetime], StepLike | None]
+_EscKey = tuple[int, str, int]  # (case id, clock as recorded, level)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,116 +125,158 @@ def _apply(
     operator: str,
     terminal: str,
 ) -> list[EscalationResult]:
-    ids = [r["id"] for r in rows]
-    existing: dict[tuple[int, str, int], datetime] = {
-        (e.case_id, e.clock, e.level): e.due_at
-        for e in conn.execute(
-            select(
-                ESCALATIONS.c.case_id,
-                ESCALATIONS.c.clock,
-                ESCALATIONS.c.level,
-                ESCALATIONS.c.due_at,
-            ).where(ESCALATIONS.c.case_id.in_(ids))
-        )
-    }
-    results: list[EscalationResult] = []
-    case_updates: list[dict[str, Any]] = []
-    housekeeping: list[dict[str, Any]] = []
-    entries: list[Entry] = []
+    """One batch: each due case escalated (or its next check moved), then written at once."""
+    batch = _Batch(conn, head, store, now, operator, terminal, _recorded(conn, rows))
     for case in rows:
         ended = case["status"] in END_STATUSES
         step = None if ended else plan(case, now)
         if step is None:
-            nc = None if ended else store.clocks.next_check(case)
-            if nc != case["next_check_at"]:
-                housekeeping.append({"b_id": case["id"], "b_next": nc})
-            continue
-        cid = case["id"]
-        level_name = LEVELS[step.level]
-        clock = _label(existing, cid, step)
+            batch.recheck(case, ended)
+        else:
+            batch.escalate(case, step)
+    batch.write()
+    return batch.results
+
+
+def _recorded(conn: Connection, rows: list[dict[str, Any]]) -> dict[_EscKey, datetime]:
+    """The escalations already recorded for these cases: (case, clock, level) -> due_at."""
+    e = ESCALATIONS.c
+    q = select(e.case_id, e.clock, e.level, e.due_at).where(e.case_id.in_([r["id"] for r in rows]))
+    return {(r.case_id, r.clock, r.level): r.due_at for r in conn.execute(q)}
+
+
+@dataclass
+class _Batch:
+    """One batch's transaction: what it escalated, and the writes it owes at the end."""
+
+    conn: Connection
+    head: Any
+    store: Any
+    now: datetime
+    operator: str
+    terminal: str
+    existing: dict[_EscKey, datetime]
+    results: list[EscalationResult] = field(default_factory=list)
+    case_updates: list[dict[str, Any]] = field(default_factory=list)
+    rechecks: list[dict[str, Any]] = field(default_factory=list)
+    entries: list[Entry] = field(default_factory=list)
+
+    def recheck(self, case: dict[str, Any], ended: bool) -> None:
+        """Nothing to escalate: only move the case's next check if it changed."""
+        nc = None if ended else self.store.clocks.next_check(case)
+        if nc != case["next_check_at"]:
+            self.rechecks.append({"b_id": case["id"], "b_next": nc})
+
+    def escalate(self, case: dict[str, Any], step: StepLike) -> None:
+        """Raise the case one step: the escalation row once, the case, the record, the
+        notification (only with a new escalation row) and the result."""
+        cid, now = case["id"], self.now
+        clock = _label(self.existing, cid, step)
         lateness = round((now - step.due_at).total_seconds() * 1000, 3)
-        inserted = False
-        if (cid, clock, step.level) not in existing:
-            inserted = _insert_escalation(conn, cid, clock, step, now, lateness, operator)
-            existing[(cid, clock, step.level)] = step.due_at
+        inserted = self._record_once(cid, clock, step, lateness)
+        self.case_updates.append(self._case_update(case, step))
+        detail = _detail(clock, step, lateness, inserted)
+        self.entries.append(Entry(now, self.operator, self.terminal, "escalate", cid, detail))
         key = outbox_key(cid, clock, step.level)
-        new_case = {**case, "escalation_level": step.level, "escalated_at": now}
-        head.change_seq += 1
-        case_updates.append(
-            {
-                "b_id": cid,
-                "b_level": step.level,
-                "b_at": now,
-                "b_next": store.clocks.next_check(new_case),
-                "b_version": case["version"] + 1,
-                "b_updated_at": now,
-                "b_by": operator,
-                "b_terminal": terminal,
-                "b_seq": head.change_seq,
-            }
-        )
-        detail = {
-            "clock": clock,
-            "from_level": step.from_level,
-            "level": step.level,
-            "level_name": level_name,
-            "due_at": step.due_at.isoformat(),
-            "lateness_ms": lateness,
-            "catch_up": step.catch_up,
-        }
-        if not inserted:
-            detail["already_recorded"] = True
-        entries.append(Entry(now, operator, terminal, "escalate", cid, detail))
         if inserted:
+            event = _event(self.store.d, case, clock, step, now, lateness)
             enqueue(
-                conn,
-                key=key,
-                contact=level_name,
-                case_id=cid,
-                event=_event(store.d, case, clock, step, now, lateness),
-                now=now,
+                self.conn, key=key, contact=LEVELS[step.level], case_id=cid, event=event, now=now
             )
-        results.append(
-            EscalationResult(
-                case_id=cid,
-                clock=clock,
-                from_level=step.from_level,
-                level=step.level,
-                level_name=level_name,
-                due_at=step.due_at,
-                fired_at=now,
-                lateness_ms=lateness,
-                catch_up=step.catch_up,
-                key=key,
-                notified=inserted,
-            )
+        self.results.append(_result(cid, clock, step, now, lateness, key, inserted))
+
+    def _record_once(self, cid: int, clock: str, step: StepLike, lateness: float) -> bool:
+        """Insert the escalation row unless it exists; True when this batch inserted it."""
+        if (cid, clock, step.level) in self.existing:
+            return False
+        inserted = _insert_escalation(
+            self.conn, cid, clock, step, self.now, lateness, self.operator
         )
-    if case_updates:
-        conn.execute(
-            update(CASES)
-            .where(CASES.c.id == bindparam("b_id"))
-            .values(
-                escalation_level=bindparam("b_level"),
-                escalated_at=bindparam("b_at"),
-                next_check_at=bindparam("b_next"),
-                version=bindparam("b_version"),
-                updated_at=bindparam("b_updated_at"),
-                updated_by=bindparam("b_by"),
-                updated_terminal=bindparam("b_terminal"),
-                updated_seq=bindparam("b_seq"),
-            ),
-            case_updates,
-        )
-    if housekeeping:
-        # Only the sweep's own bookkeeping column: not a change a terminal needs to see.
-        conn.execute(
-            update(CASES)
-            .where(CASES.c.id == bindparam("b_id"))
-            .values(next_check_at=bindparam("b_next")),
-            housekeeping,
-        )
-    append(conn, head, entries)
-    return results
+        self.existing[(cid, clock, step.level)] = step.due_at
+        return inserted
+
+    def _case_update(self, case: dict[str, Any], step: StepLike) -> dict[str, Any]:
+        new_case = {**case, "escalation_level": step.level, "escalated_at": self.now}
+        self.head.change_seq += 1
+        return {
+            "b_id": case["id"],
+            "b_level": step.level,
+            "b_at": self.now,
+            "b_next": self.store.clocks.next_check(new_case),
+            "b_version": case["version"] + 1,
+            "b_updated_at": self.now,
+            "b_by": self.operator,
+            "b_terminal": self.terminal,
+            "b_seq": self.head.change_seq,
+        }
+
+    def write(self) -> None:
+        """The batch's case updates, its next-check moves and its record entries."""
+        if self.case_updates:
+            self.conn.execute(_UPDATE_ESCALATED, self.case_updates)
+        if self.rechecks:
+            # Only the sweep's own bookkeeping column: not a change a terminal needs to see.
+            self.conn.execute(_UPDATE_NEXT_CHECK, self.rechecks)
+        append(self.conn, self.head, self.entries)
+
+
+_UPDATE_ESCALATED = (
+    update(CASES)
+    .where(CASES.c.id == bindparam("b_id"))
+    .values(
+        escalation_level=bindparam("b_level"),
+        escalated_at=bindparam("b_at"),
+        next_check_at=bindparam("b_next"),
+        version=bindparam("b_version"),
+        updated_at=bindparam("b_updated_at"),
+        updated_by=bindparam("b_by"),
+        updated_terminal=bindparam("b_terminal"),
+        updated_seq=bindparam("b_seq"),
+    )
+)
+_UPDATE_NEXT_CHECK = (
+    update(CASES).where(CASES.c.id == bindparam("b_id")).values(next_check_at=bindparam("b_next"))
+)
+
+
+def _detail(clock: str, step: StepLike, lateness: float, inserted: bool) -> dict[str, Any]:
+    """The record entry's detail of one escalation."""
+    detail: dict[str, Any] = {
+        "clock": clock,
+        "from_level": step.from_level,
+        "level": step.level,
+        "level_name": LEVELS[step.level],
+        "due_at": step.due_at.isoformat(),
+        "lateness_ms": lateness,
+        "catch_up": step.catch_up,
+    }
+    if not inserted:
+        detail["already_recorded"] = True
+    return detail
+
+
+def _result(
+    cid: int,
+    clock: str,
+    step: StepLike,
+    now: datetime,
+    lateness: float,
+    key: str,
+    inserted: bool,
+) -> EscalationResult:
+    return EscalationResult(
+        case_id=cid,
+        clock=clock,
+        from_level=step.from_level,
+        level=step.level,
+        level_name=LEVELS[step.level],
+        due_at=step.due_at,
+        fired_at=now,
+        lateness_ms=lateness,
+        catch_up=step.catch_up,
+        key=key,
+        notified=inserted,
+    )
 
 
 def _label(existing: Mapping[tuple[int, str, int], datetime], cid: int, step: StepLike) -> str:
