@@ -27,27 +27,10 @@ from tafang.store.config import (
     load_config,
     locate_config,
 )
+from tafang.store.moves import MOVES
 from tafang.store.text import safe
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
-ACTIONS = (
-    "ack",
-    "dispatch",
-    "reassign",
-    "arrive",
-    "handle",
-    "close",
-    "hold",
-    "resume",
-    "reopen",
-    "void",
-    "merge",
-    "return",
-    "rework",
-    "supervise",
-    "escalate",
-    "note",
-)
 MAX_ID = 2**31 - 1
 
 
@@ -77,7 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--operator", help="who acts (env TAFANG_OPERATOR; default: your login)")
     p.add_argument("--terminal", help="terminal name on the record (default: host name)")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+    _run_commands(sub)
+    _case_commands(sub)
+    _admin_commands(sub)
+    return p
 
+
+def _run_commands(sub: Any) -> None:
+    """The long-running modes and intake."""
     d = sub.add_parser("demo", help="console on a scratch store with a simulated live feed")
     d.add_argument("--speed", type=float, default=6.0, help="new cases per minute (default 6)")
     d.add_argument("--lang", choices=["zh", "en"])
@@ -91,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("ingest", help="import JSON Lines (PATH or - for stdin)")
     i.add_argument("path")
 
+
+def _case_commands(sub: Any) -> None:
+    """`cases`, `case show` and one `case MOVE` per move of the store's registry."""
     cs = sub.add_parser("cases", help="list cases")
     cs.add_argument(
         "--status", default="open", help="open (default), all, or one status (new, acknowledged, …)"
@@ -103,22 +96,27 @@ def build_parser() -> argparse.ArgumentParser:
     sh = csub.add_parser("show", help="one case with its timeline")
     sh.add_argument("id", type=_case_id)
     sh.add_argument("--json", action="store_true")
-    for a in ACTIONS:
-        ap = csub.add_parser(a, help=f"{a} a case")
+    for move in MOVES.values():
+        ap = csub.add_parser(move.name, help=move.summary)
         ap.add_argument("id", type=_case_id)
-        ap.add_argument("--reason", "-r", default="", help="reason / opinion for the record")
         ap.add_argument(
-            "--version",
-            type=int,
-            default=None,
-            help="refuse unless the case is still at this version",
+            "--reason",
+            "-r",
+            default="",
+            help="reason / opinion for the record" + (" (required)" if move.reason else ""),
+        )
+        ap.add_argument(
+            "--version", type=int, help="refuse unless the case is still at this version"
         )
         ap.add_argument("--json", action="store_true")
-        if a in ("dispatch", "reassign"):
+        if move.arg == "to":
             ap.add_argument("--to", required=True, help="officer code (e.g. 2-03) or squad")
-        if a == "merge":
+        elif move.arg == "into":
             ap.add_argument("--into", type=_case_id, required=True, help="the case to keep")
 
+
+def _admin_commands(sub: Any) -> None:
+    """Reports, the record, the store and the deployment."""
     r = sub.add_parser("report", help="daily / weekly / monthly report")
     r.add_argument("period", choices=["daily", "weekly", "monthly"])
     r.add_argument("--date", help="a day in the period, YYYY-MM-DD (default: today)")
@@ -147,7 +145,6 @@ def build_parser() -> argparse.ArgumentParser:
     ck.add_argument("--json", action="store_true", help="print the effective deployment")
     ci = cfsub.add_parser("init", help="write the packaged deployment to the user config dir")
     ci.add_argument("--force", action="store_true", help="overwrite an existing file")
-    return p
 
 
 def _anchor(s: str) -> tuple[int, str]:
@@ -386,11 +383,17 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from tafang.store.cases import Store
     from tafang.store.db import upgrade_db
 
+    dep = _config(args)
     engine = _engine(args.db, upgrade=False)
     rev = upgrade_db(engine)
-    print(f"store at revision {rev}: {engine.url.render_as_string(hide_password=True)}")
+    added = Store(engine, dep).sync_roster()  # the roster's officers get their live rows
+    print(
+        f"store at revision {rev}: {engine.url.render_as_string(hide_password=True)}"
+        + (f"; {added} officer(s) added to the roster" if added else "")
+    )
     return EXIT_OK
 
 

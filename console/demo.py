@@ -117,7 +117,9 @@ def scratch_url(keep: bool = False) -> tuple[str, Callable[[], None]]:
 
 
 def prepare(store: Store, options: DemoOptions) -> None:
-    """Seed the backlog into an empty store (a kept store is left as it is)."""
+    """Give the roster its live rows and seed the backlog into an empty store (a kept store
+    is left as it is)."""
+    store.sync_roster()
     if not store.cases("open", limit=1):
         seed_backlog(store, options.backlog, random.Random(options.seed))
 
