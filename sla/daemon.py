@@ -308,41 +308,20 @@ def run_daemon(
     for the leader's advisory lock and takes over when it goes.
     """
     log = JsonLog(log_stream)
-    handler = _JsonHandler(log)
-    libs = [logging.getLogger("apscheduler"), logging.getLogger("tafang")]
-    for lg in libs:
-        lg.addHandler(handler)
-        lg.propagate = False
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    unroute = _route_logs(log)
     stop = stop_event or threading.Event()
     restore = _install_signals(stop, log)
     lock = DaemonLock(store.engine)
     try:
-        wait = store.engine.dialect.name == "postgresql" and not once
-        if not lock.try_acquire():
-            holder = lock.describe_holder()
-            if not wait:
-                log("error", "lock_busy", reason=holder)
-                print(f"tafang daemon: {holder}; one daemon per store", file=sys.stderr)
-                return 2
-            log("info", "waiting_for_leader", reason=holder)
-            try:
-                lock.acquire(wait=True, stop=stop)
-            except LockBusy:
-                log("info", "stopped", while_waiting=True)
-                return 0
+        refused = _lead(lock, store, once, stop, log)
+        if refused is not None:
+            return refused
         if policy is None:
             policy = store.clocks if isinstance(store.clocks, Policy) else Policy(deployment)
         daemon = _Daemon(store, deployment, policy, clock, log, batch, on_sweep)
         added = store.sync_roster()  # officers new to the config start available
-        log(
-            "info",
-            "started",
-            pid=os.getpid(),
-            db=store.engine.dialect.name,
-            once=once,
-            roster_added=added,
-        )
+        db = store.engine.dialect.name
+        log("info", "started", pid=os.getpid(), db=db, once=once, roster_added=added)
         t0 = time.perf_counter()
         if once:
             daemon.run_once()
@@ -358,9 +337,47 @@ def run_daemon(
     finally:
         lock.release()
         restore()
+        unroute()
+
+
+def _lead(
+    lock: DaemonLock, store: Store, once: bool, stop: threading.Event, log: JsonLog
+) -> int | None:
+    """Take the store's leadership; None once led, else the exit code to return.
+
+    On PostgreSQL (and not `once`) a second daemon waits for the leader's lock; otherwise a
+    busy lock is exit code 2, and a stop while waiting exit code 0."""
+    if lock.try_acquire():
+        return None
+    holder = lock.describe_holder()
+    if once or store.engine.dialect.name != "postgresql":
+        log("error", "lock_busy", reason=holder)
+        print(f"tafang daemon: {holder}; one daemon per store", file=sys.stderr)
+        return 2
+    log("info", "waiting_for_leader", reason=holder)
+    try:
+        lock.acquire(wait=True, stop=stop)
+    except LockBusy:
+        log("info", "stopped", while_waiting=True)
+        return 0
+    return None
+
+
+def _route_logs(log: JsonLog) -> Callable[[], None]:
+    """Library logging (APScheduler, tafang.*) goes to the JSON log; returns an undo."""
+    handler = _JsonHandler(log)
+    libs = [logging.getLogger("apscheduler"), logging.getLogger("tafang")]
+    for lg in libs:
+        lg.addHandler(handler)
+        lg.propagate = False
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+    def undo() -> None:
         for lg in libs:
             lg.removeHandler(handler)
             lg.propagate = True
+
+    return undo
 
 
 def _install_signals(stop: threading.Event, log: JsonLog) -> Callable[[], None]:
