@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from rich.cells import cell_len
 from rich.segment import Segment
+from tafang.console.i18n import Strings
 from tafang.store.config import load_config
 from tafang.widgets.event_queue import EventQueue
 from tafang.widgets.grid_map import GridMap
@@ -19,6 +20,9 @@ from tafang.widgets.text import fit, safe
 from textual.app import App, ComposeResult
 from textual.message import Message
 from textual.strip import Strip
+
+ZH = Strings("zh").words()  # the labels the console hands its widgets
+EN = Strings("en").words()
 
 pytestmark = pytest.mark.anyio  # the async tests run on anyio's pytest plugin (asyncio backend)
 
@@ -140,7 +144,7 @@ def test_sla_state_by_elapsed_share(elapsed_share: float, state: str) -> None:
 
 
 async def test_queue_sorts_breached_first_then_nearest_deadline() -> None:
-    app = WidgetApp(EventQueue)
+    app = WidgetApp(lambda: EventQueue(words=ZH))
     async with app.run_test(size=(140, 20)) as pilot:
         queue = app.query_one(EventQueue)
         queue.set_rows(
@@ -155,7 +159,7 @@ async def test_queue_sorts_breached_first_then_nearest_deadline() -> None:
 
 
 async def test_cursor_stays_on_its_case_across_reorders_and_removals() -> None:
-    app = WidgetApp(EventQueue)
+    app = WidgetApp(lambda: EventQueue(words=ZH))
     async with app.run_test(size=(140, 20)) as pilot:
         queue = app.query_one(EventQueue)
         queue.focus()
@@ -181,7 +185,7 @@ async def test_cursor_stays_on_its_case_across_reorders_and_removals() -> None:
 async def test_cached_lines_follow_every_change() -> None:
     """Finished lines are reused between frames; each thing a line shows must still redraw it:
     the row's content, the countdown, the cursor, focus, and the same line scrolled in again."""
-    app = WidgetApp(EventQueue)
+    app = WidgetApp(lambda: EventQueue(words=ZH))
     async with app.run_test(size=(140, 8)) as pilot:
         queue = app.query_one(EventQueue)
         queue.focus()
@@ -218,7 +222,7 @@ async def test_cached_lines_follow_every_change() -> None:
 
 
 async def test_keys_move_cursor_and_enter_chooses() -> None:
-    app = WidgetApp(EventQueue)
+    app = WidgetApp(lambda: EventQueue(words=ZH))
     async with app.run_test(size=(140, 12)) as pilot:
         queue = app.query_one(EventQueue)
         queue.focus()
@@ -245,7 +249,7 @@ async def test_keys_move_cursor_and_enter_chooses() -> None:
 
 
 async def test_countdown_colours_follow_the_share_of_budget() -> None:
-    app = WidgetApp(EventQueue)
+    app = WidgetApp(lambda: EventQueue(words=ZH))
     async with app.run_test(size=(140, 10)) as pilot:
         queue = app.query_one(EventQueue)
         # 100 s budgets at 50 %, 85 % and 110 % elapsed; cursor parked on a 4th row.
@@ -273,7 +277,7 @@ async def test_countdown_colours_follow_the_share_of_budget() -> None:
 
 
 async def test_untrusted_text_is_shown_literally() -> None:
-    app = WidgetApp(EventQueue)
+    app = WidgetApp(lambda: EventQueue(words=ZH))
     titles = ["[red]FAKE[/red]", "\x1b[31mX", "[@click=app.bell]x[/]"]
     async with app.run_test(size=(160, 10)) as pilot:
         queue = app.query_one(EventQueue)
@@ -303,7 +307,7 @@ async def test_untrusted_text_is_shown_literally() -> None:
 
 
 async def test_cjk_columns_align() -> None:
-    app = WidgetApp(EventQueue)
+    app = WidgetApp(lambda: EventQueue(words=ZH))
     async with app.run_test(size=(120, 12)) as pilot:
         queue = app.query_one(EventQueue)
         queue.set_rows(
@@ -341,7 +345,7 @@ async def test_cjk_columns_align() -> None:
 
 
 async def test_narrow_queue_drops_minor_columns_to_keep_the_title() -> None:
-    app = WidgetApp(lambda: EventQueue(hidden_columns=("flags",)))
+    app = WidgetApp(lambda: EventQueue(words=ZH, hidden_columns=("flags",)))
     async with app.run_test(size=(60, 8)) as pilot:
         queue = app.query_one(EventQueue)
         queue.set_rows([qrow(1, 10, title="bikes block the fire lane")], NOW)
@@ -353,7 +357,7 @@ async def test_narrow_queue_drops_minor_columns_to_keep_the_title() -> None:
 
 
 async def test_english_clock_names_and_flags() -> None:
-    app = WidgetApp(lambda: EventQueue(lang="en"))
+    app = WidgetApp(lambda: EventQueue(lang="en", words=EN))
     async with app.run_test(size=(160, 8)) as pilot:
         queue = app.query_one(EventQueue)
         queue.set_rows(
@@ -366,7 +370,7 @@ async def test_english_clock_names_and_flags() -> None:
 
 
 async def test_flash_highlights_a_row_then_stops() -> None:
-    app = WidgetApp(EventQueue)
+    app = WidgetApp(lambda: EventQueue(words=ZH))
     async with app.run_test(size=(140, 8)) as pilot:
         queue = app.query_one(EventQueue)
         queue.set_rows([qrow(1, 10), qrow(2, -1)], NOW)
@@ -381,7 +385,7 @@ async def test_flash_highlights_a_row_then_stops() -> None:
 
 
 async def test_ten_thousand_rows_and_page_down() -> None:
-    app = WidgetApp(EventQueue)
+    app = WidgetApp(lambda: EventQueue(words=ZH))
     async with app.run_test(size=(120, 36)) as pilot:
         queue = app.query_one(EventQueue)
         queue.focus()
@@ -399,7 +403,7 @@ async def test_ten_thousand_rows_and_page_down() -> None:
 
 
 async def test_sla_badge_changes_class_with_state() -> None:
-    app = WidgetApp(SlaBadge)
+    app = WidgetApp(lambda: SlaBadge(words=ZH))
     async with app.run_test(size=(40, 3)) as pilot:
         badge = app.query_one(SlaBadge)
         badge.set_clock("respond", NOW + timedelta(seconds=30), 60, NOW)
@@ -424,7 +428,7 @@ def gudang_cells() -> list[CellSpec]:
 
 async def test_grid_map_renders_every_label_and_the_road() -> None:
     cells = gudang_cells()
-    app = WidgetApp(lambda: GridMap(cells, divider_label="文三西路"))
+    app = WidgetApp(lambda: GridMap(cells, divider_label="文三西路", words=ZH))
     async with app.run_test(size=(60, 20)) as pilot:
         grid_map = app.query_one(GridMap)
         await pilot.pause()
@@ -443,7 +447,7 @@ async def test_grid_map_renders_every_label_and_the_road() -> None:
 async def test_grid_map_shading_counts_and_mark() -> None:
     cells = gudang_cells()
     by_label = {c.label: c for c in cells}
-    app = WidgetApp(lambda: GridMap(cells, divider_label="文三西路"))
+    app = WidgetApp(lambda: GridMap(cells, divider_label="文三西路", words=ZH))
     async with app.run_test(size=(80, 20)) as pilot:
         grid_map = app.query_one(GridMap)
         n307, s105 = by_label["N3-07"], by_label["S1-05"]
@@ -471,7 +475,7 @@ async def test_grid_map_shading_counts_and_mark() -> None:
 async def test_grid_map_arrows_move_to_nearest_cell_and_post() -> None:
     cells = gudang_cells()
     by_code = {c.code: c for c in cells}
-    app = WidgetApp(lambda: GridMap(cells, divider_label="文三西路"))
+    app = WidgetApp(lambda: GridMap(cells, divider_label="文三西路", words=ZH))
     async with app.run_test(size=(70, 20)) as pilot:
         grid_map = app.query_one(GridMap)
         grid_map.focus()
@@ -510,7 +514,7 @@ async def test_grid_map_other_deployment_and_small_size_scrolls() -> None:
         CellSpec(g.code, g.label, g.circle, names[g.circle], g.half, g.row, g.col)
         for g in d.tower.grids
     ]
-    app = WidgetApp(lambda: GridMap(cells))
+    app = WidgetApp(lambda: GridMap(cells, words=ZH))
     async with app.run_test(size=(40, 6)) as pilot:
         grid_map = app.query_one(GridMap)
         await pilot.pause()
@@ -519,7 +523,7 @@ async def test_grid_map_other_deployment_and_small_size_scrolls() -> None:
             assert label in text
         assert "━" not in text  # one half only: no road
     gudang = gudang_cells()
-    app = WidgetApp(lambda: GridMap(gudang, divider_label="文三西路"))
+    app = WidgetApp(lambda: GridMap(gudang, divider_label="文三西路", words=ZH))
     async with app.run_test(size=(40, 8)) as pilot:
         grid_map = app.query_one(GridMap)
         grid_map.focus()
@@ -548,14 +552,14 @@ def officers() -> list[OfficerRow]:
 
 
 async def test_squad_panel_shows_squads_statuses_and_partners() -> None:
-    app = WidgetApp(SquadPanel)
+    app = WidgetApp(lambda: SquadPanel(words=ZH))
     async with app.run_test(size=(70, 16)) as pilot:
         panel = app.query_one(SquadPanel)
         panel.set_data(officers(), [PartnerRow("meituan", "美团单车", 3, 12)], NOW)
         await pilot.pause()
         text = [s.text for s in lines(panel)]
         joined = "\n".join(text)
-        assert "一中队" in text[0] and "空闲 1 · 出警 1 · 处置 1 · 休息 0" in text[0]
+        assert "一中队" in text[0] and "空闲 1 · 出警 1 · 处置中 1 · 休息 0" in text[0]
         assert "#1043" in joined and "12m" in joined and "[b]赵" in joined
         assert "二中队" in joined and "休息 1" in joined
         assert "美团单车" in joined and "今日处置 12" in joined
@@ -565,7 +569,7 @@ async def test_squad_panel_shows_squads_statuses_and_partners() -> None:
 
 
 async def test_squad_panel_cursor_skips_headers_and_chooses() -> None:
-    app = WidgetApp(SquadPanel)
+    app = WidgetApp(lambda: SquadPanel(words=ZH))
     async with app.run_test(size=(70, 16)) as pilot:
         panel = app.query_one(SquadPanel)
         panel.focus()

@@ -24,8 +24,9 @@ from rich.segment import Segment
 from rich.style import Style
 from tafang.widgets.picked import Picked
 from tafang.widgets.rows import QueueRow
-from tafang.widgets.sla_badge import DEFAULT_AT_RISK, clock_name, countdown, sla_state
+from tafang.widgets.sla_badge import DEFAULT_AT_RISK, countdown, sla_state
 from tafang.widgets.text import fit
+from tafang.widgets.words import Words
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
@@ -41,34 +42,29 @@ FLASH_SECONDS = 2.0
 
 @dataclass(frozen=True, slots=True)
 class Column:
-    """One queue column: its key, header titles and width in cells per language."""
+    """One queue column: its key and width in cells per language (titles come in `Words`)."""
 
     key: str
-    title_zh: str
-    title_en: str
     width_zh: int
     width_en: int
     align: Literal["left", "right"] = "left"
-
-    def title(self, lang: str) -> str:
-        return self.title_zh if lang == "zh" else self.title_en
 
     def width(self, lang: str) -> int:
         return self.width_zh if lang == "zh" else self.width_en
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("countdown", "剩余", "Left", 8, 8, "right"),
-    Column("clock", "环节", "Clock", 4, 8),
-    Column("case", "编号", "Case", 6, 6, "right"),
-    Column("priority", "级", "Pr", 2, 2),
-    Column("flags", "标记", "Flags", 5, 5),
-    Column("channel", "渠道", "Channel", 8, 10),
-    Column("category", "类别", "Category", 12, 14),
-    Column("grid", "网格", "Grid", 7, 7),
-    Column("status", "状态", "Status", 8, 10),
-    Column("assignee", "处置人", "Assignee", 8, 10),
-    Column("title", "标题", "Title", 12, 12),  # takes the rest of the width
+    Column("countdown", 8, 8, "right"),
+    Column("clock", 4, 8),
+    Column("case", 6, 6, "right"),
+    Column("priority", 2, 2),
+    Column("flags", 5, 5),
+    Column("channel", 8, 10),
+    Column("category", 12, 14),
+    Column("grid", 7, 7),
+    Column("status", 8, 10),
+    Column("assignee", 8, 10),
+    Column("title", 12, 12),  # takes the rest of the width
 )
 _SEP = " "
 DROP_ORDER = ("channel", "assignee", "category", "status")
@@ -144,7 +140,7 @@ class EventQueue(ScrollView, can_focus=True):
     ]
 
     lang: reactive[str] = reactive("zh", init=False)
-    """Header titles and clock names: "zh" or "en"."""
+    """Column widths: "zh" or "en" (the words themselves come in `words`)."""
 
     class CursorMoved(Picked[int | None]):
         """The cursor is on another case (`case_id`; None when the queue became empty)."""
@@ -164,6 +160,7 @@ class EventQueue(ScrollView, can_focus=True):
         self,
         *,
         lang: str = "zh",
+        words: Words | None = None,
         at_risk: float = DEFAULT_AT_RISK,
         hidden_columns: Sequence[str] = (),
         name: str | None = None,
@@ -173,6 +170,8 @@ class EventQueue(ScrollView, can_focus=True):
     ) -> None:
         super().__init__(name=name, id=id, classes=classes, disabled=disabled)
         self.set_reactive(EventQueue.lang, lang)
+        self.words = words or Words()
+        """Column titles, clock names and the 督办 flag, already in the UI language."""
         self.at_risk = at_risk
         """Share of a clock's budget after which it shows amber (set from the deployment)."""
         self.hidden_columns: frozenset[str] = frozenset(hidden_columns)
@@ -444,7 +443,7 @@ class EventQueue(ScrollView, can_focus=True):
 
     def _header_segments(self, base: Style) -> list[Segment]:
         style = base + self._style("header")
-        text = _SEP.join(fit(c.title(self.lang), w, c.align) for c, w in self._columns())
+        text = _SEP.join(fit(self.words.column(c.key), w, c.align) for c, w in self._columns())
         return [Segment(text, style)]
 
     def _static_segments(
@@ -454,13 +453,12 @@ class EventQueue(ScrollView, can_focus=True):
         cached = self._cache.get(row.case_id)
         if cached is not None and cached[0] == row:
             return cached[1]
-        lang = self.lang
         flags = ("?" if row.triage else " ") + (
-            ("督" if lang == "zh" else "S ") if row.supervised else "  "
+            self.words.supervised_flag if row.supervised else "  "
         )
         flags += f"↑{row.escalation_level}" if row.escalation_level > 0 else "  "
         values = {
-            "clock": (clock_name(row.clock, lang), None),
+            "clock": (self.words.clock(row.clock), None),
             "case": (str(row.case_id), None),
             "priority": (
                 {"critical": "!!", "urgent": "!"}.get(row.priority, ""),

@@ -17,6 +17,7 @@ from rich.style import Style
 from tafang.widgets.picked import Picked
 from tafang.widgets.rows import CellSpec, CellState
 from tafang.widgets.text import fit, safe, width_of
+from tafang.widgets.words import Words
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.geometry import Region, Size, Spacing
@@ -26,10 +27,6 @@ from textual.strip import Strip
 MIN_CELL_WIDTH = 6
 MAX_CELL_WIDTH = 8
 _PALETTE = 3  # alternating circle backgrounds
-_STATE_NAMES = {
-    "zh": {"none": "无案件", "ok": "正常", "at_risk": "将超时", "breached": "已超时"},
-    "en": {"none": "no cases", "ok": "on time", "at_risk": "at risk", "breached": "breached"},
-}
 
 
 def _circle_colours(cells: Sequence[CellSpec]) -> dict[str, int]:
@@ -117,7 +114,7 @@ class GridMap(ScrollView, can_focus=True):
         cells: Sequence[CellSpec],
         *,
         divider_label: str = "",
-        lang: str = "zh",
+        words: Words | None = None,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -126,7 +123,7 @@ class GridMap(ScrollView, can_focus=True):
         super().__init__(name=name, id=id, classes=classes, disabled=disabled)
         self.cells: tuple[CellSpec, ...] = tuple(cells)
         self.divider_label = divider_label
-        self.lang = lang
+        self.words = words or Words()
         self._by_code = {c.code: c for c in self.cells}
         self._at = {(c.row, c.col): c for c in self.cells}
         self._rows = max((c.row for c in self.cells), default=-1) + 1
@@ -306,13 +303,11 @@ class GridMap(ScrollView, can_focus=True):
             return Strip([])
         state = self._states.get(spec.code)
         worst = state.worst if state and state.open_cases > 0 else "none"
-        names = _STATE_NAMES.get(self.lang, _STATE_NAMES["en"])
         count = state.open_cases if state else 0
         officers = state.officers if state else 0
-        if self.lang == "zh":
-            detail = f"{count} 件 · {names[worst]} · 队员 {officers}"
-        else:
-            detail = f"{count} open · {names[worst]} · {officers} officers"
+        detail = self.words.cell_detail.format(
+            count=count, state=self.words.sla_state(worst), officers=officers
+        )
         text = f"{safe(spec.label)} {safe(spec.circle_name)} · {detail}"
         return Strip([Segment(text, base + self._style("info"))])
 

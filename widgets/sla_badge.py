@@ -10,23 +10,12 @@ from datetime import datetime
 from typing import Literal
 
 from rich.text import Text
+from tafang.widgets.words import Words
 from textual.widget import Widget
 
 SlaState = Literal["none", "ok", "at_risk", "breached"]
 
 DEFAULT_AT_RISK = 0.8
-
-CLOCK_NAMES: dict[str, dict[str, str]] = {
-    "zh": {"respond": "响应", "dispatch": "派遣", "arrive": "到场", "resolve": "处置"},
-    "en": {"respond": "respond", "dispatch": "dispatch", "arrive": "arrive", "resolve": "resolve"},
-}
-
-
-def clock_name(clock: str | None, lang: str = "zh") -> str:
-    """Short display name of a clock; unknown clocks show their code."""
-    if clock is None:
-        return ""
-    return CLOCK_NAMES.get(lang, CLOCK_NAMES["en"]).get(clock, clock)
 
 
 def sla_state(
@@ -74,7 +63,10 @@ def countdown(due: datetime | None, now: datetime) -> str:
 
 
 class SlaBadge(Widget):
-    """One clock of one case, e.g. "响应 0:42", coloured by its state; `tick(now)` each second."""
+    """One clock of one case, e.g. "响应 0:42", coloured by its state; `tick(now)` each second.
+
+    Clock names come in `words`, already in the UI language.
+    """
 
     DEFAULT_CSS = """
     SlaBadge { width: auto; height: 1; }
@@ -87,14 +79,14 @@ class SlaBadge(Widget):
     def __init__(
         self,
         *,
-        lang: str = "zh",
+        words: Words | None = None,
         at_risk: float = DEFAULT_AT_RISK,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
-        self.lang = lang
+        self.words = words or Words()
         self.at_risk = at_risk
         self._clock: str | None = None
         self._due: datetime | None = None
@@ -112,7 +104,7 @@ class SlaBadge(Widget):
     def tick(self, now: datetime) -> None:
         """Recompute the countdown; repaints only when the text or the state changed."""
         state = sla_state(self._due, self._budget, now, self.at_risk)
-        text = f"{clock_name(self._clock, self.lang)} {countdown(self._due, now)}".strip()
+        text = f"{self.words.clock(self._clock)} {countdown(self._due, now)}".strip()
         if state != self.state:
             self.remove_class(f"-{self.state}")
             self.state = state

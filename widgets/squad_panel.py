@@ -17,6 +17,7 @@ from rich.style import Style
 from tafang.widgets.picked import Picked
 from tafang.widgets.rows import OfficerRow, PartnerRow
 from tafang.widgets.text import fit, safe, width_of
+from tafang.widgets.words import Words
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
@@ -24,11 +25,6 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 STATUSES = ("available", "en_route", "on_scene", "off_duty")
-_COUNT_LABELS = {
-    "zh": {"available": "空闲", "en_route": "出警", "on_scene": "处置", "off_duty": "休息"},
-    "en": {"available": "free", "en_route": "en route", "on_scene": "on scene", "off_duty": "off"},
-}
-_PARTNERS_TITLE = {"zh": "合作企业", "en": "Partner teams"}
 
 
 def since_text(since: datetime, now: datetime) -> str:
@@ -104,13 +100,15 @@ class SquadPanel(ScrollView, can_focus=True):
         self,
         *,
         lang: str = "zh",
+        words: Words | None = None,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
         disabled: bool = False,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes, disabled=disabled)
-        self.lang = lang
+        self.lang = lang  # column widths
+        self.words = words or Words()
         self._officers: list[OfficerRow] = []
         self._partners: list[PartnerRow] = []
         self._now = datetime.now(UTC)
@@ -152,7 +150,7 @@ class SquadPanel(ScrollView, can_focus=True):
     # Building --------------------------------------------------------------------------
     def _rebuild(self) -> None:
         lang = self.lang
-        labels = _COUNT_LABELS.get(lang, _COUNT_LABELS["en"])
+        words = self.words
         width = max(self.scrollable_content_region.width, 40)
         squads: dict[str, list[OfficerRow]] = {}
         names: dict[str, str] = {}
@@ -162,7 +160,7 @@ class SquadPanel(ScrollView, can_focus=True):
         lines: list[_Line] = []
         for squad, members in squads.items():
             counts = {s: sum(1 for o in members if o.status == s) for s in STATUSES}
-            summary = " · ".join(f"{labels[s]} {counts[s]}" for s in STATUSES)
+            summary = " · ".join(f"{words.officer_count(s)} {counts[s]}" for s in STATUSES)
             head = safe(names[squad])
             text = fit(f"{head}  {summary}", width, sanitize=False)
             lines.append(_Line("squad", ((text, "squad"),)))
@@ -181,12 +179,9 @@ class SquadPanel(ScrollView, can_focus=True):
                     segs.append((" " * (width - used), None))
                 lines.append(_Line("officer", tuple(segs), o.code))
         if self._partners:
-            lines.append(_Line("title", ((fit(_PARTNERS_TITLE[lang], width), "title"),)))
+            lines.append(_Line("title", ((fit(words.partners_title, width), "title"),)))
             for p in self._partners:
-                if lang == "zh":
-                    detail = f"在办 {p.open_cases} · 今日处置 {p.handled_today}"
-                else:
-                    detail = f"open {p.open_cases} · handled today {p.handled_today}"
+                detail = words.partner_detail.format(open=p.open_cases, handled=p.handled_today)
                 text = " " + fit(p.name, 12) + " " + detail
                 lines.append(_Line("partner", ((fit(text, width, sanitize=False), None),)))
         self._lines = lines

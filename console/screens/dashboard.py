@@ -67,12 +67,13 @@ class Dashboard(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield HeaderLine(Text(self.t("header.loading")), id="header")
-        yield EventQueue(lang=self.lang, at_risk=self.at_risk, id="queue")
+        words = self.t.words()
+        yield EventQueue(lang=self.lang, words=words, at_risk=self.at_risk, id="queue")
         with Horizontal(id="lower"):
             with Vertical(id="map-box"):
-                yield GridMap(self.cells, lang=self.lang, id="map")
+                yield GridMap(self.cells, words=words, id="map")
             with Vertical(id="squad-box"):
-                yield SquadPanel(lang=self.lang, id="squads")
+                yield SquadPanel(lang=self.lang, words=words, id="squads")
         yield Input(
             placeholder=self.t("command.placeholder"),
             suggester=SuggestFromList(self.suggestions, case_sensitive=False),
