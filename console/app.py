@@ -1,6 +1,6 @@
 """The dispatcher console: one keyboard-driven dashboard over the shared store.
 
-Data flows one way. A thread worker polls the store (`console.live.poll`) and posts plain
+Data flows one way. A thread worker polls the store (`console.poller.poll`) and posts plain
 views; the app keeps them in `LiveState` and hands rows to the widgets. Every action is a
 Binding with an id (remappable, shown in the footer), a command-palette entry and a word of
 the `:` command line; each runs `Store.act` in a thread worker and reports the outcome (or
@@ -34,15 +34,7 @@ from zoneinfo import ZoneInfo
 
 from rich.text import Text
 from tafang.console.i18n import Strings
-from tafang.console.live import (
-    Counts,
-    Filter,
-    LiveState,
-    PartnersHandled,
-    ViewModel,
-    daemon_text,
-    poll,
-)
+from tafang.console.live_state import Counts, LiveState
 from tafang.console.messages import (
     ActionDone,
     ActionFailed,
@@ -52,6 +44,8 @@ from tafang.console.messages import (
     StoreHealth,
     StoreLoaded,
 )
+from tafang.console.poller import PartnersHandled, poll
+from tafang.console.queue_filter import Filter
 from tafang.console.screens.ask import AskScreen
 from tafang.console.screens.assign import AssignScreen, rank
 from tafang.console.screens.case import CaseScreen
@@ -59,6 +53,7 @@ from tafang.console.screens.dashboard import Dashboard
 from tafang.console.screens.filter import FilterScreen
 from tafang.console.screens.help import HelpScreen
 from tafang.console.screens.new_case import NewCaseScreen
+from tafang.console.view_model import ViewModel, daemon_text
 from tafang.store.cases import Actor, Conflict, Refused, Store
 from tafang.store.config import Deployment
 from tafang.store.views import CaseView

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.exc import SQLAlchemyError
 from tafang.store.clocks import CLOCKS
 from tafang.store.config import (
     LEVELS,
@@ -27,6 +26,7 @@ from tafang.store.config import (
     load_config,
     locate_config,
 )
+from tafang.store.db import StoreError
 from tafang.store.moves import MOVES
 from tafang.store.text import safe
 
@@ -204,18 +204,17 @@ def _actor(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 def _engine(url: str | None, *, upgrade: bool = True):  # type: ignore[no-untyped-def]
     """Open (and migrate) the store; anything that makes it unusable is a usage error."""
-    from sqlalchemy.exc import ArgumentError, OperationalError
-    from tafang.store.db import make_engine
+    from tafang.store.db import StoreUnreachable, StoreURLError, make_engine
 
     try:
         return make_engine(url, upgrade=upgrade)
-    except ArgumentError as e:
+    except StoreURLError as e:
         raise UsageError(f"cannot use store URL: {e}") from e
-    except OperationalError as e:
+    except StoreUnreachable as e:
         raise UsageError(f"cannot open the store: {str(e.orig).strip().splitlines()[0]}") from e
     except ModuleNotFoundError as e:
         raise UsageError(f"cannot open the store: missing driver {e.name!r}") from e
-    except (OSError, SQLAlchemyError) as e:
+    except (OSError, StoreError) as e:
         raise UsageError(f"cannot open the store: {e}") from e
 
 
@@ -343,9 +342,24 @@ def cmd_config_init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _warn_calendar_gaps(dep: Deployment) -> None:
+    """A year in the next 60 days that no calendar source knows is said, not silently guessed."""
+    from tafang.sla.calendar import WorkCalendar
+
+    today = datetime.now(ZoneInfo(dep.timezone)).date()
+    for year in WorkCalendar(dep.calendar).gaps(today):
+        print(
+            f"warning: no holiday data for {year} (chinese_calendar has none and config "
+            f"[calendar] lists no day of {year}): Monday-Friday will count as working days; "
+            "add the State Council's notice to [calendar] holidays / workdays",
+            file=sys.stderr,
+        )
+
+
 def cmd_config_check(args: argparse.Namespace) -> int:
     path, how = locate_config(args.config)
     dep = load_config(path)
+    _warn_calendar_gaps(dep)
     if not args.json:
         t = dep.tower
         print(f"config: {path} ({how})")
@@ -577,7 +591,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         print(f"tafang: config error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    except SQLAlchemyError as e:
+    except StoreError as e:
         first = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
         print(f"tafang: store error: {first}", file=sys.stderr)
         return EXIT_REFUSED

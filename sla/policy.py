@@ -1,9 +1,9 @@
-"""SLA policy: working-hour deadlines on the Chinese calendar, clock states, escalation steps.
+"""SLA policy: working-hour deadlines on the Chinese calendar and escalation steps.
 
-Pure code over the deployment and an injected `now`: the console colours countdowns with
-`clock_state`, the sweep asks `plan_escalation` what to do with a due case. Column updates of
-the lifecycle (hold, resume, return, rework, reopen) live in `store.clocks`; this subclass only
-swaps in the holiday-aware reading of resolve limits.
+Pure code over the deployment and an injected `now`: the sweep asks `plan_escalation` what to
+do with a due case. Column updates of the lifecycle (hold, resume, return, rework, reopen) and
+the SLA light (`clock_state`, inherited) live in `store.clocks`; this subclass only swaps in
+the holiday-aware reading of resolve limits, so the light counts working time too.
 """
 
 from __future__ import annotations
@@ -13,17 +13,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
-from tafang.store.clocks import MAX_LEVEL, ClockRules, clock_budget, running_dues
+from tafang.store.clocks import MAX_LEVEL, ClockRules
 from tafang.store.config import LEVELS, Deployment, ResolveLimit
 from tafang.store.views import CASE_FIELDS, CaseView
 
 log = logging.getLogger("tafang.sla.policy")
 
-State = Literal["ok", "at_risk", "breached"]
 _warned_years: set[int] = set()
 
 
@@ -55,19 +54,6 @@ def _parse_periods(periods: list[str]) -> list[tuple[time, time]]:
 
 
 @dataclass(frozen=True, slots=True)
-class ClockState:
-    """What a countdown shows: the clock that runs out first, and how close it is."""
-
-    clock: str | None  # respond | dispatch | arrive | resolve; None = no clock runs
-    due: datetime | None
-    budget_seconds: float
-    remaining_seconds: float  # negative once breached; frozen while held
-    share_elapsed: float  # 0 at the start, 1 at the deadline
-    state: State
-    paused: bool = False  # held: the clock stands still
-
-
-@dataclass(frozen=True, slots=True)
 class Step:
     """One escalation to make now: raise the case to `level` because `clock` breached."""
 
@@ -80,7 +66,7 @@ class Step:
 
 
 class Policy(ClockRules):
-    """Deadlines, clock states and escalation steps of one deployment."""
+    """Deadlines and escalation steps of one deployment (clock states: `ClockRules`)."""
 
     def __init__(self, deployment: Deployment) -> None:
         super().__init__(deployment)
@@ -90,7 +76,6 @@ class Policy(ClockRules):
             (datetime.combine(date.min, b) - datetime.combine(date.min, a)).total_seconds()
             for a, b in self.periods
         )
-        self.at_risk = deployment.sla.at_risk
         self._days: dict[date, tuple[tuple[datetime, datetime], ...]] = {}
 
     # ---- working-time deadlines ------------------------------------------------------------
@@ -156,44 +141,6 @@ class Policy(ClockRules):
                 else ()
             )
         return periods
-
-    # ---- display -------------------------------------------------------------------------
-    def clock_state(self, case: CaseView | Mapping[str, Any], now: datetime) -> ClockState:
-        """The clock that runs out first and its colour: ok, at_risk (from the configured
-        share, default 80%) or breached. Held cases show their clocks frozen at the hold."""
-        c = _as_mapping(case)
-        status = c["status"]
-        paused = status == "held"
-        ref = now
-        if paused:
-            status = c.get("hold_from") or "acknowledged"
-            ref = c.get("held_at") or now
-        # The earliest deadline; on a tie the earlier clock (min keeps the first).
-        clock, due = min(running_dues(c, status), key=lambda cd: cd[1], default=(None, None))
-        if clock is None or due is None:
-            return ClockState(None, None, 0.0, 0.0, 0.0, "ok", paused)
-        budget = self._budget(c, clock, due)
-        remaining = (due - ref).total_seconds()
-        share = 1.0 - remaining / budget if budget > 0 else 1.0
-        share = max(share, 0.0)
-        if remaining <= 0:
-            state: State = "breached"
-        elif share >= self.at_risk:
-            state = "at_risk"
-        else:
-            state = "ok"
-        return ClockState(clock, due, budget, remaining, share, state, paused)
-
-    def _budget(self, c: Mapping[str, Any], clock: str, due: datetime) -> float:
-        b = self.budgets(c.get("category"), c.get("priority") or "normal")
-        return clock_budget(
-            clock,
-            due,
-            float(b.get(clock, 0)),
-            c["received_at"],
-            c.get("acknowledged_at"),
-            c.get("dispatched_at"),
-        )
 
     # ---- escalation ------------------------------------------------------------------------
     def plan_escalation(self, case: CaseView | Mapping[str, Any], now: datetime) -> Step | None:

@@ -8,9 +8,10 @@ Working-hour calendars for resolve limits plug in through `ClockRules.resolve_de
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from tafang.store.config import Deployment, ResolveLimit
 
@@ -31,6 +32,42 @@ RUNNING: dict[str, tuple[str, ...]] = {
 }
 DUE_COLUMNS = tuple(f"{c}_due" for c in CLOCKS)
 MAX_LEVEL = 4
+
+Light = Literal["none", "ok", "at_risk", "breached"]
+
+
+@dataclass(frozen=True, slots=True)
+class ClockState:
+    """What a countdown shows: the clock that runs out first, and how close it is."""
+
+    clock: str | None  # respond | dispatch | arrive | resolve; None = no clock runs
+    due: datetime | None
+    budget_seconds: float
+    remaining_seconds: float  # negative once breached; frozen while held
+    share_elapsed: float  # 0 at the start, 1 at the deadline
+    state: Light  # "none" when no clock runs
+    paused: bool = False  # held: the clock stands still
+    at: datetime | None = None  # when the clock was read: `now`, or the hold while held
+
+
+def at_risk_from(due: datetime, budget_seconds: float, at_risk: float) -> datetime:
+    """The instant a clock turns amber: once the `at_risk` share of its budget has run."""
+    return due - timedelta(seconds=budget_seconds * (1 - at_risk))
+
+
+def light_at(
+    due: datetime | None, budget_seconds: float | None, at_risk: float, at: datetime
+) -> Light:
+    """The SLA light, the one rule: breached from the deadline on (as the escalation sweep
+    sees it), at risk from `at_risk_from`, ok before; "none" when no clock runs. Told in
+    instants, so the console's schedule of light changes and this rule never disagree."""
+    if due is None:
+        return "none"
+    if at >= due:
+        return "breached"
+    if budget_seconds and at >= at_risk_from(due, budget_seconds, at_risk):
+        return "at_risk"
+    return "ok"
 
 
 class ClockRules:
@@ -147,11 +184,48 @@ class ClockRules:
         for clock, due in running_dues(case, case.get("status") or "new"):
             yield clock, due if last is None or due > last else last + self.interval
 
+    # The light ---------------------------------------------------------------------------
+    def clock_state(self, case: Mapping[str, Any] | object, now: datetime) -> ClockState:
+        """The clock that runs out first and its light (`light_at`, from the configured
+        at-risk share). Held cases show their clocks frozen at the hold. `case` is a mapping
+        of case columns or a view with them as attributes (the console's 10k `CaseView`s
+        are read as they are, not copied into dicts)."""
+        get: Callable[[str], Any] = (
+            case.get if isinstance(case, Mapping) else lambda k: getattr(case, k, None)
+        )
+        status = get("status")
+        paused = status == "held"
+        at = now
+        if paused:
+            status = get("hold_from") or "acknowledged"
+            at = get("held_at") or now
+        # The earliest deadline; on a tie the earlier clock (min keeps the first).
+        clock, due = min(_dues(get, status), key=lambda cd: cd[1], default=(None, None))
+        if clock is None or due is None:
+            return ClockState(None, None, 0.0, 0.0, 0.0, "none", paused, at)
+        b = self.budgets(get("category"), get("priority") or "normal")
+        budget = clock_budget(
+            clock,
+            due,
+            float(b.get(clock, 0)),
+            get("received_at"),
+            get("acknowledged_at"),
+            get("dispatched_at"),
+        )
+        remaining = (due - at).total_seconds()
+        share = max(1.0 - remaining / budget, 0.0)
+        state = light_at(due, budget, self.d.sla.at_risk, at)
+        return ClockState(clock, due, budget, remaining, share, state, paused, at)
+
 
 def running_dues(case: Mapping[str, Any], status: str) -> Iterator[tuple[str, datetime]]:
     """(clock, deadline) of each clock running in `status` that has a deadline, in CLOCKS order."""
+    return _dues(case.get, status)
+
+
+def _dues(get: Callable[[str], Any], status: str) -> Iterator[tuple[str, datetime]]:
     for clock in RUNNING.get(status, ()):
-        due = case.get(f"{clock}_due")
+        due = get(f"{clock}_due")
         if due is not None:
             yield clock, due
 

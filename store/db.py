@@ -6,8 +6,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, Table, create_engine, event, text
 from sqlalchemy.engine import make_url
+
+# The store's errors, under the store's names: callers (the CLI) catch these and need not
+# know the store runs on SQLAlchemy.
+from sqlalchemy.exc import ArgumentError as StoreURLError  # noqa: F401  (re-exported)
+from sqlalchemy.exc import OperationalError as StoreUnreachable  # noqa: F401
+from sqlalchemy.exc import SQLAlchemyError as StoreError  # noqa: F401
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 MIGRATION_LOCK = 0x7AF4_0001  # advisory lock key held while migrating PostgreSQL
@@ -112,10 +118,6 @@ def upgrade_db(engine: Engine) -> str:
             lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
             lock.commit()
     return head or ""
-
-
-def has_schema(engine: Engine) -> bool:
-    return inspect(engine).has_table("cases")
 
 
 def _dialect_insert(conn: Connection | Engine, table: Table):  # type: ignore[no-untyped-def]

@@ -15,8 +15,8 @@ import psycopg
 import pytest
 from sqlalchemy import Engine, create_engine, insert, text
 from tafang.console.app import TafangApp
-from tafang.console.live import poll
 from tafang.console.messages import StoreChanged, StoreHealth, StoreLoaded
+from tafang.console.poller import poll
 from tafang.sla.policy import Policy
 from tafang.store.cases import Actor, Refused, Store
 from tafang.store.changes import APP_NAME, CHANNEL, ChangeFeed

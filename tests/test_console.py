@@ -14,10 +14,12 @@ import pytest
 from sqlalchemy import insert
 from tafang.console.app import Command, TafangApp, parse_command
 from tafang.console.i18n import Strings
-from tafang.console.live import Filter, LiveState, ViewModel
+from tafang.console.live_state import LiveState
+from tafang.console.queue_filter import Filter
 from tafang.console.screens.assign import AssignScreen, rank
 from tafang.console.screens.case import CaseScreen
 from tafang.console.screens.help import HelpScreen
+from tafang.console.view_model import ViewModel
 from tafang.store.cases import Actor, Store
 from tafang.store.config import Deployment
 from tafang.store.db import make_engine
@@ -425,9 +427,9 @@ def test_clock_lights_and_live_state(gudang, db) -> None:
     c = store.get(cid)
     t0 = c.received_at
     vm = ViewModel(gudang, Strings("en"))
-    assert vm.clock(c, t0 + timedelta(seconds=10)).state == "ok"
-    assert vm.clock(c, t0 + timedelta(seconds=50)).state == "at_risk"
-    assert vm.clock(c, t0 + timedelta(seconds=60)).state == "breached"
+    assert vm.rules.clock_state(c, t0 + timedelta(seconds=10)).state == "ok"
+    assert vm.rules.clock_state(c, t0 + timedelta(seconds=50)).state == "at_risk"
+    assert vm.rules.clock_state(c, t0 + timedelta(seconds=60)).state == "breached"
     live = LiveState(vm)
     live.load([c], t0)
     assert [r.case_id for r in live.sorted_rows(Filter(text="消防"))] == [cid]
@@ -438,6 +440,38 @@ def test_clock_lights_and_live_state(gudang, db) -> None:
     assert live.advance(t0 + timedelta(seconds=70)) == [cid]
     assert [s.worst for s in live.cell_states() if s.open_cases] == ["breached"]
     assert live.counts().breached == 1 and live.counts().at_risk == 0
+
+
+def test_console_and_policy_agree_on_a_held_case(gudang, db) -> None:
+    """The case the four copies of the light disagreed on: held while at risk. The policy
+    froze it at the hold, the console showed no clock and the queue widget ran it on; now
+    the console's row, its live light and the policy read one rule, from a SQLite load."""
+    from tafang.sla.policy import Policy
+    from tafang.store.queries import open_cases
+
+    store, _ = db
+    t0 = datetime.now(UTC) - timedelta(hours=1)
+    cid = store.create(
+        {"source": "ping_an", "title": "held", "category": "0590", "grid": grid(gudang, "N3-07")},
+        OTHER,
+        now=t0,
+    ).id
+    store.act(cid, "hold", Actor("s01", "t1"), reason="owner away", now=t0 + timedelta(seconds=50))
+    (c,) = open_cases(store)
+    assert c.status == "held"
+    vm = ViewModel(gudang, Strings("en"))
+    policy = Policy(gudang)
+    for later in (51, 60, 3600):  # past the deadline the running clock would have had
+        now = t0 + timedelta(seconds=later)
+        want = policy.clock_state(c, now)
+        assert (want.clock, want.state, want.paused) == ("respond", "at_risk", True)
+        live = LiveState(vm)
+        live.load([c], now)
+        row = live.rows[cid]
+        assert (row.clock, row.held_at) == (want.clock, t0 + timedelta(seconds=50))
+        assert live.light[cid] == want.state
+        assert live.advance(now + timedelta(days=1)) == [] and live.light[cid] == want.state
+        assert (live.counts().at_risk, live.counts().breached) == (1, 0)
 
 
 # ---- the demo ---------------------------------------------------------------------------------
@@ -466,7 +500,7 @@ def test_demo_seeds_a_backlog_and_its_feed_posts_through_intake(tmp_path: Path) 
 
 
 def test_fast_open_case_load_matches_the_store(db, gudang) -> None:
-    from tafang.console.live import open_cases
+    from tafang.store.queries import open_cases
 
     store, _ = db
     a = new_case(store, gudang, title="[x] 引号\"'", location="地点")
@@ -479,7 +513,7 @@ def test_fast_open_case_load_matches_the_store(db, gudang) -> None:
 
 
 def test_todays_compliance_counts_met_and_missed_stages(db, gudang) -> None:
-    from tafang.console.live import todays_compliance
+    from tafang.store.queries import todays_compliance
 
     store, _ = db
     t0 = datetime.now(UTC) - timedelta(minutes=10)
@@ -492,7 +526,7 @@ def test_todays_compliance_counts_met_and_missed_stages(db, gudang) -> None:
     now = t0 + timedelta(minutes=9)
     # respond: met 1 + missed 1; dispatch: late 1 + missed 1; arrive: missed 2 (on_time's
     # arrive clock ran out while dispatched, b's while new); the void case counts nowhere.
-    assert todays_compliance(store.read_engine, t0 - timedelta(seconds=1), now) == (1, 6)
+    assert todays_compliance(store, t0 - timedelta(seconds=1), now) == (1, 6)
 
 
 @pytest.mark.parametrize(("env", "fps"), [(None, "120"), ("45", "45")])

@@ -165,10 +165,10 @@ CLOCK_STATES = [
     ("dispatched", 240, {}, "arrive", "at_risk"),
     ("dispatched", 300, {}, "arrive", "breached"),
     ("on_scene", 400, {}, "resolve", "ok"),
-    ("handled", 400, {}, None, "ok"),
-    ("closed", 400, {}, None, "ok"),
-    ("void", 400, {}, None, "ok"),
-    ("merged", 400, {}, None, "ok"),
+    ("handled", 400, {}, None, "none"),
+    ("closed", 400, {}, None, "none"),
+    ("void", 400, {}, None, "none"),
+    ("merged", 400, {}, None, "none"),
 ]
 
 

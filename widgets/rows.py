@@ -27,6 +27,7 @@ class QueueRow:
     triage: bool
     supervised: bool  # 督办
     priority: str  # normal | urgent | critical
+    held_at: datetime | None = None  # held: the clock stands at this instant (shown still)
 
 
 @dataclass(frozen=True, slots=True)

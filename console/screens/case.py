@@ -10,7 +10,7 @@ from typing import ClassVar
 from rich.table import Table
 from rich.text import Text
 from tafang.console.i18n import Strings
-from tafang.console.live import ViewModel
+from tafang.console.view_model import ViewModel
 from tafang.store.views import CaseView, TimelineEntry
 from tafang.widgets.text import safe
 from textual import work

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from rich.text import Text
 from tafang.console.i18n import Strings
-from tafang.console.live import Filter
+from tafang.console.queue_filter import Filter
 from tafang.store.config import Deployment
 from tafang.store.models import OPEN_STATUSES
 from textual import on

@@ -1,0 +1,113 @@
+"""Reads the console makes besides the lifecycle's own: plain views and numbers out.
+
+The console asks these and runs no SQL of its own; each takes the `Store` and reads through
+its read engine, so a terminal's polls never queue behind its own writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, func, select
+from sqlalchemy import case as sql_case
+from tafang.store.clocks import RUNNING
+from tafang.store.models import Case, Heartbeat
+from tafang.store.views import CASE_FIELDS, CaseView
+
+if TYPE_CHECKING:
+    from tafang.store.cases import Store
+
+_TIME_FIELDS = frozenset(f.name for f in fields(CaseView) if "datetime" in str(f.type))
+_BOOL_FIELDS = frozenset(f.name for f in fields(CaseView) if str(f.type) == "bool")
+_OPEN_SELECT = (
+    f"SELECT {', '.join(CASE_FIELDS)} FROM cases "
+    "WHERE status NOT IN ('closed', 'void', 'merged') ORDER BY received_at, id"
+)
+
+
+def open_cases(store: Store) -> list[CaseView]:
+    """Every open case, as `store.cases("open")` returns them.
+
+    On SQLite the rows are read straight from the driver and the times parsed with
+    `datetime.fromisoformat` (how SQLAlchemy stores them: UTC, no offset): about four times
+    faster than the ORM's per-value type processing, which dominates the console's first
+    frame with 10k open cases. Other databases go through the store.
+    """
+    engine = store.read_engine
+    if engine.dialect.name != "sqlite":
+        return store.cases("open")
+    conn = engine.raw_connection()
+    try:
+        cur = conn.cursor()
+        cur.execute(_OPEN_SELECT)
+        rows = cur.fetchall()
+    finally:
+        conn.close()
+    times = [i for i, f in enumerate(CASE_FIELDS) if f in _TIME_FIELDS]
+    bools = [i for i, f in enumerate(CASE_FIELDS) if f in _BOOL_FIELDS]
+    parse = datetime.fromisoformat  # "+00:00" appended: 6x faster than .replace(tzinfo=)
+    out = []
+    for r in rows:
+        v = list(r)
+        for i in times:
+            if v[i] is not None:
+                v[i] = parse(v[i] + "+00:00")
+        for i in bools:
+            v[i] = bool(v[i])
+        out.append(CaseView(*v))
+    return out
+
+
+def daemon_heartbeat(store: Store) -> datetime | None:
+    """When the daemon last said it was alive (None: never)."""
+    t = Heartbeat.__table__
+    with store.read_engine.connect() as conn:
+        return conn.execute(select(t.c.at).where(t.c.name == "daemon")).scalar_one_or_none()
+
+
+def todays_compliance(store: Store, since: datetime, now: datetime) -> tuple[int, int]:
+    """1-3-5 compliance of cases received since `since`: (met, due) over the three stages.
+
+    A stage counts once it was done (met if on time) or its deadline passed while it still
+    ran; cases voided or merged before a stage do not count for it. One aggregate query, so
+    a busy day costs the poll thread one row, not thousands.
+    """
+    t = Case.__table__
+    met: list[Any] = []
+    due: list[Any] = []
+    for stage, done_col in (
+        ("respond", t.c.acknowledged_at),
+        ("dispatch", t.c.dispatched_at),
+        ("arrive", t.c.arrived_at),
+    ):
+        dl = t.c[f"{stage}_due"]
+        running = [st for st, clocks in RUNNING.items() if stage in clocks]
+        met.append(func.sum(sql_case((and_(done_col.is_not(None), done_col <= dl), 1), else_=0)))
+        due.append(
+            func.sum(
+                sql_case(
+                    (and_(dl.is_not(None), done_col.is_not(None)), 1),
+                    (and_(dl.is_not(None), t.c.status.in_(running), dl < now), 1),
+                    else_=0,
+                )
+            )
+        )
+    q = select(*met, *due).where(t.c.received_at >= since)
+    with store.read_engine.connect() as conn:
+        row = conn.execute(q).one()
+    return sum(x or 0 for x in row[:3]), sum(x or 0 for x in row[3:])
+
+
+def partners_handled(store: Store, since: datetime) -> dict[str, int]:
+    """Cases each partner agency handled since `since`, by partner code."""
+    t = Case.__table__
+    q = (
+        select(t.c.assignee, func.count())
+        .where(t.c.assignee_kind == "partner")
+        .where(t.c.handled_at >= since)
+        .group_by(t.c.assignee)
+    )
+    with store.read_engine.connect() as conn:
+        return {a: n for a, n in conn.execute(q).all()}
