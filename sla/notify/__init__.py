@@ -21,22 +21,17 @@ At least once: a crash mid-send only delays rows until their lease ends, and the
 
 from tafang.sla.notify.admin import outbox_summary, requeue_dead
 from tafang.sla.notify.deliver import deliver_due
-from tafang.sla.notify.dingtalk import dingtalk_sign
 from tafang.sla.notify.plan import digest_key, robot_key
 from tafang.sla.notify.redact import redact
 from tafang.sla.notify.report import ContactResult, DeliveryReport
-from tafang.sla.notify.settings import DEFAULT_SETTINGS, NotifySettings
-from tafang.sla.notify.settle import backoff
+from tafang.sla.notify.settings import NotifySettings
 
 __all__ = [
-    "DEFAULT_SETTINGS",
     "ContactResult",
     "DeliveryReport",
     "NotifySettings",
-    "backoff",
     "deliver_due",
     "digest_key",
-    "dingtalk_sign",
     "outbox_summary",
     "redact",
     "requeue_dead",
