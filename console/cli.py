@@ -27,6 +27,7 @@ from tafang.store.config import (
     locate_config,
 )
 from tafang.store.db import StoreError
+from tafang.store.labels import labels
 from tafang.store.moves import MOVES
 from tafang.store.text import safe
 
@@ -299,9 +300,12 @@ def _print_case(c: Any, dep: Deployment, timeline: Sequence[Any]) -> None:
     grid = dep.grids_by_code.get(c.grid or "")
     cat = dep.categories_by_code.get(c.category or "")
     raw = c.raw_fields
+    lb = labels(dep.ui.lang)
+    level = f"{LEVELS[c.escalation_level]} · {lb.level(c.escalation_level)}"
+    due = [(lb.clock(k), getattr(c, f"{k}_due", None)) for k in CLOCKS]
     lines = [
-        f"case #{c.id}  {c.status}  level {c.escalation_level} ({LEVELS[c.escalation_level]})"
-        + ("  督办" if c.supervised else "")
+        f"case #{c.id}  {c.status}  level {c.escalation_level} ({level})"
+        + (f"  {lb.t('field.supervised')}" if c.supervised else "")
         + ("  TRIAGE: " + safe(c.triage_reason) if c.triage else ""),
         f"  title:     {safe(c.title)}",
         f"  source:    {safe(c.source)} / {safe(c.external_id)}",
@@ -310,6 +314,7 @@ def _print_case(c: Any, dep: Deployment, timeline: Sequence[Any]) -> None:
         f"  priority:  {c.priority}   received {_local(c.received_at, dep)}",
         f"  assignee:  {c.assignee or '-'}",
         f"  location:  {safe(c.location)}",
+        "  deadlines: " + (" · ".join(f"{n} {_local(d, dep)}" for n, d in due if d) or "-"),
     ]
     if c.description:
         lines.append("  description: " + safe(c.description[:2000]))

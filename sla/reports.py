@@ -18,13 +18,19 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from tafang.store.cases import CASES, Store
 from tafang.store.config import Deployment
+from tafang.store.labels import labels as catalogue
 from tafang.store.text import safe
 
 STAGES = (
-    ("respond", "acknowledged_at", "按时响应率"),
-    ("dispatch", "dispatched_at", "按时派遣率"),
-    ("arrive", "arrived_at", "按时到场率"),
+    ("respond", "acknowledged_at", catalogue("zh").t("rate.respond")),
+    ("dispatch", "dispatched_at", catalogue("zh").t("rate.dispatch")),
+    ("arrive", "arrived_at", catalogue("zh").t("rate.arrive")),
 )
+
+
+def _both(key: str) -> str:
+    """A heading in both languages, as the meetings read them: "Summary 概况"."""
+    return f"{catalogue('en').t(key)} {catalogue('zh').t(key)}"
 
 
 @dataclass
@@ -58,19 +64,25 @@ class Report:
     triage: int = 0
 
 
+def _zh_en(key: str) -> str:
+    """A title with the Chinese first: "日会商 Daily report"."""
+    return f"{catalogue('zh').t(key)} {catalogue('en').t(key)}"
+
+
 def period(kind: str, day: date, tz: ZoneInfo) -> tuple[datetime, datetime, str]:
     if kind == "daily":
         start = day
         end = day + timedelta(days=1)
-        name = f"日会商 Daily report {day.isoformat()}"
+        name = f"{_zh_en('report.daily')} {day.isoformat()}"
     elif kind == "weekly":
         start = day - timedelta(days=day.weekday())
         end = start + timedelta(days=7)
-        name = f"周研判 Weekly report {start.isoformat()} – {(end - timedelta(days=1)).isoformat()}"
+        last = (end - timedelta(days=1)).isoformat()
+        name = f"{_zh_en('report.weekly')} {start.isoformat()} – {last}"
     elif kind == "monthly":
         start = day.replace(day=1)
         end = (start + timedelta(days=32)).replace(day=1)
-        name = f"月分析 Monthly report {start.strftime('%Y-%m')}"
+        name = f"{_zh_en('report.monthly')} {start.strftime('%Y-%m')}"
     else:
         raise ValueError(f"unknown period {kind!r}")
     to_utc = lambda d: datetime(d.year, d.month, d.day, tzinfo=tz).astimezone(UTC)  # noqa: E731
@@ -144,43 +156,47 @@ def _tables(rep: Report, d: Deployment) -> list[tuple[str, list[str], list[list[
     squads = {s.code: s.name for s in d.squads}
     circles = {c.code: c.name for c in d.tower.enforcement_circles}
     stage_head = [f"{label} ({s})" for s, _, label in STAGES]
+    en, zh = catalogue("en"), catalogue("zh")
+    circle_heading = f"{en.t('report.by_circle', circle=en.level(1))} " + zh.t(
+        "report.by_circle", circle=zh.level(1)
+    )
 
     def rates(b: dict[str, Rate]) -> list[str]:
         return [b.get(s, Rate()).cell for s, _, _ in STAGES]
 
     return [
         (
-            "Summary 概况",
+            _both("report.summary"),
             ["cases", "escalated", "triage", *stage_head],
             [[str(rep.total), str(rep.escalated), str(rep.triage), *rates(rep.stages)]],
         ),
         (
-            "By status 按状态",
+            _both("report.by_status"),
             ["status", "cases"],
             [[k, str(v)] for k, v in rep.by_status.most_common()],
         ),
         (
-            "By channel 按渠道",
+            _both("report.by_channel"),
             ["channel", "cases"],
             [[names.get(k, k), str(v)] for k, v in rep.by_channel.most_common()],
         ),
         (
-            "By category 按类别",
+            _both("report.by_category"),
             ["category", "cases"],
             [[f"{k} {cats.get(k, '')}".strip(), str(v)] for k, v in rep.by_category.most_common()],
         ),
         (
-            "Hotspots 热点网格",
+            _both("report.hotspots"),
             ["grid", "cases"],
             [[labels.get(k, k), str(v)] for k, v in rep.hotspots.most_common(10)],
         ),
         (
-            "By squad 按中队",
+            _both("report.by_squad"),
             ["squad", *stage_head],
             [[squads.get(k, k), *rates(v)] for k, v in sorted(rep.by_squad.items())],
         ),
         (
-            "By circle 按执法圈",
+            circle_heading,
             ["circle", *stage_head],
             [[circles.get(k, k), *rates(v)] for k, v in sorted(rep.by_circle.items())],
         ),
