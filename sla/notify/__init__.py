@@ -6,7 +6,8 @@ One concept a module:
               the rate window; robot and digest keys
 - `claim`     picking due rows and leasing them within each robot's rate window, in one
               transaction (safe with two daemons)
-- `render`    the Chinese text of an event or a digest (untrusted text through `safe`)
+- `render`    the Chinese text of an event or a digest (names from `store.labels`,
+              untrusted text through `store.text.safe`)
 - `formats`   the seam to a robot's wire format; `dingtalk` and `webhook` (plain JSON) are
               the formats, each one module (signing, body, success check)
 - `send`      one message: signed URL, POST under a hard deadline, answer checked

@@ -14,18 +14,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from tafang.store.config import LEVELS, Contact, Deployment
+from tafang.store.labels import labels
 from tafang.store.text import safe
 
-# ---- labels: move to tafang.store.labels (keys level.<n> / level.<name>, clock.<name>) ------
-LEVEL_ZH = {
-    "grid": "网格",
-    "enforcement": "综合执法圈",
-    "emergency": "应急管理圈",
-    "risk": "风险防控圈",
-    "centre": "指挥中心",
-}
-CLOCK_ZH = {"respond": "响应", "dispatch": "派遣", "arrive": "到场", "resolve": "办结"}
-# ---- end of labels ----------------------------------------------------------------------------
+ZH = labels("zh")  # level and clock names: the one catalogue (store/locale/zh.toml)
 
 _BREAKS = re.compile(r"[\r\n\t]+")
 
@@ -81,15 +73,19 @@ class Names:
         return g.label if g else one_line(code or "未知网格", 20)
 
     def level(self, event: dict[str, Any]) -> str:
+        """The level's name: by `level_name`, else by the `level` number, else as given."""
         name = event.get("level_name")
-        if name not in LEVEL_ZH:
-            lv = event.get("level")
-            name = LEVELS[lv] if isinstance(lv, int) and 0 <= lv < len(LEVELS) else name
-        return LEVEL_ZH.get(str(name), one_line(name or "", 20))
+        if name in LEVELS:
+            return ZH.level(name)
+        lv = event.get("level")
+        if isinstance(lv, int) and 0 <= lv < len(LEVELS):
+            return ZH.level(lv)
+        return one_line(name or "", 20)
 
     @staticmethod
     def clock(clock: Any) -> str:
-        return CLOCK_ZH.get(str(clock), one_line(clock, 20))
+        """An SLA clock's name ("dispatch:2", a reopened case's later cycle, stays as is)."""
+        return ZH.get(f"clock.{clock}") or one_line(clock, 20)
 
 
 def _headline(ev: dict[str, Any]) -> str:
