@@ -347,9 +347,24 @@ def cmd_config_init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _warn_calendar_gaps(dep: Deployment) -> None:
+    """A year in the next 60 days that no calendar source knows is said, not silently guessed."""
+    from tafang.sla.calendar import WorkCalendar
+
+    today = datetime.now(ZoneInfo(dep.timezone)).date()
+    for year in WorkCalendar(dep.calendar).gaps(today):
+        print(
+            f"warning: no holiday data for {year} (chinese_calendar has none and config "
+            f"[calendar] lists no day of {year}): Monday-Friday will count as working days; "
+            "add the State Council's notice to [calendar] holidays / workdays",
+            file=sys.stderr,
+        )
+
+
 def cmd_config_check(args: argparse.Namespace) -> int:
     path, how = locate_config(args.config)
     dep = load_config(path)
+    _warn_calendar_gaps(dep)
     if not args.json:
         t = dep.tower
         print(f"config: {path} ({how})")

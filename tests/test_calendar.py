@@ -51,3 +51,23 @@ def test_a_day_both_off_and_worked_is_refused_with_its_key(tmp_path: Path) -> No
     with pytest.raises(ConfigError) as e:
         load_config(bad)
     assert "2027-02-14 is both a holiday and a workday" in str(e.value)
+
+
+def test_config_check_says_when_the_next_60_days_hold_an_unknown_year() -> None:
+    import subprocess
+    import sys
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    r = subprocess.run(
+        [sys.executable, "-m", "tafang", "--config", str(ROOT / "config.toml"), "config", "check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    gaps = WorkCalendar(load_config(ROOT / "config.toml").calendar).gaps(today)
+    for year in gaps:  # today (December 2026) this is 2027
+        assert f"warning: no holiday data for {year}" in r.stderr
+    assert ("warning" in r.stderr) == bool(gaps)
