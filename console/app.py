@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 
 from rich.text import Text
 from tafang.console.i18n import Strings
+from tafang.console.keymap import GESTURES, KEY_SHOWN, SHORTHAND, action_of, key_shown, usage
 from tafang.console.live_state import Counts, LiveState
 from tafang.console.messages import (
     ActionDone,
@@ -56,6 +57,7 @@ from tafang.console.screens.new_case import NewCaseScreen
 from tafang.console.view_model import ViewModel, daemon_text
 from tafang.store.cases import Actor, Conflict, Refused, Store
 from tafang.store.config import Deployment
+from tafang.store.moves import MOVES
 from tafang.store.views import CaseView
 from tafang.widgets.event_queue import EventQueue
 from tafang.widgets.grid_map import GridMap
@@ -76,55 +78,8 @@ if TYPE_CHECKING:
 
 Clock = Callable[[], datetime]
 
-# action name -> (key, i18n key, store action or None for UI-only, needs a reason)
-ACTIONS: dict[str, tuple[str, str, str | None, bool]] = {
-    "ack": ("a", "action.ack", "ack", False),
-    "dispatch": ("d", "action.dispatch", "dispatch", False),
-    "arrive": ("i", "action.arrive", "arrive", False),
-    "handle": ("h", "action.handle", "handle", False),
-    "close": ("c", "action.close", "close", False),
-    "hold": ("p", "action.hold", "hold", True),
-    "resume": ("u", "action.resume", "resume", False),
-    "return": ("r", "action.return", "return", True),
-    "rework": ("w", "action.rework", "rework", True),
-    "void": ("v", "action.void", "void", True),
-    "merge": ("m", "action.merge", "merge", False),
-    "escalate": ("e", "action.escalate", "escalate", True),
-    "supervise": ("s", "action.supervise", "supervise", True),
-    "open": ("o", "action.open", None, False),
-    "new": ("n", "action.new", None, False),
-    "filter": ("f", "action.filter", None, False),
-    "map": ("g", "action.map", None, False),
-    "command": ("colon", "action.command", None, False),
-    "help": ("question_mark", "action.help", None, False),
-}
-KEY_SHOWN = {"colon": ":", "question_mark": "?"}
 INCREMENTAL_MAX = 256
 """Up to this many changed cases are moved into place in the queue; more: rebuild it."""
-
-# command-line word -> action
-SHORTHAND = {
-    "a": "ack",
-    "d": "dispatch",
-    "ar": "arrive",
-    "h": "handle",
-    "c": "close",
-    "p": "hold",
-    "u": "resume",
-    "v": "void",
-    "m": "merge",
-    "s": "supervise",
-    "e": "escalate",
-    "r": "return",
-    "w": "rework",
-    "o": "open",
-    "f": "filter",
-}
-USAGE = {
-    "dispatch": "d ID OFFICER|SQUAD",
-    "merge": "m ID into TARGET",
-    "filter": "f TEXT",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,17 +109,18 @@ def parse_command(line: str) -> Command | str:
     if action == "filter":
         return Command("filter", text=line.strip()[len(parts[0]) :].strip())
     if len(parts) < 2 or not parts[1].lstrip("#").isdigit():
-        return f"usage: {USAGE.get(action, word + ' ID')}"
+        return f"usage: {usage(action)}"
     case_id = int(parts[1].lstrip("#"))
     rest = parts[2].strip() if len(parts) > 2 else ""
-    if action == "dispatch":
+    arg = MOVES[action].arg if action in MOVES else ""
+    if arg == "to":
         return Command(action, case_id, to=rest.split()[0] if rest else None)
-    if action == "merge":
+    if arg == "into":
         bits = rest.split()
         if bits and bits[0].lower() == "into":
             bits = bits[1:]
         if not bits or not bits[0].lstrip("#").isdigit():
-            return f"usage: {USAGE['merge']}"
+            return f"usage: {usage(action)}"
         return Command(action, case_id, into=int(bits[0].lstrip("#")), reason=" ".join(bits[1:]))
     return Command(action, case_id, reason=rest)
 
@@ -175,38 +131,39 @@ class TafangCommands(Provider):
     def _items(self) -> Iterable[tuple[str, str, str]]:
         app = self.app
         assert isinstance(app, TafangApp)
-        for name, (key, label, _, _) in ACTIONS.items():
-            yield f"{app.t(label)} ({KEY_SHOWN.get(key, key)})", name, label
+        for name, g in GESTURES.items():
+            yield f"{app.t(f'action.{name}')} ({key_shown(g.key)})", name, action_of(name)
 
     async def discover(self) -> Hits:
         app = self.app
         assert isinstance(app, TafangApp)
-        for text, name, _ in self._items():
-            yield DiscoveryHit(text, partial(app.run_action, name), text=text)
+        for text, _, action in self._items():
+            yield DiscoveryHit(text, partial(app.run_action, action), text=text)
 
     async def search(self, query: str) -> Hits:
         app = self.app
         assert isinstance(app, TafangApp)
         matcher = self.matcher(query)
-        for text, name, _ in self._items():
+        for text, name, action in self._items():
             score = max(matcher.match(text), matcher.match(name))
             if score > 0:
-                yield Hit(score, matcher.highlight(text), partial(app.run_action, name), text=text)
+                run = partial(app.run_action, action)
+                yield Hit(score, matcher.highlight(text), run, text=text)
 
 
 def _bindings() -> list[Binding]:
-    out = []
-    for name, (key, label, _, _) in ACTIONS.items():
-        out.append(
-            Binding(
-                key,
-                name,
-                label,
-                id=f"tafang.{name}",
-                key_display=KEY_SHOWN.get(key),
-                show=name not in ("resume", "map", "command"),
-            )
+    """One binding per console action, with the id (`tafang.<name>`) a keymap names."""
+    out = [
+        Binding(
+            g.key,
+            action_of(name),
+            f"action.{name}",
+            id=f"tafang.{name}",
+            key_display=KEY_SHOWN.get(g.key),
+            show=g.show,
         )
+        for name, g in GESTURES.items()
+    ]
     out.append(Binding("escape", "clear", "action.clear", id="tafang.clear", show=False))
     return out
 
@@ -264,7 +221,7 @@ class TafangApp(App[None]):
             self.t,
             self.t.lang,
             deployment.sla.at_risk,
-            self._suggestions(),
+            [f"{word} " for word in SHORTHAND],  # the command line completes its words
         )
 
     def _localise_bindings(self) -> None:
@@ -292,11 +249,6 @@ class TafangApp(App[None]):
 
     def get_key_display(self, binding: Binding) -> str:
         return KEY_SHOWN.get(binding.key, super().get_key_display(binding))
-
-    def _suggestions(self) -> list[str]:
-        words = [f"{w} " for w in SHORTHAND]
-        officers = [o.code for s in self.d.squads for o in s.officers]
-        return words + [f"d ID {o}" for o in officers[:0]]
 
     @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
     def _poll(self) -> None:
@@ -546,86 +498,45 @@ class TafangApp(App[None]):
             timeout=8,
         )
 
-    def _simple(self, name: str, case: CaseView | None = None, **kw: Any) -> None:
+    def action_move(self, name: str, case: CaseView | None = None) -> None:
+        """Any move of the store's registry on the current case (or `case`): asks for what
+        the move needs (an officer, a target case, a reason), then runs it."""
         case = case or self._need_case()
         if case is None:
             return
-        store_action = ACTIONS[name][2]
-        assert store_action is not None
-        if ACTIONS[name][3] and not kw.get("reason"):
+        move = MOVES[name]
+        if move.arg == "to":
+            self._choose_assignee(case)
+        elif move.arg == "into":
+            self._ask_target(case)
+        elif move.reason:
             self._ask_reason(name, case)
-            return
-        self.act(case.id, store_action, version=case.version, **kw)
+        else:
+            self.act(case.id, name, version=case.version)
 
     def _ask_reason(self, name: str, case: CaseView) -> None:
         prompt = self.t("reason.prompt", action=self.t(f"action.{name}"), id=case.id)
 
         def done(reason: str | None) -> None:
             if reason:
-                self.act(case.id, ACTIONS[name][2] or name, version=case.version, reason=reason)
+                self.act(case.id, name, version=case.version, reason=reason)
 
         self.push_screen(AskScreen(prompt), done)
 
-    def action_ack(self) -> None:
-        self._simple("ack")
-
-    def action_arrive(self) -> None:
-        self._simple("arrive")
-
-    def action_handle(self) -> None:
-        self._simple("handle")
-
-    def action_close(self) -> None:
-        self._simple("close")
-
-    def action_resume(self) -> None:
-        self._simple("resume")
-
-    def action_hold(self) -> None:
-        self._simple("hold")
-
-    def action_return(self) -> None:
-        self._simple("return")
-
-    def action_rework(self) -> None:
-        self._simple("rework")
-
-    def action_void(self) -> None:
-        self._simple("void")
-
-    def action_escalate(self) -> None:
-        self._simple("escalate")
-
-    def action_supervise(self) -> None:
-        self._simple("supervise")
-
-    def action_dispatch(self, case: CaseView | None = None) -> None:
-        case = case or self._need_case()
-        if case is None:
-            return
+    def _choose_assignee(self, case: CaseView) -> None:
         choices = rank(case, self.state.officers, self.d, self.t)
 
         def done(code: str | None) -> None:
             if code:
-                action = "reassign" if case.status in ("dispatched", "on_scene") else "dispatch"
-                self.act(case.id, action, version=case.version, to=code)
+                self.act(case.id, _dispatch_move(case.status), version=case.version, to=code)
 
         self.push_screen(AssignScreen(case, choices, self.t), done)
 
-    def action_merge(self, case: CaseView | None = None) -> None:
-        case = case or self._need_case()
-        if case is None:
-            return
-
+    def _ask_target(self, case: CaseView) -> None:
         def done(target: str | None) -> None:
             if target and target.isdigit():
-                self.act(
-                    case.id,
-                    "merge",
-                    version=case.version,
-                    into=int(target),
-                    reason=f"duplicate of {target}",
-                )
+                into = int(target)
+                self.act(case.id, "merge", version=case.version, into=into, reason=_dup(into))
 
         self.push_screen(AskScreen(self.t("merge.prompt", id=case.id), integer=True), done)
 
@@ -712,8 +623,8 @@ class TafangApp(App[None]):
     def action_help(self) -> None:
         remapped = self.d.ui.keymap  # a deployment's own keys win, as in the footer
         keys = [
-            (remapped.get(f"tafang.{name}") or KEY_SHOWN.get(k, k), self.t(label))
-            for name, (k, label, _, _) in ACTIONS.items()
+            (remapped.get(f"tafang.{name}") or key_shown(g.key), self.t(f"action.{name}"))
+            for name, g in GESTURES.items()
         ]
         keys += [
             ("esc", self.t("action.clear")),
@@ -771,38 +682,28 @@ class TafangApp(App[None]):
             return
         assert cmd.case_id is not None
         known = self.state.cases.get(cmd.case_id)
-        version = known.version if known is not None else None
-        if cmd.action == "dispatch":
-            if cmd.to is None:
-                if known is not None:
-                    self.action_dispatch(known)
-                else:
-                    self.notify(self.t("command.usage", usage=USAGE["dispatch"]), markup=False)
-                return
-            action = "dispatch"
-            if known is not None and known.status in ("dispatched", "on_scene"):
-                action = "reassign"
-            self.act(cmd.case_id, action, version=version, to=cmd.to)
-            return
-        if cmd.action == "merge":
-            self.act(
-                cmd.case_id,
-                "merge",
-                version=version,
-                into=cmd.into,
-                reason=cmd.reason or f"duplicate of {cmd.into}",
-            )
-            return
-        store_action = ACTIONS[cmd.action][2] or cmd.action
-        if ACTIONS[cmd.action][3] and not cmd.reason:
-            if known is not None:
-                self._ask_reason(cmd.action, known)
+        move = MOVES[cmd.action]
+        if (move.arg == "to" and cmd.to is None) or (move.reason and not cmd.reason):
+            if known is not None:  # ask for what the line left out
+                self.action_move(cmd.action, known)
             else:
-                self.notify(
-                    self.t("command.usage", usage=f"{line.split()[0]} ID REASON"), markup=False
-                )
+                self.notify(self.t("command.usage", usage=usage(cmd.action)), markup=False)
             return
-        self.act(cmd.case_id, store_action, version=version, reason=cmd.reason)
+        name = cmd.action
+        if name == "dispatch":
+            name = _dispatch_move(known.status if known is not None else None)
+        reason = cmd.reason or (_dup(cmd.into) if cmd.into is not None else "")
+        version = known.version if known is not None else None
+        self.act(cmd.case_id, name, version=version, to=cmd.to, into=cmd.into, reason=reason)
+
+
+def _dispatch_move(status: str | None) -> str:
+    """The dispatch key sends a case out, or elsewhere when it is out already."""
+    return "reassign" if status in MOVES["reassign"].starts else "dispatch"
+
+
+def _dup(target: int) -> str:
+    return f"duplicate of {target}"
 
 
 def _ui_action(store_action: str) -> str:

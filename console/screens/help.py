@@ -8,29 +8,12 @@ from typing import ClassVar
 from rich.table import Table
 from rich.text import Text
 from tafang.console.i18n import Strings
+from tafang.console.keymap import SHORTHAND, usage
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
-
-SHORTHAND = (
-    ("a ID", "ack"),
-    ("d ID WHO", "dispatch"),
-    ("ar ID", "arrive"),
-    ("h ID", "handle"),
-    ("c ID", "close"),
-    ("p ID REASON", "hold"),
-    ("u ID", "resume"),
-    ("v ID REASON", "void"),
-    ("m ID into TARGET", "merge"),
-    ("s ID OPINION", "supervise"),
-    ("e ID REASON", "escalate"),
-    ("r ID REASON", "return"),
-    ("w ID REASON", "rework"),
-    ("o ID", "open"),
-    ("f TEXT", "filter"),
-)
 
 
 class HelpScreen(ModalScreen[None]):
@@ -54,8 +37,8 @@ class HelpScreen(ModalScreen[None]):
         cmds = Table(title=self.t("help.command"), show_header=False, box=None, expand=True)
         cmds.add_column(style="bold", no_wrap=True)
         cmds.add_column()
-        for k, action in SHORTHAND:
-            cmds.add_row(Text(k), Text(self.t(f"action.{action}")))
+        for action in SHORTHAND.values():
+            cmds.add_row(Text(usage(action)), Text(self.t(f"action.{action}")))
         with VerticalScroll(id="help-box", classes="modal-box"):
             yield Static(keys)
             yield Static(cmds)
