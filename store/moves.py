@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from tafang.store.models import END_STATUSES, OPEN_STATUSES
+from tafang.store.labels import labels
+from tafang.store.models import END_STATUSES, OPEN_STATUSES, STATUSES
 
 ACTIVE = ("new", "acknowledged", "dispatched", "on_scene")
 BEFORE_HOLD = "before_hold"
@@ -18,17 +19,8 @@ BEFORE_HOLD = "before_hold"
 
 Arg = Literal["", "to", "into"]
 
-STATUS_WORDS = {
-    "new": "new (待受理)",
-    "acknowledged": "acknowledged (已受理)",
-    "dispatched": "dispatched (已派遣)",
-    "on_scene": "on scene (处置中)",
-    "handled": "handled (已处置)",
-    "held": "on hold (挂账)",
-    "closed": "closed (已结案)",
-    "void": "void (已作废)",
-    "merged": "merged (已合并)",
-}
+# The state as refusals name it: its code in words, then its Chinese name from the catalogue.
+STATUS_WORDS = {s: f"{s.replace('_', ' ')} ({labels('zh').status(s)})" for s in STATUSES}
 
 
 @dataclass(frozen=True, slots=True)
