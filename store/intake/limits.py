@@ -1,0 +1,37 @@
+"""The intake record's fields and the hard limits whose breach rejects a line (DESIGN §4)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+MAX_LINE_BYTES = 4 * 1024 * 1024
+MAX_SOURCE = 64  # column sizes: a longer key could not be stored exactly
+MAX_EXTERNAL_ID = 200
+MAX_TEXT = 100_000
+MAX_DESCRIPTION = 1_000_000
+MAX_AHEAD = timedelta(days=1)  # a received_at further ahead of our clock is not believed
+
+KNOWN_FIELDS = frozenset(
+    (
+        "source",
+        "external_id",
+        "title",
+        "description",
+        "category",
+        "grid",
+        "location",
+        "priority",
+        "reported_at",
+        "received_at",
+        "reporter",
+        "lat",
+        "lon",
+    )
+)
+TEXT_LIMITS = {
+    "title": MAX_TEXT,
+    "description": MAX_DESCRIPTION,
+    "location": MAX_TEXT,
+    "reporter": MAX_TEXT,
+}
+TEXT_ITEMS = tuple(TEXT_LIMITS.items())

@@ -1,0 +1,267 @@
+"""Per-field readers of an intake record, composed by `validate.normalise`.
+
+Each takes the field's value as received and returns the column value. An odd value is not
+an error: the reader appends its triage flag to `triage` and keeps the value in `raw` under
+the field's name (DESIGN §4). Only the key and the text readers may reject the record.
+Every reader tries the common case first: they run once per record on the hot path.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+from tafang.store.cases import utcnow
+from tafang.store.config import PRIORITIES
+from tafang.store.intake.limits import (
+    MAX_AHEAD,
+    MAX_EXTERNAL_ID,
+    MAX_SOURCE,
+    TEXT_ITEMS,
+    TEXT_LIMITS,
+)
+from tafang.store.intake.outcome import Rejected
+from tafang.store.intake.reasons import json_type, show, unstorable_key
+from tafang.store.intake.unstorable import SURROGATES, UNSTORABLE_PG, escape_unstorable
+
+PRIORITY_OBJS = {p: p for p in PRIORITIES}
+
+Raw = dict[str, Any]
+Triage = list[str]
+
+
+# ---- ids: the dedupe key (`source`, `external_id`), kept exactly or rejected --------------
+def read_key(record: dict[str, Any]) -> tuple[str, str] | Rejected:
+    """`source` and `external_id` as stored; plain strings take the short way."""
+    source = record.get("source")
+    if type(source) is not str or not 0 < len(source) <= MAX_SOURCE or source != source.strip():
+        source = _identifier(record, "source", MAX_SOURCE)
+        if isinstance(source, Rejected):
+            return source
+    external_id = record.get("external_id")
+    if (
+        type(external_id) is not str
+        or not 0 < len(external_id) <= MAX_EXTERNAL_ID
+        or external_id != external_id.strip()
+    ):
+        external_id = _identifier(record, "external_id", MAX_EXTERNAL_ID)
+        if isinstance(external_id, Rejected):
+            return external_id
+    return source, external_id
+
+
+def _identifier(record: dict[str, Any], name: str, limit: int) -> str | Rejected:
+    v = record.get(name)
+    if isinstance(v, str):
+        s = v.strip()
+    elif isinstance(v, int | float) and not isinstance(v, bool):
+        if isinstance(v, float) and not math.isfinite(v):
+            return Rejected(f"field {name!r} is not a usable identifier: {v}")
+        s = str(v)
+    elif v is None:
+        return Rejected(f"missing required field {name!r}")
+    else:
+        return Rejected(f"field {name!r} must be a string or number, not {json_type(v)}")
+    if not s:
+        return Rejected(f"required field {name!r} is empty")
+    if len(s) > limit:
+        return Rejected(f"field {name!r} is {len(s)} characters long; the limit is {limit}")
+    return s
+
+
+def read_source(source: str, channels: dict[str, str], triage: Triage) -> str:
+    """The known channel's own string object (see `Lookups.channel_objs`), else flagged."""
+    known = channels.get(source)
+    if known is not None:
+        return known
+    triage.append(f"unknown source channel {show(source)}")
+    return source
+
+
+# ---- title, description, location, reporter ------------------------------------------------
+def read_texts(record: dict[str, Any], raw: Raw, triage: Triage) -> dict[str, Any] | Rejected:
+    """The four text columns (a new `values` dict); rejected when over a limit or when
+    neither title nor description has any text."""
+    get = record.get
+    values: dict[str, Any] = {}
+    for name, limit in TEXT_ITEMS:
+        v = get(name)
+        if type(v) is str:
+            s = v
+        elif v is None:
+            s = ""
+        elif isinstance(v, int | float) and not isinstance(v, bool):
+            s = str(v)
+        else:
+            s = ""
+            raw[name] = v
+            triage.append(f"{name} is not text ({json_type(v)})")
+        if len(s) > limit:
+            return Rejected(f"field {name!r} is {len(s)} characters long; the limit is {limit}")
+        values[name] = s
+    if not values["title"].strip() and not values["description"].strip():
+        return Rejected("neither 'title' nor 'description' has any text")
+    return values
+
+
+def check_unstorable(
+    key: tuple[str, str], values: dict[str, Any], nul_ok: bool, raw: Raw, triage: Triage
+) -> Rejected | None:
+    """Reject a key holding NUL or a lone surrogate (an escaped key could equal another's
+    literal text); escape such characters in the texts visibly, keeping the exact value."""
+    for name, k in zip(("source", "external_id"), key, strict=True):
+        m = UNSTORABLE_PG.search(k)
+        if m is not None:
+            return Rejected(unstorable_key(name, m.group()))
+    pat = SURROGATES if nul_ok else UNSTORABLE_PG
+    for name in TEXT_LIMITS:
+        t = values[name]
+        if pat.search(t):
+            values[name] = escape_unstorable(t, nul_ok)
+            raw[name] = t  # the exact text: JSON escapes keep it
+            triage.append(f"{name} held characters the store cannot keep (written as \\uXXXX)")
+    return None
+
+
+# ---- category, grid, priority: codes of the deployment -----------------------------------
+def read_grid(grid: Any, grids: dict[str, str], raw: Raw, triage: Triage) -> str | None:
+    """A grid by its 14-digit code or its map label; missing is not flagged, unknown is."""
+    if grid is None or grid == "":
+        return None
+    g = grids.get(grid) if type(grid) is str else None
+    if g is None:
+        g = grids.get(grid.strip() if isinstance(grid, str) else str(grid))
+        if g is None:
+            triage.append(f"unknown grid {show(grid)}")
+            raw["grid"] = grid
+    return g
+
+
+def read_category(cat: Any, categories: dict[str, str], raw: Raw, triage: Triage) -> str | None:
+    """A category by code (an integer is zero-padded: 590 → "0590") or Chinese name."""
+    if cat is None or cat == "":
+        return None
+    c = categories.get(cat) if type(cat) is str else None
+    if c is None:
+        if isinstance(cat, int) and not isinstance(cat, bool) and 0 <= cat < 10_000:
+            key = f"{cat:04d}"
+        else:
+            key = cat.strip() if isinstance(cat, str) else str(cat)
+        c = categories.get(key)
+        if c is None:
+            triage.append(f"unknown category {show(cat)}")
+            raw["category"] = cat
+    return c
+
+
+def read_priority(pri: Any, raw: Raw, triage: Triage) -> str:
+    """One of PRIORITIES; missing is normal, anything else unknown is normal and flagged."""
+    if pri is None or pri == "":
+        return "normal"
+    if pri in PRIORITY_OBJS:
+        return PRIORITY_OBJS[pri]
+    p = pri.strip().lower() if isinstance(pri, str) else None
+    if p in PRIORITY_OBJS:
+        return p
+    triage.append(f"unknown priority {show(pri)} (taken as normal)")
+    raw["priority"] = pri
+    return "normal"
+
+
+# ---- times ---------------------------------------------------------------------------------
+def read_time(v: Any, tz: tzinfo) -> datetime | None:
+    """An aware UTC datetime from ISO 8601 text (`tz` when it has no offset) or Unix
+    seconds (milliseconds above 10^11); None if unreadable."""
+    try:
+        if isinstance(v, str):
+            s = v.strip()
+            if not s:
+                return None
+            t = datetime.fromisoformat(s)
+            if t.tzinfo is None:
+                t = t.replace(tzinfo=tz)
+            return t.astimezone(UTC)
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            x = float(v)
+            if not math.isfinite(x):
+                return None
+            if abs(x) > 1e11:
+                x /= 1000.0
+            return datetime.fromtimestamp(x, UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return None
+
+
+def read_reported_at(rep: Any, tz: tzinfo, raw: Raw, triage: Triage) -> datetime | None:
+    """Unreadable is stored as NULL and flagged."""
+    if rep is None or rep == "":
+        return None
+    t = read_time(rep, tz)
+    if t is None:
+        triage.append(f"unreadable reported_at {show(rep)}")
+        raw["reported_at"] = rep
+    return t
+
+
+def read_received_at(
+    rec: Any, tz: tzinfo, now: datetime | None, raw: Raw, triage: Triage
+) -> datetime:
+    """The clocks start here: missing is `now`; unreadable, or more than `MAX_AHEAD` in the
+    future (a wrong clock at the sender), is `now` and flagged. The past is a backfill."""
+    t = None if rec is None or rec == "" else read_time(rec, tz)
+    at = now or utcnow()
+    if t is None:
+        if rec is not None and rec != "":
+            triage.append(f"unreadable received_at {show(rec)} (taken as the time of intake)")
+            raw["received_at"] = rec
+        return at
+    if t > at + MAX_AHEAD:
+        triage.append(
+            f"received_at {show(rec)} is more than a day in the future "
+            "(taken as the time of intake)"
+        )
+        raw["received_at"] = rec
+        return at
+    return t
+
+
+# ---- lat / lon -----------------------------------------------------------------------------
+def read_coord(name: str, v: Any, bound: float, raw: Raw, triage: Triage) -> float | None:
+    """A finite number (or numeric text) within ±`bound`; anything else is None, flagged."""
+    if type(v) is float and -bound <= v <= bound:
+        return v
+    if v is None or v == "":
+        return None
+    x = _coord(v, bound)
+    if x is None:
+        triage.append(f"{name} is not a usable number: {show(v)}")
+        raw[name] = v
+    return x
+
+
+def _coord(v: Any, bound: float) -> float | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, str):
+        try:
+            v = float(v.strip())
+        except ValueError:
+            return None
+    if isinstance(v, int | float):
+        try:
+            x = float(v)
+        except OverflowError:
+            return None
+        if math.isfinite(x) and -bound <= x <= bound:
+            return x
+    return None
+
+
+# ---- unknown fields: kept, not dropped -----------------------------------------------------
+def read_unknown(record: dict[str, Any], known: frozenset[str], raw: Raw) -> None:
+    """Fields the contract does not name go to `raw["extra"]` as received (not flagged)."""
+    extra = {k: v for k, v in record.items() if k not in known}
+    if extra:
+        raw["extra"] = extra

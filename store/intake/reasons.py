@@ -1,0 +1,48 @@
+"""How a reason (dead letter or triage flag) names what it found in the input."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tafang.store.intake.limits import MAX_LINE_BYTES
+
+
+def show(v: Any) -> str:
+    """A value as a reason shows it: quoted, escapes visible, never longer than ~60 chars."""
+    s = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str)
+    if len(s) > 60:
+        s = s[:57] + "…"
+    return repr(s)
+
+
+def json_type(v: Any) -> str:
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, dict):
+        return "an object"
+    if isinstance(v, list):
+        return "an array"
+    if isinstance(v, str):
+        return "a string"
+    if v is None:
+        return "null"
+    return "a number"
+
+
+def too_long(size: int) -> str:
+    return f"line is {size} bytes long; the limit is {MAX_LINE_BYTES}"
+
+
+def json_reason(e: BaseException) -> str:
+    if isinstance(e, json.JSONDecodeError):
+        return f"not valid JSON: {e.msg} at column {e.colno}"
+    if isinstance(e, RecursionError):
+        return "not valid JSON: nested too deeply"
+    return f"not valid JSON: {e}"
+
+
+def unstorable_key(name: str, ch: str) -> str:
+    if ch == "\x00":
+        return f"{name} holds NUL (\\u0000), which cannot be part of an identifier"
+    return f"{name} holds a lone surrogate (\\u{ord(ch):04x}), which is not a character"

@@ -1,0 +1,99 @@
+"""Input that is not a regular file (a pipe, a tty): a reader thread, and batches cut when
+input pauses, so that `tail -f log | tafang ingest -` shows each case at once."""
+
+from __future__ import annotations
+
+import io
+import os
+import queue
+import stat
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from tafang.store.cases import utcnow
+
+STREAM_IDLE = 0.2  # seconds without input after which a partial batch is committed
+STREAM_MAX_WAIT = 1.0  # nor does a line wait longer than this under a steady trickle
+_READ_SIZE = 1 << 16
+
+
+def is_stream(lines: Any) -> bool:
+    """A file object whose descriptor is not a regular file (pipe, tty, socket)."""
+    fileno = getattr(lines, "fileno", None)
+    if fileno is None:
+        return False
+    try:
+        return not stat.S_ISREG(os.fstat(fileno()).st_mode)
+    except (OSError, ValueError):  # io.UnsupportedOperation is an OSError and ValueError
+        return False
+
+
+def _pump(source: Any, q: queue.Queue[Any]) -> None:
+    """Reader thread: put lists of whole lines on `q` as they arrive, then None (or the
+    exception that ended reading). A binary buffered file is read with read1 (whatever has
+    arrived, up to 64 KiB) and split here; anything else line by line."""
+    try:
+        read1 = getattr(source, "read1", None)
+        if read1 is not None and not isinstance(source, io.TextIOBase):
+            _pump_chunks(read1, q)
+        else:
+            for line in source:
+                q.put([line])
+        q.put(None)
+    except BaseException as e:  # handed to the ingesting thread, which raises it
+        q.put(e)
+
+
+def _pump_chunks(read1: Any, q: queue.Queue[Any]) -> None:
+    tail: list[bytes] = []
+    while chunk := read1(_READ_SIZE):
+        if b"\n" not in chunk:
+            tail.append(chunk)
+            continue
+        if tail:
+            tail.append(chunk)
+            chunk = b"".join(tail)
+            tail = []
+        parts = chunk.split(b"\n")
+        last = parts.pop()
+        q.put([x + b"\n" for x in parts])
+        if last:
+            tail.append(last)
+    if tail:
+        q.put([b"".join(tail)])
+
+
+def stream_batches(source: Any, batch: int) -> Iterator[tuple[list[bytes | str], datetime]]:
+    """Batches of lines from a stream, each with the time its first line arrived."""
+    q: queue.Queue[Any] = queue.Queue(maxsize=256)
+    threading.Thread(target=_pump, args=(source, q), name="intake-reader", daemon=True).start()
+    pending: list[bytes | str] = []
+    first_at = 0.0
+    arrived = utcnow()
+    while True:
+        if pending:
+            wait = min(STREAM_IDLE, first_at + STREAM_MAX_WAIT - time.monotonic())
+            try:
+                item = q.get(timeout=wait) if wait > 0 else q.get_nowait()
+            except queue.Empty:
+                yield pending, arrived
+                pending = []
+                continue
+        else:
+            item = q.get()
+        if item is None:
+            break
+        if isinstance(item, BaseException):
+            raise item
+        if not pending:
+            first_at, arrived = time.monotonic(), utcnow()
+        pending.extend(item)
+        while len(pending) >= batch:
+            yield pending[:batch], arrived
+            pending = pending[batch:]
+            first_at, arrived = time.monotonic(), utcnow()
+    if pending:
+        yield pending, arrived
