@@ -40,7 +40,7 @@ class Strings:
         if isinstance(p.get("status"), str):
             p["status"] = self(f"status.{p['status']}")
         if isinstance(p.get("allowed"), list):
-            p["allowed"] = "、".join(self(f"status.{x}") for x in p["allowed"])
+            p["allowed"] = self("list.sep").join(self(f"status.{x}") for x in p["allowed"])
         if isinstance(p.get("action"), str):
             p["action"] = self.known(f"action.{p['action']}", str(p["action"]))
         if isinstance(p.get("at"), datetime):
