@@ -220,7 +220,6 @@ class TafangApp(App[None]):
             self.vm.cell_specs(),
             self.t,
             self.t.lang,
-            deployment.sla.at_risk,
             [f"{word} " for word in SHORTHAND],  # the command line completes its words
         )
 
@@ -336,6 +335,7 @@ class TafangApp(App[None]):
         self.counts = self.state.counts()
         if not self.dash.ready:
             return
+        self.dash.queue.lights = self.state.light  # the store's rule, as of `now`
         if changed is not None and self._queue_filled and len(changed) <= INCREMENTAL_MAX:
             shown, gone = self.state.rows_for(changed, self.filter)
             self.dash.queue.update_rows(shown, gone, now)
@@ -362,6 +362,7 @@ class TafangApp(App[None]):
         if not self.dash.ready:
             return
         queue = self.dash.queue
+        queue.lights = self.state.light
         queue.tick(now)
         if self.loaded and self.state.dirty:
             self.dash.set_map(self.state.cell_states(now))

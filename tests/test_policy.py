@@ -12,9 +12,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from tafang.sla import policy as policy_mod
 from tafang.sla.policy import Policy
 from tafang.store.cases import Actor, Store
+from tafang.store.clocks import light_at
 from tafang.store.config import ResolveLimit, load_config
 from tafang.store.db import make_engine
 
@@ -107,11 +107,10 @@ def test_working_time_between_is_the_inverse_of_adding_it(pol: Policy) -> None:
 
 
 def test_beyond_the_calendar_data_falls_back_to_weekdays_and_warns_once(
-    pol: Policy, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    policy_mod._warned_years.discard(2027)
-    policy_mod.is_working_day.cache_clear()
-    with caplog.at_level(logging.WARNING, logger="tafang.sla.policy"):
+    pol = Policy(GUDANG)  # its own WorkCalendar: warns once per year it has no data for
+    with caplog.at_level(logging.WARNING, logger="tafang.sla.calendar"):
         a = pol.resolve_deadline(
             sh(2026, 12, 31, 17, 0).astimezone(UTC), ResolveLimit(amount=2, unit="working_hours")
         )
@@ -182,6 +181,18 @@ def test_clock_state_in_every_status(
     if clock in ("respond", "dispatch", "arrive"):
         assert st.budget_seconds == {"respond": 60, "dispatch": 180, "arrive": 300}[clock]
         assert st.remaining_seconds == pytest.approx(st.budget_seconds - secs)
+
+
+@pytest.mark.parametrize(
+    ("elapsed_share", "state"),
+    [(0.5, "ok"), (0.79, "ok"), (0.8, "at_risk"), (0.85, "at_risk"), (1.0, "breached")],
+)
+def test_light_by_elapsed_share(elapsed_share: float, state: str) -> None:
+    """The one rule of the light (`store.clocks.light_at`) that policy and console read."""
+    due = T0 + timedelta(seconds=100)
+    at = T0 + timedelta(seconds=100 * elapsed_share)
+    assert light_at(due, 100, 0.8, at) == state
+    assert light_at(None, None, 0.8, at) == "none"
 
 
 def test_held_case_shows_its_clock_frozen_at_the_hold(pol: Policy) -> None:

@@ -14,7 +14,7 @@ from tafang.store.config import load_config
 from tafang.widgets.event_queue import EventQueue
 from tafang.widgets.grid_map import GridMap
 from tafang.widgets.rows import CellSpec, CellState, OfficerRow, PartnerRow, QueueRow
-from tafang.widgets.sla_badge import SlaBadge, countdown, sla_state
+from tafang.widgets.sla_badge import countdown
 from tafang.widgets.squad_panel import SquadPanel
 from tafang.widgets.text import fit, safe
 from textual.app import App, ComposeResult
@@ -130,16 +130,6 @@ def test_countdown_text() -> None:
     assert countdown(None, NOW) == ""
 
 
-@pytest.mark.parametrize(
-    ("elapsed_share", "state"),
-    [(0.5, "ok"), (0.85, "at_risk"), (1.0, "breached"), (1.1, "breached")],
-)
-def test_sla_state_by_elapsed_share(elapsed_share: float, state: str) -> None:
-    due = NOW + timedelta(seconds=100 * (1 - elapsed_share))
-    assert sla_state(due, 100, NOW) == state
-    assert sla_state(None, None, NOW) == "none"
-
-
 # --- event queue ------------------------------------------------------------------------------
 
 
@@ -248,17 +238,18 @@ async def test_keys_move_cursor_and_enter_chooses() -> None:
         assert not queue.select_case(999)
 
 
-async def test_countdown_colours_follow_the_share_of_budget() -> None:
+async def test_countdown_colours_follow_the_lights_the_console_hands_in() -> None:
+    """The widget decides no light: it colours each countdown by the state it is given."""
     app = WidgetApp(lambda: EventQueue(words=ZH))
     async with app.run_test(size=(140, 10)) as pilot:
         queue = app.query_one(EventQueue)
-        # 100 s budgets at 50 %, 85 % and 110 % elapsed; cursor parked on a 4th row.
         rows = [
             qrow(1, 50, budget_seconds=100.0),
             qrow(2, 15, budget_seconds=100.0),
             qrow(3, -10, budget_seconds=100.0),
             qrow(4, -900, budget_seconds=100.0),
         ]
+        queue.lights = {1: "ok", 2: "at_risk", 3: "breached", 4: "breached"}
         queue.set_rows(rows, NOW)
         await pilot.pause()
         by_text = {s.text.split()[0]: s for s in lines(queue)[1:5]}
@@ -269,11 +260,27 @@ async def test_countdown_colours_follow_the_share_of_budget() -> None:
         assert segment_with(by_text["0:50"], "0:50").style.color == ok.color  # type: ignore[union-attr]
         assert segment_with(by_text["0:15"], "0:15").style.color == amber.color  # type: ignore[union-attr]
         assert segment_with(by_text["-0:10"], "-0:10").style.color == red.color  # type: ignore[union-attr]
-        # Time passes: the 50 % row turns amber at 85 %, with no new data.
+        # Time passes and the console says row 1 turned amber: the next tick shows it.
+        queue.lights = {**queue.lights, 1: "at_risk"}
         queue.tick(NOW + timedelta(seconds=35))
         await pilot.pause()
         strip = next(s for s in lines(queue)[1:5] if "0:15" in s.text and "-" not in s.text[:8])
         assert segment_with(strip, "0:15").style.color == amber.color  # type: ignore[union-attr]
+
+
+async def test_held_row_shows_its_clock_standing_still_below_running_ones() -> None:
+    app = WidgetApp(lambda: EventQueue(words=ZH))
+    async with app.run_test(size=(140, 10)) as pilot:
+        queue = app.query_one(EventQueue)
+        held = qrow(1, -100, status="held", held_at=NOW - timedelta(seconds=130))
+        queue.lights = {1: "ok", 2: "ok"}
+        queue.set_rows([held, qrow(2, 500)], NOW)
+        await pilot.pause()
+        assert [r.case_id for r in queue.rows] == [2, 1]  # stood still: after running clocks
+        queue.tick(NOW + timedelta(seconds=600))
+        await pilot.pause()
+        shown = [s.text for s in lines(queue)[1:3]]
+        assert shown[1].split()[:2] == ["0:30", "响应"]  # as at the hold, 10 min later
 
 
 async def test_untrusted_text_is_shown_literally() -> None:
@@ -400,18 +407,6 @@ async def test_ten_thousand_rows_and_page_down() -> None:
         assert queue.cursor_row == 9_999
         queue.set_rows([replace(r, version=2) for r in rows[::-1]], NOW + timedelta(seconds=1))
         assert queue.cursor_row == 9_999
-
-
-async def test_sla_badge_changes_class_with_state() -> None:
-    app = WidgetApp(lambda: SlaBadge(words=ZH))
-    async with app.run_test(size=(40, 3)) as pilot:
-        badge = app.query_one(SlaBadge)
-        badge.set_clock("respond", NOW + timedelta(seconds=30), 60, NOW)
-        await pilot.pause()
-        assert badge.has_class("-ok") and "响应 0:30" in str(badge.render())
-        badge.tick(NOW + timedelta(seconds=61))
-        assert badge.has_class("-breached") and not badge.has_class("-ok")
-        assert "响应 -0:31" in str(badge.render())
 
 
 # --- grid map -----------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import ClassVar, Literal
@@ -24,7 +24,7 @@ from rich.segment import Segment
 from rich.style import Style
 from tafang.widgets.picked import Picked
 from tafang.widgets.rows import QueueRow
-from tafang.widgets.sla_badge import DEFAULT_AT_RISK, countdown, sla_state
+from tafang.widgets.sla_badge import countdown
 from tafang.widgets.text import fit
 from tafang.widgets.words import Words
 from textual import events
@@ -73,14 +73,15 @@ MIN_TITLE = 16
 
 
 def sort_key(row: QueueRow) -> tuple[bool, datetime, int, int]:
-    """Breached first, then nearest deadline, rows without a running clock last.
+    """Breached first, then nearest deadline, rows without a running clock (none, or one
+    standing still while held) last.
 
     Ordering by the deadline alone already puts every breached row (deadline in the past)
     before every running one, and the order never changes while time passes: `tick` needs
     no re-sort. Ties: higher priority first, then the older case.
     """
     return (
-        row.due is None,
+        row.due is None or row.held_at is not None,
         row.due or _FAR,
         _PRIORITY_RANK.get(row.priority, 3),
         row.case_id,
@@ -161,7 +162,6 @@ class EventQueue(ScrollView, can_focus=True):
         *,
         lang: str = "zh",
         words: Words | None = None,
-        at_risk: float = DEFAULT_AT_RISK,
         hidden_columns: Sequence[str] = (),
         name: str | None = None,
         id: str | None = None,
@@ -172,8 +172,9 @@ class EventQueue(ScrollView, can_focus=True):
         self.set_reactive(EventQueue.lang, lang)
         self.words = words or Words()
         """Column titles, clock names and the 督办 flag, already in the UI language."""
-        self.at_risk = at_risk
-        """Share of a clock's budget after which it shows amber (set from the deployment)."""
+        self.lights: Mapping[int, str] = {}
+        """Each case's SLA light (ok | at_risk | breached | none), as the console reads the
+        store's rule; it keeps this current before it sets rows or ticks. Missing: none."""
         self.hidden_columns: frozenset[str] = frozenset(hidden_columns)
         self._rows: list[QueueRow] = []
         self._by_id: dict[int, QueueRow] = {}
@@ -491,8 +492,9 @@ class EventQueue(ScrollView, can_focus=True):
         with_countdown = bool(layout) and layout[0][0].key == "countdown"
         text = state = ""
         if with_countdown:
-            state = sla_state(row.due, row.budget_seconds, self._now, self.at_risk)
-            text = fit(countdown(row.due, self._now), layout[0][1], "right", sanitize=False)
+            state = self.lights.get(row.case_id, "none")
+            at = row.held_at or self._now  # a held clock stands still
+            text = fit(countdown(row.due, at), layout[0][1], "right", sanitize=False)
         post: str | None = None
         if index == self._cursor:
             post = "cursor" if self.has_focus else "cursor-blurred"

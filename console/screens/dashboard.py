@@ -50,14 +50,12 @@ class Dashboard(Screen[None]):
         cells: Sequence[CellSpec],
         strings: Strings,
         lang: str,
-        at_risk: float,
         suggestions: Sequence[str],
     ) -> None:
         super().__init__(id="dashboard")
         self.cells = cells
         self.t = strings
         self.lang = lang
-        self.at_risk = at_risk
         self.suggestions = suggestions
         self._map_states: tuple[CellState, ...] | None = None
         self._queue: EventQueue | None = None
@@ -68,7 +66,7 @@ class Dashboard(Screen[None]):
     def compose(self) -> ComposeResult:
         yield HeaderLine(Text(self.t("header.loading")), id="header")
         words = self.t.words()
-        yield EventQueue(lang=self.lang, words=words, at_risk=self.at_risk, id="queue")
+        yield EventQueue(lang=self.lang, words=words, id="queue")
         with Horizontal(id="lower"):
             with Vertical(id="map-box"):
                 yield GridMap(self.cells, words=words, id="map")
