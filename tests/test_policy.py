@@ -12,6 +12,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from tafang.sla import policy as policy_mod
 from tafang.sla.policy import Policy
 from tafang.store.cases import Actor, Store
 from tafang.store.clocks import light_at
@@ -107,10 +108,11 @@ def test_working_time_between_is_the_inverse_of_adding_it(pol: Policy) -> None:
 
 
 def test_beyond_the_calendar_data_falls_back_to_weekdays_and_warns_once(
-    caplog: pytest.LogCaptureFixture,
+    pol: Policy, caplog: pytest.LogCaptureFixture
 ) -> None:
-    pol = Policy(GUDANG)  # its own WorkCalendar: warns once per year it has no data for
-    with caplog.at_level(logging.WARNING, logger="tafang.sla.calendar"):
+    policy_mod._warned_years.discard(2027)
+    policy_mod.is_working_day.cache_clear()
+    with caplog.at_level(logging.WARNING, logger="tafang.sla.policy"):
         a = pol.resolve_deadline(
             sh(2026, 12, 31, 17, 0).astimezone(UTC), ResolveLimit(amount=2, unit="working_hours")
         )
