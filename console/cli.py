@@ -98,7 +98,8 @@ def _case_commands(sub: Any) -> None:
     sh.add_argument("id", type=_case_id)
     sh.add_argument("--json", action="store_true")
     for move in MOVES.values():
-        ap = csub.add_parser(move.name, help=move.summary)
+        only = f"; {' or '.join(sorted(move.roles))} only" if move.roles else ""
+        ap = csub.add_parser(move.name, help=move.summary + only)
         ap.add_argument("id", type=_case_id)
         ap.add_argument(
             "--reason",

@@ -1,6 +1,7 @@
 """The case lifecycle: the only code that changes a case.
 
-Every move is checked against the state machine, guarded by an optimistic version check,
+Every move is checked against the registry (store/moves.py: where it may start, what it needs,
+who may make it), planned by its own planner (PLANNERS), guarded by an optimistic version check,
 applied together with its officer-status effect and appended to the record, in one
 transaction. A refused move raises `Refused` with a reason a dispatcher can read.
 """
