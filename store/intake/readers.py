@@ -159,11 +159,10 @@ def read_priority(pri: Any, raw: Raw, triage: Triage) -> str:
     """One of PRIORITIES; missing is normal, anything else unknown is normal and flagged."""
     if pri is None or pri == "":
         return "normal"
-    if pri in PRIORITY_OBJS:
-        return PRIORITY_OBJS[pri]
-    p = pri.strip().lower() if isinstance(pri, str) else None
-    if p in PRIORITY_OBJS:
-        return p
+    if isinstance(pri, str):  # an array or object would be unhashable: flagged below
+        p = PRIORITY_OBJS.get(pri) or PRIORITY_OBJS.get(pri.strip().lower())
+        if p is not None:
+            return p
     triage.append(f"unknown priority {show(pri)} (taken as normal)")
     raw["priority"] = pri
     return "normal"
