@@ -268,7 +268,6 @@ class TafangApp(App[None]):
         self.state.load(m.cases, now, m.rows)
         self.state.advance(now)
         self.state.officers = list(m.officers)
-        self.state.seq = m.seq
         self.loaded = True
         self._repaint(now)
         if not self._frozen:
@@ -295,7 +294,6 @@ class TafangApp(App[None]):
         officers = list(m.officers)
         roster = officers != self.state.officers
         self.state.officers = officers
-        self.state.seq = m.seq
         if changed:
             self._repaint(now, [c.id for c in m.cases])
         elif roster:

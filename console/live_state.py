@@ -39,7 +39,6 @@ class LiveState:
         self.cases: dict[int, CaseView] = {}
         self.rows: dict[int, QueueRow] = {}
         self.officers: list[OfficerView] = []
-        self.seq = 0
         self.light: dict[int, str] = {}
         self.tally: dict[str, int] = {"none": 0, "ok": 0, "at_risk": 0, "breached": 0}
         self.cells: dict[str, dict[str, int]] = {}

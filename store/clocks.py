@@ -44,7 +44,6 @@ class ClockState:
     due: datetime | None
     budget_seconds: float
     remaining_seconds: float  # negative once breached; frozen while held
-    share_elapsed: float  # 0 at the start, 1 at the deadline
     state: Light  # "none" when no clock runs
     paused: bool = False  # held: the clock stands still
     at: datetime | None = None  # when the clock was read: `now`, or the hold while held
@@ -202,7 +201,7 @@ class ClockRules:
         # The earliest deadline; on a tie the earlier clock (min keeps the first).
         clock, due = min(_dues(get, status), key=lambda cd: cd[1], default=(None, None))
         if clock is None or due is None:
-            return ClockState(None, None, 0.0, 0.0, 0.0, "none", paused, at)
+            return ClockState(None, None, 0.0, 0.0, "none", paused, at)
         b = self.budgets(get("category"), get("priority") or "normal")
         budget = clock_budget(
             clock,
@@ -213,9 +212,8 @@ class ClockRules:
             get("dispatched_at"),
         )
         remaining = (due - at).total_seconds()
-        share = max(1.0 - remaining / budget, 0.0)
         state = light_at(due, budget, self.d.sla.at_risk, at)
-        return ClockState(clock, due, budget, remaining, share, state, paused, at)
+        return ClockState(clock, due, budget, remaining, state, paused, at)
 
 
 def running_dues(case: Mapping[str, Any], status: str) -> Iterator[tuple[str, datetime]]:

@@ -1,4 +1,4 @@
-"""How an SLA clock looks: its countdown text ("0:59", "-1:23") and the lights it can show.
+"""How an SLA clock reads: its countdown text ("0:59", "-1:23").
 
 No rule lives here: whether a clock is ok, at risk or breached is the store's one rule
 (`store.clocks.light_at`), which the console applies and hands the widgets as plain data.
@@ -7,9 +7,6 @@ No rule lives here: whether a clock is ok, at risk or breached is the store's on
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
-
-SlaState = Literal["none", "ok", "at_risk", "breached"]
 
 
 def countdown(due: datetime | None, now: datetime) -> str:
