@@ -200,16 +200,40 @@ class Operator(_Model):
 
 
 class Contact(_Model):
-    """The duty contact of one tower level; secrets are named env vars, never values."""
+    """The duty contact of one tower level; secrets are named env vars, never values.
+
+    A named secret is read from the environment variable, else from the systemd credential
+    of the same name (`$CREDENTIALS_DIRECTORY/NAME`). WeCom robots (`format = "wecom"`) take
+    their webhook key from `token_env` (`key_env` is accepted as its other name) and are not
+    signed."""
 
     level: Literal["grid", "enforcement", "emergency", "risk", "centre"]
     name: str
     url: str
-    format: Literal["json", "dingtalk"] = "json"
-    token_env: str | None = None  # env var holding the access token (appended as access_token=)
+    format: Literal["json", "dingtalk", "wecom"] = "json"
+    # env var holding the access token (appended as access_token=, or key= for WeCom)
+    token_env: str | None = None
     secret_env: str | None = None  # env var holding the DingTalk signing secret
     at_mobiles: list[str] = []
     rate_per_minute: int = Field(default=20, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _key_env(cls, data: object) -> object:
+        if isinstance(data, dict) and "key_env" in data:
+            data = dict(data)
+            if data.get("format") != "wecom" or data.get("token_env"):
+                raise ValueError('key_env is for format = "wecom" only, instead of token_env')
+            data["token_env"] = data.pop("key_env")
+        return data
+
+    @model_validator(mode="after")
+    def _wecom(self) -> Contact:
+        if self.format == "wecom" and not self.token_env:
+            raise ValueError("a wecom contact needs key_env (or token_env): the webhook key")
+        if self.format == "wecom" and self.secret_env:
+            raise ValueError("wecom robots are not signed: drop secret_env")
+        return self
 
 
 class Feed(_Model):

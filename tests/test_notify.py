@@ -709,3 +709,206 @@ def test_robot_key_is_url_and_token_name_not_level() -> None:
     c = robot_key(Contact.model_validate({**base, "level": "grid", "name": "A", "token_env": "X"}))
     assert a == b != c
     assert len(a) <= 32 and "dingtalk" not in a
+
+
+# ---- WeCom (企业微信) group robots ----------------------------------------------------------
+WECOM_KEY = "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
+
+
+@pytest.fixture
+def wecom_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("T_WECOM_KEY", WECOM_KEY)
+
+
+def wecom(url: str, level: str = "enforcement", **extra: Any) -> dict[str, Any]:
+    return {
+        "level": level,
+        "name": "执法圈企业微信群",
+        "url": url,
+        "format": "wecom",
+        "key_env": "T_WECOM_KEY",
+        **extra,
+    }
+
+
+def test_wecom_text_has_the_key_in_the_query_and_mentions_mobiles(
+    httpserver: HTTPServer, tiny: Deployment, sqlite_url: str, wecom_env: None
+) -> None:
+    url = httpserver.url_for("/cgi-bin/webhook/send")
+    d = deployment_with(tiny, [wecom(url, at_mobiles=["13800000001", "13900000002"])])
+    store = open_store(sqlite_url, d)
+    put(store, "esc-1043-respond-1", contact="enforcement")
+    httpserver.expect_request("/cgi-bin/webhook/send", method="POST").respond_with_json(
+        {"errcode": 0, "errmsg": "ok"}
+    )
+
+    report = deliver_due(store, d, now=T0)
+
+    assert report.sent == 1
+    req, _ = httpserver.log[0]
+    assert parse_qs(req.query_string.decode()) == {"key": [WECOM_KEY]}  # unsigned: key only
+    assert req.headers["Idempotency-Key"] == "esc-1043-respond-1"
+    body = req.get_json()
+    assert set(body) == {"msgtype", "text"} and body["msgtype"] == "text"
+    assert body["text"]["mentioned_mobile_list"] == ["13800000001", "13900000002"]
+    content = body["text"]["content"]
+    assert content.startswith("【超时升级】案件 #1043 Bikes blocking the fire lane")
+    assert "综合执法圈" in content and "0102 Litter" in content and "响应" in content
+    assert len(content.encode()) <= 2048
+
+
+def test_wecom_key_may_come_from_a_systemd_credential(
+    httpserver: HTTPServer,
+    tiny: Deployment,
+    sqlite_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("T_WECOM_KEY", raising=False)
+    creds = tmp_path / "credentials"
+    creds.mkdir()
+    (creds / "T_WECOM_KEY").write_text(WECOM_KEY + "\n", encoding="utf-8")
+    d = deployment_with(tiny, [wecom(httpserver.url_for("/w"))])
+    store = open_store(sqlite_url, d)
+    put(store, "k-cred", contact="enforcement")
+    httpserver.expect_request("/w").respond_with_json({"errcode": 0})
+
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    missing = deliver_due(store, d, now=T0)
+    assert missing.failed == 1 and len(httpserver.log) == 0
+    assert "T_WECOM_KEY is not set" in rows(store)["k-cred"].last_error
+
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    report = deliver_due(store, d, now=rows(store)["k-cred"].next_attempt_at)
+    assert report.sent == 1
+    assert parse_qs(httpserver.log[0][0].query_string.decode()) == {"key": [WECOM_KEY]}
+
+
+def test_wecom_errcode_is_retried_then_sent(
+    httpserver: HTTPServer, tiny: Deployment, sqlite_url: str, wecom_env: None
+) -> None:
+    d = deployment_with(tiny, [wecom(httpserver.url_for("/w"))])
+    store = open_store(sqlite_url, d)
+    put(store, "k-45009", contact="enforcement")
+    httpserver.expect_ordered_request("/w").respond_with_json(
+        {"errcode": 45009, "errmsg": "api freq out of limit"}
+    )
+    httpserver.expect_ordered_request("/w").respond_with_json({"errcode": 0, "errmsg": "ok"})
+
+    first = deliver_due(store, d, now=T0)
+    row = rows(store)["k-45009"]
+    assert first.sent == 0 and first.failed == 1
+    assert (row.status, row.attempts) == ("pending", 1)
+    assert "errcode 45009" in row.last_error and "api freq out of limit" in row.last_error
+    assert row.next_attempt_at > T0
+    assert deliver_due(store, d, now=T0 + timedelta(milliseconds=100)).messages == 0  # backoff
+
+    second = deliver_due(store, d, now=row.next_attempt_at)
+    row = rows(store)["k-45009"]
+    assert second.sent == 1 and (row.status, row.attempts) == ("sent", 2)
+    assert len(httpserver.log) == 2
+    assert httpserver.log[0][0].get_json() == httpserver.log[1][0].get_json()
+
+
+def test_wecom_rate_window_is_per_robot_key_and_folds_into_markdown(
+    httpserver: HTTPServer,
+    tiny: Deployment,
+    sqlite_url: str,
+    wecom_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every WeCom robot has the same URL: its key (by env name) tells robots apart."""
+    monkeypatch.setenv("T_WECOM_OTHER", "other-key-0000")
+    url = httpserver.url_for("/cgi-bin/webhook/send")
+    d = deployment_with(
+        tiny,
+        [
+            wecom(url, at_mobiles=["13800000001"]),
+            wecom(url, level="centre", name="指挥中心", key_env="T_WECOM_OTHER"),
+        ],
+    )
+    store = open_store(sqlite_url, d)
+    for i in range(25):
+        put(store, f"e-{i:02d}", contact="enforcement", case_id=4000 + i)
+        put(store, f"c-{i:02d}", contact="centre", case_id=5000 + i)
+    httpserver.expect_request("/cgi-bin/webhook/send").respond_with_json({"errcode": 0})
+
+    report = deliver_due(store, d, now=T0 + timedelta(seconds=1))
+
+    by_key: dict[str, list[dict[str, Any]]] = {}
+    for req, _ in httpserver.log:
+        by_key.setdefault(req.args["key"], []).append(req.get_json())
+    assert sorted(by_key) == sorted([WECOM_KEY, "other-key-0000"])
+    for bodies in by_key.values():
+        assert len(bodies) == 20
+        assert [b["msgtype"] for b in bodies].count("text") == 19
+        (digest,) = [b for b in bodies if b["msgtype"] == "markdown"]
+        assert set(digest["markdown"]) == {"content"} and "共 6 件" in digest["markdown"]["content"]
+    assert report.sent == 50 and report.messages == 40
+
+    put(store, "e-late", contact="enforcement", case_id=4100, now=T0 + timedelta(seconds=5))
+    held = deliver_due(store, d, now=T0 + timedelta(seconds=5))
+    assert held.messages == 0 and held.waiting == 1
+    assert deliver_due(store, d, now=T0 + timedelta(seconds=62)).sent == 1
+
+
+def test_wecom_key_never_reaches_last_error_or_logs(
+    httpserver: HTTPServer,
+    tiny: Deployment,
+    sqlite_url: str,
+    wecom_env: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def echo_url(req: Request) -> Response:  # a proxy that quotes the URL back
+        return Response(f"bad gateway for {req.url} key {req.args.get('key')}", status=502)
+
+    d = deployment_with(
+        tiny,
+        [
+            wecom(httpserver.url_for("/e")),
+            wecom("http://127.0.0.1:9/cgi-bin/webhook/send", level="risk"),
+        ],
+    )
+    store = open_store(sqlite_url, d)
+    put(store, "k-echo", contact="enforcement")
+    put(store, "k-refused", contact="risk")
+    httpserver.expect_request("/e").respond_with_handler(echo_url)
+    caplog.set_level(logging.DEBUG)
+
+    report = deliver_due(store, d, now=T0)
+
+    assert report.failed == 2
+    assert httpserver.log[0][0].args["key"] == WECOM_KEY  # it was sent …
+    ours = [r.getMessage() for r in caplog.records if not r.name.startswith("werkzeug")]
+    texts = [
+        *ours,
+        *(r.last_error for r in rows(store).values()),
+        *(c.error for c in report.contacts),
+    ]
+    assert "HTTP 502" in rows(store)["k-echo"].last_error
+    assert any("HTTP Request: POST" in m for m in ours)
+    for t in texts:  # … and never shown
+        assert WECOM_KEY not in t and WECOM_KEY.replace("-", "%2D") not in t
+
+
+def test_wecom_contact_config_is_checked() -> None:
+    base = {"level": "grid", "name": "W", "url": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"}
+    ok = Contact.model_validate({**base, "format": "wecom", "key_env": "K"})
+    assert ok.token_env == "K"
+    for bad in (
+        {"format": "wecom"},  # no key
+        {"format": "wecom", "key_env": "K", "secret_env": "S"},  # WeCom does not sign
+        {"format": "dingtalk", "key_env": "K"},  # key_env is WeCom's
+        {"format": "wecom", "key_env": "K", "token_env": "T"},  # one name for the key
+    ):
+        with pytest.raises(ValueError):
+            Contact.model_validate({**base, **bad})
+
+
+def test_wecom_bodies_fit_its_byte_limits() -> None:
+    from tafang.sla.notify.wecom import fit_bytes
+
+    text = "案" * 1000  # 3000 bytes
+    cut = fit_bytes(text, 2048)
+    assert len(cut.encode()) <= 2048 and cut.endswith("…") and cut.startswith("案" * 600)
+    assert fit_bytes("short", 2048) == "short"

@@ -8,7 +8,6 @@ None (delivered) or a reason with every secret redacted.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from datetime import datetime
@@ -19,7 +18,7 @@ from tafang.sla.notify.formats import Format, format_of
 from tafang.sla.notify.plan import Message
 from tafang.sla.notify.redact import redact
 from tafang.sla.notify.render import Names, one_line
-from tafang.sla.notify.settings import NotifySettings
+from tafang.sla.notify.settings import NotifySettings, read_secret
 from tafang.store.config import Contact
 
 
@@ -32,9 +31,11 @@ class _DeadlineExceeded(Exception):
 
 
 def _secret(env: str) -> str:
-    value = os.environ.get(env)
+    value = read_secret(env)
     if not value:
-        raise _MissingSecret(f"environment variable {env} is not set")
+        raise _MissingSecret(
+            f"environment variable {env} is not set (nor a credential of that name)"
+        )
     return value
 
 

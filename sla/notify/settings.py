@@ -1,8 +1,11 @@
-"""The knobs of delivery (timeouts, retries, lease, rate window, digest size)."""
+"""The knobs of delivery (timeouts, retries, lease, rate window, digest size), and where the
+robots' secrets are read from (`read_secret`)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -34,3 +37,20 @@ class NotifySettings:
 
 
 DEFAULT_SETTINGS = NotifySettings()
+
+
+def read_secret(name: str) -> str | None:
+    """A robot secret by name: the environment variable `name`, else the systemd credential
+    `$CREDENTIALS_DIRECTORY/name` (`LoadCredential=name:…`); the environment wins. None when
+    neither holds a value. The one place secrets are read; a trailing newline is dropped."""
+    value = os.environ.get(name)
+    if value:
+        return value
+    folder = os.environ.get("CREDENTIALS_DIRECTORY")
+    if not folder or not name or "/" in name or name.startswith("."):
+        return None
+    try:
+        value = (Path(folder) / name).read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return value or None
