@@ -1,7 +1,8 @@
 """The `tafang` command: parse, load config, open the store, run the chosen mode.
 
 Exit codes scripts rely on: 0 done, 1 refused (illegal move, lost a race, not found,
-rejected intake lines, broken record), 2 usage or config error.
+rejected intake lines, broken record), 2 usage or config error, 3 the store is unreachable
+(a database that does not answer or refuses the connection: worth retrying later, unlike 2).
 """
 
 from __future__ import annotations
@@ -31,12 +32,17 @@ from tafang.store.labels import labels
 from tafang.store.moves import MOVES
 from tafang.store.text import safe
 
-EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 MAX_ID = 2**31 - 1
 
 
 class UsageError(Exception):
     """Bad arguments or environment: exit 2."""
+
+
+class StoreDown(Exception):
+    """The store cannot be reached (connection refused, timed out, file not openable): exit 3."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -60,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"tafang {_version()}")
     p.add_argument("--operator", help="who acts (env TAFANG_OPERATOR; default: your login)")
     p.add_argument("--terminal", help="terminal name on the record (default: host name)")
+    p.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        help="DEBUG, INFO, WARNING or ERROR (env TAFANG_LOG_LEVEL; default INFO): "
+        "the daemon's JSON log lines and tafang's messages on stderr below it are dropped",
+    )
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
     _run_commands(sub)
     _case_commands(sub)
@@ -213,7 +226,7 @@ def _engine(url: str | None, *, upgrade: bool = True):  # type: ignore[no-untype
     except StoreURLError as e:
         raise UsageError(f"cannot use store URL: {e}") from e
     except StoreUnreachable as e:
-        raise UsageError(f"cannot open the store: {str(e.orig).strip().splitlines()[0]}") from e
+        raise StoreDown(f"cannot reach the store: {_first_line(e)}") from e
     except ModuleNotFoundError as e:
         raise UsageError(f"cannot open the store: missing driver {e.name!r}") from e
     except (OSError, StoreError) as e:
@@ -526,7 +539,7 @@ def cmd_daemon(args: argparse.Namespace) -> int:
 
     dep = _config(args)
     store = _open_store(args, dep)
-    return run_daemon(store, dep, once=args.once)
+    return run_daemon(store, dep, once=args.once, log_level=args.log_level)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -587,19 +600,43 @@ COMMANDS = {
 }
 
 
+def _first_line(e: BaseException) -> str:
+    lines = str(getattr(e, "orig", None) or e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
+
+
+def _log_level(args: argparse.Namespace) -> None:
+    """`--log-level`, else TAFANG_LOG_LEVEL, else INFO; set on tafang's loggers."""
+    import logging
+
+    level = (args.log_level or os.environ.get("TAFANG_LOG_LEVEL") or "INFO").strip().upper()
+    if level not in LOG_LEVELS:
+        raise UsageError(f"log level must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
+    args.log_level = level
+    logging.getLogger("tafang").setLevel(level)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from tafang.store.db import StoreUnreachable
+
     try:
         args = build_parser().parse_args(argv)
+        _log_level(args)
         return COMMANDS[args.cmd](args)
+    except StoreDown as e:
+        print(f"tafang: {e}", file=sys.stderr)
+        return EXIT_UNREACHABLE
     except UsageError as e:
         print(str(e) if str(e).startswith("tafang") else f"tafang: {e}", file=sys.stderr)
         return EXIT_USAGE
     except ConfigError as e:
         print(f"tafang: config error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except StoreUnreachable as e:  # lost the database after opening it
+        print(f"tafang: cannot reach the store: {_first_line(e)}", file=sys.stderr)
+        return EXIT_UNREACHABLE
     except StoreError as e:
-        first = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
-        print(f"tafang: store error: {first}", file=sys.stderr)
+        print(f"tafang: store error: {_first_line(e)}", file=sys.stderr)
         return EXIT_REFUSED
     except KeyboardInterrupt:
         return 130

@@ -5,7 +5,9 @@ re-armed after every sweep; a 1 s tick re-reads that deadline so changes made by
 processes (a new case, an ack) are picked up within a second. The scheduler keeps no job
 store of its own (APScheduler 3 must not share one between processes). Other jobs: outbox
 delivery every second, feed polls, a heartbeat every 5 s. Logs are JSON lines on stderr:
-`{"ts", "level", "event", "fields"}`; secrets are never logged.
+`{"ts", "level", "event", "fields"}`, below `log_level` dropped, prefixed with their syslog
+priority when stderr is the journal; secrets are never logged. A year without holiday data
+in the next 60 days is an ERROR (`calendar_gap`) at start and every day while it remains.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 from tafang.sla.escalate import DaemonLock, LockBusy, next_deadline, sweep
@@ -38,6 +41,7 @@ TICK_SECONDS = 1.0
 DELIVER_SECONDS = 1.0
 HEARTBEAT_SECONDS = 5.0
 ANCHOR_SECONDS = 60.0  # how often the record's head goes to the log (an outside anchor)
+CALENDAR_SECONDS = 86400.0  # how often a calendar gap is logged again while it remains
 MIN_REARM = timedelta(milliseconds=50)
 
 
@@ -46,14 +50,38 @@ def utcnow() -> datetime:
 
 
 # ---- JSON-lines logging -----------------------------------------------------------------
-class JsonLog:
-    """One JSON object per line: ts, level, event, fields. Thread-safe."""
+LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+# syslog priorities: journald files a line by its `<N>` prefix (sd-daemon(3))
+PRIORITY = {"debug": 7, "info": 6, "warning": 4, "error": 3, "critical": 2}
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+
+def is_journal(stream: TextIO) -> bool:
+    """Whether `stream` is connected to the journal: systemd sets JOURNAL_STREAM=DEV:INODE
+    of the stream it gives the service's stdout/stderr (systemd.exec(5))."""
+    dev, _, inode = os.environ.get("JOURNAL_STREAM", "").partition(":")
+    try:
+        st = os.fstat(stream.fileno())
+        return (st.st_dev, st.st_ino) == (int(dev), int(inode))
+    except (AttributeError, OSError, ValueError):  # no such fd, no or a bad JOURNAL_STREAM
+        return False
+
+
+class JsonLog:
+    """One JSON object per line: ts, level, event, fields. Thread-safe.
+
+    Lines below `level` are dropped. When the stream is the journal each line starts with
+    its syslog priority (`<3>` error, `<4>` warning, `<6>` info, `<7>` debug), so that
+    `journalctl -p err` finds the errors; elsewhere the line is plain JSON."""
+
+    def __init__(self, stream: TextIO | None = None, level: str = "info") -> None:
         self.stream = stream or sys.stderr
+        self.min_level = LEVELS[level.lower()]
+        self.journal = is_journal(self.stream)
         self._lock = threading.Lock()
 
     def __call__(self, level: str, event: str, **fields: Any) -> None:
+        if LEVELS.get(level, 40) < self.min_level:
+            return
         line = json.dumps(
             {
                 "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
@@ -64,6 +92,8 @@ class JsonLog:
             ensure_ascii=False,
             default=str,
         )
+        if self.journal:
+            line = f"<{PRIORITY.get(level, 3)}>{line}"
         with self._lock:
             try:
                 self.stream.write(line + "\n")
@@ -137,6 +167,7 @@ class _Daemon:
         self._armed: datetime | None = None
         self.escalated = 0
         self.last_sweep: datetime | None = None
+        self.calendar = policy.calendar
 
     # jobs --------------------------------------------------------------------------------
     def sweep_once(self, event: str = "escalated") -> list[EscalationResult]:
@@ -252,6 +283,22 @@ class _Daemon:
             return
         self.log("info", "record_head", seq=seq, hash=digest, anchor=f"{seq}:{digest}")
 
+    def calendar_job(self) -> None:
+        """An ERROR while the current or next 60 days hold a year that neither
+        chinese_calendar nor config `[calendar]` knows (those days count Monday–Friday)."""
+        today = self.clock().astimezone(ZoneInfo(self.d.timezone)).date()
+        years = self.calendar.gaps(today)
+        if years:
+            self.log(
+                "error",
+                "calendar_gap",
+                years=years,
+                today=today.isoformat(),
+                message="no holiday data for these years: Monday-Friday counts as working "
+                "days; type the State Council's notice into config.toml [calendar] "
+                "(holidays, workdays) or upgrade chinese_calendar",
+            )
+
     # running -------------------------------------------------------------------------------
     def run_once(self) -> None:
         self.sweep_once("catch_up")
@@ -275,6 +322,7 @@ class _Daemon:
         s.add_job(self.deliver_job, "interval", seconds=DELIVER_SECONDS, id="deliver")
         s.add_job(self.heartbeat, "interval", seconds=HEARTBEAT_SECONDS, id="heartbeat")
         s.add_job(self.anchor_job, "interval", seconds=ANCHOR_SECONDS, id="anchor")
+        s.add_job(self.calendar_job, "interval", seconds=CALENDAR_SECONDS, id="calendar")
         if self.d.feeds:
             every = max(1.0, min(f.interval for f in self.d.feeds))
             s.add_job(self.poll_job, "interval", seconds=every, id="feeds")
@@ -299,6 +347,7 @@ def run_daemon(
     policy: Policy | None = None,
     batch: int = 1000,
     log_stream: TextIO | None = None,
+    log_level: str = "info",
     on_sweep: Callable[[list[EscalationResult], datetime], None] | None = None,
 ) -> int:
     """Run the daemon until SIGTERM/SIGINT or `stop_event`; `once` runs every due job once.
@@ -307,7 +356,7 @@ def run_daemon(
     store with `once`); 1 an unexpected error (logged). On PostgreSQL a second daemon waits
     for the leader's advisory lock and takes over when it goes.
     """
-    log = JsonLog(log_stream)
+    log = JsonLog(log_stream, log_level)
     unroute = _route_logs(log)
     stop = stop_event or threading.Event()
     restore = _install_signals(stop, log)
@@ -322,6 +371,7 @@ def run_daemon(
         added = store.sync_roster()  # officers new to the config start available
         db = store.engine.dialect.name
         log("info", "started", pid=os.getpid(), db=db, once=once, roster_added=added)
+        daemon.calendar_job()
         t0 = time.perf_counter()
         if once:
             daemon.run_once()
@@ -367,15 +417,18 @@ def _route_logs(log: JsonLog) -> Callable[[], None]:
     """Library logging (APScheduler, tafang.*) goes to the JSON log; returns an undo."""
     handler = _JsonHandler(log)
     libs = [logging.getLogger("apscheduler"), logging.getLogger("tafang")]
+    ours_before = libs[1].level
     for lg in libs:
         lg.addHandler(handler)
         lg.propagate = False
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, log.min_level))
+    libs[1].setLevel(log.min_level)  # --log-level DEBUG shows tafang's debug lines too
 
     def undo() -> None:
         for lg in libs:
             lg.removeHandler(handler)
             lg.propagate = True
+        libs[1].setLevel(ours_before)
 
     return undo
 

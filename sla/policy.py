@@ -1,4 +1,5 @@
-"""SLA policy: working-hour deadlines on the Chinese calendar and escalation steps.
+"""SLA policy: working-hour deadlines on the Chinese calendar (`WorkCalendar`: config
+`[calendar]` entries, then chinese_calendar) and escalation steps.
 
 Pure code over the deployment and an injected `now`: the sweep asks `plan_escalation` what to
 do with a due case. Column updates of the lifecycle (hold, resume, return, rework, reopen) and
@@ -8,38 +9,16 @@ the holiday-aware reading of resolve limits, so the light counts working time to
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import chinese_calendar
+from tafang.sla.calendar import WorkCalendar
 from tafang.store.clocks import MAX_LEVEL, ClockRules
 from tafang.store.config import LEVELS, Deployment, ResolveLimit
 from tafang.store.views import CASE_FIELDS, CaseView
-
-log = logging.getLogger("tafang.sla.policy")
-
-_warned_years: set[int] = set()
-
-
-@lru_cache(maxsize=4096)
-def is_working_day(day: date) -> bool:
-    """Chinese statutory calendar (holidays off, 调休 weekends on); Mon–Fri beyond its data."""
-    try:
-        return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError:
-        if day.year not in _warned_years:
-            _warned_years.add(day.year)
-            log.warning(
-                "no Chinese holiday data for %s (chinese_calendar covers 2004-2026): counting "
-                "Monday-Friday as working days; upgrade chinese_calendar",
-                day.year,
-            )
-        return day.weekday() < 5
 
 
 def _parse_periods(periods: list[str]) -> list[tuple[time, time]]:
@@ -70,6 +49,7 @@ class Policy(ClockRules):
 
     def __init__(self, deployment: Deployment) -> None:
         super().__init__(deployment)
+        self.calendar = WorkCalendar(deployment.calendar)
         self.tz = ZoneInfo(deployment.timezone)
         self.periods = _parse_periods(deployment.sla.working_hours.periods)
         self.day_seconds = sum(
@@ -137,7 +117,7 @@ class Policy(ClockRules):
                     )
                     for a, b in self.periods
                 )
-                if is_working_day(day)
+                if self.calendar.is_working_day(day)
                 else ()
             )
         return periods

@@ -12,7 +12,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from tafang.sla import policy as policy_mod
 from tafang.sla.policy import Policy
 from tafang.store.cases import Actor, Store
 from tafang.store.clocks import light_at
@@ -108,11 +107,10 @@ def test_working_time_between_is_the_inverse_of_adding_it(pol: Policy) -> None:
 
 
 def test_beyond_the_calendar_data_falls_back_to_weekdays_and_warns_once(
-    pol: Policy, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    policy_mod._warned_years.discard(2027)
-    policy_mod.is_working_day.cache_clear()
-    with caplog.at_level(logging.WARNING, logger="tafang.sla.policy"):
+    pol = Policy(GUDANG)  # its own WorkCalendar: warns once per year it has no data for
+    with caplog.at_level(logging.WARNING, logger="tafang.sla.calendar"):
         a = pol.resolve_deadline(
             sh(2026, 12, 31, 17, 0).astimezone(UTC), ResolveLimit(amount=2, unit="working_hours")
         )
