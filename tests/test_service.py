@@ -281,3 +281,35 @@ def test_daemon_is_quiet_about_the_calendar_once_the_notice_is_typed_in(sqlite_u
     lines = run_once_at(sqlite_url, with_calendar(NOTICE), FROZEN)
     assert [x for x in lines if x["event"] == "calendar_gap"] == []
     assert any(x["event"] == "done" for x in lines)
+
+
+def test_running_daemon_repeats_the_calendar_gap_while_it_remains(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daily repeat, with the day shortened to 0.2 s: the scheduler runs the check again."""
+    import threading
+    import time
+
+    import tafang.sla.daemon as daemon_mod
+
+    monkeypatch.setattr(daemon_mod, "CALENDAR_SECONDS", 0.2)
+    d = with_calendar({})
+    store = Store(make_engine(sqlite_url), d, clocks=Policy(d))
+    stream, stop = io.StringIO(), threading.Event()
+    rc: list[int] = []
+    t = threading.Thread(
+        target=lambda: rc.append(
+            run_daemon(store, d, clock=lambda: FROZEN, log_stream=stream, stop_event=stop)
+        )
+    )
+    t.start()
+    try:
+        end = time.monotonic() + 10
+        while stream.getvalue().count('"calendar_gap"') < 3 and time.monotonic() < end:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        t.join(15)
+        store.engine.dispose()
+    assert rc == [0]
+    assert stream.getvalue().count('"calendar_gap"') >= 3  # at start, then each "day"
