@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Literal
 
 from tafang.store.config import Deployment, ResolveLimit
@@ -31,6 +32,7 @@ RUNNING: dict[str, tuple[str, ...]] = {
     "merged": (),
 }
 DUE_COLUMNS = tuple(f"{c}_due" for c in CLOCKS)
+_DUE = dict(zip(CLOCKS, DUE_COLUMNS, strict=True))
 MAX_LEVEL = 4
 
 Light = Literal["none", "ok", "at_risk", "breached"]
@@ -190,7 +192,7 @@ class ClockRules:
         of case columns or a view with them as attributes (the console's 10k `CaseView`s
         are read as they are, not copied into dicts)."""
         get: Callable[[str], Any] = (
-            case.get if isinstance(case, Mapping) else lambda k: getattr(case, k, None)
+            case.get if isinstance(case, Mapping) else partial(getattr, case)
         )
         status = get("status")
         paused = status == "held"
@@ -198,8 +200,12 @@ class ClockRules:
         if paused:
             status = get("hold_from") or "acknowledged"
             at = get("held_at") or now
-        # The earliest deadline; on a tie the earlier clock (min keeps the first).
-        clock, due = min(_dues(get, status), key=lambda cd: cd[1], default=(None, None))
+        clock: str | None = None
+        due: datetime | None = None
+        for c in RUNNING.get(status, ()):  # the earliest deadline; on a tie the earlier clock
+            d = get(_DUE[c])
+            if d is not None and (due is None or d < due):
+                clock, due = c, d
         if clock is None or due is None:
             return ClockState(None, None, 0.0, 0.0, "none", paused, at)
         b = self.budgets(get("category"), get("priority") or "normal")
@@ -223,7 +229,7 @@ def running_dues(case: Mapping[str, Any], status: str) -> Iterator[tuple[str, da
 
 def _dues(get: Callable[[str], Any], status: str) -> Iterator[tuple[str, datetime]]:
     for clock in RUNNING.get(status, ()):
-        due = get(f"{clock}_due")
+        due = get(_DUE[clock])
         if due is not None:
             yield clock, due
 
