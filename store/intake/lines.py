@@ -41,6 +41,8 @@ def _fast_loads(b: bytes) -> Any:
         return _SLOW
     for x in value.values():
         t = type(x)
+        if t is str:  # most values: tested first (measured)
+            continue
         if t is float:
             if not -_BIG < x < _BIG:
                 return _SLOW
