@@ -1,9 +1,10 @@
 """Per-field readers of an intake record, composed by `validate.normalise`.
 
-Each takes the field's value as received and returns the column value. An odd value is not
-an error: the reader appends its triage flag to `triage` and keeps the value in `raw` under
-the field's name (DESIGN §4). Only the key and the text readers may reject the record.
-Every reader tries the common case first: they run once per record on the hot path.
+Each takes a field's value as received (or the record, for a family of fields) and returns
+the column value. An odd value is not an error: the reader appends its triage flag to
+`triage` and keeps the value in `raw` under the field's name (DESIGN §4). Only the readers
+of the key and of the texts may reject the record. Each tries the common case first: they
+run once per record on the hot path.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from tafang.store.intake.outcome import Rejected
 from tafang.store.intake.reasons import json_type, show, unstorable_key
 from tafang.store.intake.unstorable import SURROGATES, UNSTORABLE_PG, escape_unstorable
 
-PRIORITY_OBJS = {p: p for p in PRIORITIES}
+PRIORITY_OBJS = {p: p for p in PRIORITIES}  # one object each, as Lookups.channel_objs
 
 Raw = dict[str, Any]
 Triage = list[str]
