@@ -41,11 +41,12 @@ from tafang.console.messages import (
     ActionFailed,
     Compliance,
     DaemonBeat,
+    PartnersHandled,
     StoreChanged,
     StoreHealth,
     StoreLoaded,
 )
-from tafang.console.poller import PartnersHandled, poll
+from tafang.console.poller import poll
 from tafang.console.queue_filter import Filter
 from tafang.console.screens.ask import AskScreen
 from tafang.console.screens.assign import AssignScreen, rank

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from tafang.console.messages import (
     Compliance,
     DaemonBeat,
+    PartnersHandled,
     StoreChanged,
     StoreHealth,
     StoreLoaded,
@@ -24,12 +25,6 @@ from tafang.store.cases import Store
 from tafang.store.changes import ChangeFeed
 from tafang.store.queries import daemon_heartbeat, open_cases, partners_handled, todays_compliance
 from textual.message import Message
-
-
-class PartnersHandled(Message):
-    def __init__(self, counts: dict[str, int]) -> None:
-        super().__init__()
-        self.counts = counts
 
 
 def poll(
@@ -93,7 +88,7 @@ def _poll_loop(
                 cases = open_cases(store)
                 t = now()
                 rows = [vm.queue_row(c, t) for c in cases] if vm is not None else None
-                post(StoreLoaded(s, cases, store.officers(), rows))
+                post(StoreLoaded(cases, store.officers(), rows))
                 seq = s
                 # the day's figures wait until the first frame is up
                 last_slow = time.monotonic() - slow_every + first_slow
@@ -101,7 +96,7 @@ def _poll_loop(
                 s = store.change_seq()
                 if s != seq:
                     changed = store.changed_since(seq)
-                    post(StoreChanged(s, changed, store.officers()))
+                    post(StoreChanged(changed, store.officers()))
                     seq = max([s, *(c.updated_seq for c in changed)])
             mono = time.monotonic()
             if mono - last_beat >= 1.0:

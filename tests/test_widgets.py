@@ -11,10 +11,10 @@ from rich.cells import cell_len
 from rich.segment import Segment
 from tafang.console.i18n import Strings
 from tafang.store.config import load_config
+from tafang.widgets.countdown import countdown
 from tafang.widgets.event_queue import EventQueue
 from tafang.widgets.grid_map import GridMap
 from tafang.widgets.rows import CellSpec, CellState, OfficerRow, PartnerRow, QueueRow
-from tafang.widgets.sla_badge import countdown
 from tafang.widgets.squad_panel import SquadPanel
 from tafang.widgets.text import fit, safe
 from textual.app import App, ComposeResult

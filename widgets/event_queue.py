@@ -22,9 +22,9 @@ from typing import ClassVar, Literal
 
 from rich.segment import Segment
 from rich.style import Style
+from tafang.widgets.countdown import countdown
 from tafang.widgets.picked import Picked
 from tafang.widgets.rows import QueueRow
-from tafang.widgets.sla_badge import countdown
 from tafang.widgets.text import fit
 from tafang.widgets.words import Words
 from textual import events
