@@ -163,6 +163,7 @@ def test_loop_escalates_at_the_deadline_and_stops_cleanly(db_url: str) -> None:
         writer.engine.dispose()
 
 
+@pytest.mark.slow  # a race / fault test: still runs in .ci/run
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # SQLite: 2nd one exits 2
 def test_two_daemons_escalate_each_case_exactly_once(db_url: str) -> None:
     writer = open_store(db_url)
@@ -205,6 +206,7 @@ def spawn(url: str, batch: int = 20, mode: str = "loop") -> subprocess.Popen[str
     )
 
 
+@pytest.mark.slow  # a race / fault test: still runs in .ci/run
 def test_kill_9_amid_a_storm_then_restart_escalates_each_case_once(
     tmp_path: Path, httpserver
 ) -> None:
@@ -267,6 +269,7 @@ def test_kill_9_amid_a_storm_then_restart_escalates_each_case_once(
         store.engine.dispose()
 
 
+@pytest.mark.slow  # a race / fault test: still runs in .ci/run
 def test_sigterm_stops_the_daemon_cleanly(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 't.db'}"
     store = open_store(url)

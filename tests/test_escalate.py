@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import insert, text
 from tafang.sla.escalate import DaemonLock, sweep
 from tafang.sla.policy import Policy
@@ -227,6 +228,7 @@ def test_sweeps_batch_through_many_due_cases(store: Store) -> None:
 
 
 # ---- concurrency: two sweepers, two daemons' locks --------------------------------------
+@pytest.mark.slow  # a race / fault test: still runs in .ci/run
 def test_two_concurrent_sweeps_escalate_each_case_once(db_url: str) -> None:
     a, b = open_store(db_url), open_store(db_url)
     try:

@@ -276,6 +276,7 @@ def silent() -> Iterator[SilentServer]:
     s.close()
 
 
+@pytest.mark.slow  # a race / fault test: still runs in .ci/run
 def test_hanging_endpoint_does_not_delay_a_healthy_one(
     httpserver: HTTPServer, tiny: Deployment, sqlite_url: str, silent: SilentServer
 ) -> None:
@@ -390,6 +391,7 @@ def until(check: Any, *, limit: float = 8.0, step: float = 0.05) -> Any:
         time.sleep(step)
 
 
+@pytest.mark.slow  # a race / fault test: still runs in .ci/run
 def test_dripping_endpoint_does_not_hold_back_the_others_or_the_next_round(
     httpserver: HTTPServer, tiny: Deployment, sqlite_url: str, drip: DripServer
 ) -> None:
@@ -448,6 +450,7 @@ def test_dripping_endpoint_does_not_hold_back_the_others_or_the_next_round(
     assert until(drip.closed_by_client.is_set, limit=3.0)  # the request was really cut
 
 
+@pytest.mark.slow  # a race / fault test: still runs in .ci/run
 def test_request_deadline_holds_when_even_the_headers_drip(
     tiny: Deployment, sqlite_url: str
 ) -> None:
@@ -587,6 +590,7 @@ def test_level_without_contact_fails_visibly(tiny: Deployment, sqlite_url: str) 
     assert "no contact configured for level 'risk'" in rows(store)["orphan"].last_error
 
 
+@pytest.mark.slow  # a race / fault test: still runs in .ci/run
 def test_two_daemons_on_postgresql_send_each_row_once(
     httpserver: HTTPServer, tiny: Deployment, pg_url: str
 ) -> None:
