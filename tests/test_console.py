@@ -76,7 +76,7 @@ def app_for(store: Store, d: Deployment, operator: str = "d01", lang: str = "en"
 # ---- the keyboard walk ------------------------------------------------------------------------
 async def test_dispatcher_acks_and_dispatches_from_the_keyboard(db, gudang: Deployment) -> None:
     store, _ = db
-    cid = new_case(store, gudang)
+    cid = new_case(store, gudang, "店外经营占道", category="0502")  # 基础组
     app = app_for(store, gudang)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.loaded and app.dash.queue.cursor_case_id == cid)
@@ -86,7 +86,8 @@ async def test_dispatcher_acks_and_dispatches_from_the_keyboard(db, gudang: Depl
         await until(pilot, lambda: isinstance(app.screen, AssignScreen))
         top = app.screen.shown[0]
         assert top.kind == "officer"
-        assert gudang.officers_by_code[top.code][1].circle == "E-N3"  # the case's circle
+        officer = gudang.officers_by_code[top.code][1]
+        assert (officer.group, officer.circle) == ("basic", "E-N3")  # competent, nearby
         await pilot.press("enter")
         await until(pilot, lambda: store.get(cid).status == "dispatched")
         assert store.get(cid).assignee == top.code
@@ -396,7 +397,7 @@ def test_parse_command_shorthand() -> None:
     assert isinstance(parse_command("m 12 into"), str)
 
 
-def test_ranking_prefers_circle_then_group_then_load_then_distance(db, gudang) -> None:
+def test_ranking_puts_competence_before_circle_then_load_then_distance(db, gudang) -> None:
     store, _ = db
     cid = store.create(
         {
@@ -410,15 +411,32 @@ def test_ranking_prefers_circle_then_group_then_load_then_distance(db, gudang) -
     t = Strings("en")
     choices = rank(store.get(cid), store.officers(), gudang, t)
     officers = [c for c in choices if c.kind == "officer"]
+    assert officers[0].code == "3-11"  # 应急消防组 and E-S2
     assert gudang.officers_by_code[officers[0].code][1].circle == "E-S2"
-    assert officers[0].code == "3-11"  # E-S2 and 应急消防组
     assert any("same circle" in r for r in officers[0].reasons)
+    assert officers[0].reasons[:2] == ("emergency", "available")  # agency, status
+    groups = [gudang.officers_by_code[c.code][1].group for c in officers]
+    firsts = groups[: groups.count("emergency_fire")]
+    assert set(firsts) == {"emergency_fire"}  # every competent officer before any other
     assert choices[-1].kind == "squad"
-    busy = store.officers()
     store.act(new_case(store, gudang), "dispatch", OTHER, to="3-11")
     after = rank(store.get(cid), store.officers(), gudang, t)
-    assert "3-11" not in [c.code for c in after]  # en route now: not offered
-    assert len(busy) == len(store.officers())
+    codes = [c.code for c in after if c.kind == "officer"]
+    assert codes[0] != "3-11"
+    free = [c for c in after if c.kind == "officer" and "available" in c.reasons]
+    assert codes.index("3-11") >= len(free)  # en route: shown, with its status, after the free
+    assert "en route" in next(c for c in after if c.code == "3-11").reasons
+
+
+def test_ranking_lists_partner_teams_for_their_categories_first(db, gudang) -> None:
+    store, _ = db
+    t = Strings("zh")
+    bikes = store.get(new_case(store, gudang, "哈啰单车堵塞消防通道"))
+    choices = rank(bikes, store.officers(), gudang, t)
+    assert [c.kind for c in choices[:3]] == ["partner"] * 3
+    assert choices[0].code == "hellobike"  # the operator the report names
+    other = store.get(new_case(store, gudang, "违法建设", category="0601"))
+    assert "partner" not in {c.kind for c in rank(other, store.officers(), gudang, t)}
 
 
 def test_clock_lights_and_live_state(gudang, db) -> None:

@@ -1,9 +1,10 @@
 """The dispatch modal: who should take this case, best first, with the reasons shown.
 
-The ranking is a pure function (tested without a screen): available officers of the case's
-enforcement circle first, then those of the category's case group, then the fewest open
-cases in hand, then the shortest grid distance. Partner teams that take the category and
-whole squads follow. Enter takes the top one; typing filters.
+The ranking is a pure function (tested without a screen). Competence first: partner teams
+that take the category (shared bikes: the bike operators), then free officers of the
+category's case group, then of the case's enforcement circle, then the fewest open cases in
+hand, then the shortest grid distance; busy officers follow with their status, squads last.
+Enter takes the top one; typing filters.
 """
 
 from __future__ import annotations
@@ -56,66 +57,77 @@ def grid_distance(d: Deployment, case_grid: str | None, officer: OfficerView) ->
     return min(abs(c.row - g.row) + abs(c.col - g.col) for c in cells)
 
 
+STATUS_ORDER = {"available": 0, "en_route": 1, "on_scene": 2}
+"""Free officers first; busy ones follow (shown with their status), off-duty ones not at all."""
+
+
+def _circle_of(d: Deployment, case: CaseView) -> str | None:
+    grid = d.grids_by_code.get(case.grid or "")
+    return grid.circle if grid is not None else None
+
+
+def _group_of(d: Deployment, case: CaseView) -> str | None:
+    cat = d.categories_by_code.get(case.category or "")
+    return cat.group if cat is not None else None
+
+
+def officer_choice(
+    o: OfficerView, case: CaseView, d: Deployment, t: Strings, group_names: dict[str, str]
+) -> Choice:
+    """One officer as a candidate: competence (the case group) first, then circle, load,
+    distance; the reasons say each of these, with the officer's agency and status."""
+    circle, group = _circle_of(d, case), _group_of(d, case)
+    same_group = group is not None and o.group == group
+    same_circle = circle is not None and o.circle == circle
+    dist = grid_distance(d, case.grid, o)
+    reasons = [
+        t.known(f"agency.{o.agency}", o.agency),
+        t(f"officer.{o.status}"),
+        ("✓ " if same_group else "") + t("assign.group", group=group_names.get(o.group, o.group)),
+    ]
+    if same_circle:
+        reasons.append(t("assign.same_circle", circle=o.circle))
+    reasons.append(t("assign.load", n=o.load))
+    if dist != FAR:
+        reasons.append(t("assign.distance", n=dist))
+    order = (1, STATUS_ORDER[o.status], -int(same_group), -int(same_circle), o.load, dist)
+    return Choice(o.code, "officer", o.name, tuple(reasons), order)
+
+
 def rank(
     case: CaseView, officers: Sequence[OfficerView], d: Deployment, t: Strings
 ) -> list[Choice]:
-    """Candidates for `case`, best first; each carries the reasons a dispatcher reads."""
-    grid = d.grids_by_code.get(case.grid or "")
-    circle = grid.circle if grid is not None else None
-    cat = d.categories_by_code.get(case.category or "")
-    group = cat.group if cat is not None else None
+    """Candidates for `case`, best first; each carries the reasons a dispatcher reads.
+
+    Partner teams that take the category lead (the config gives them those cases; one named
+    in the report first), then officers, free before busy, each by case group, circle, load and
+    distance; whole squads last."""
     group_names = {g.code: t.pick(g.name, g.name_en) for g in d.case_groups}
-    out: list[Choice] = []
-    for o in officers:
-        if o.status != "available":
-            continue
-        same_circle = circle is not None and o.circle == circle
-        same_group = group is not None and o.group == group
-        dist = grid_distance(d, case.grid, o)
-        reasons: list[str] = []
-        if same_circle:
-            reasons.append(t("assign.same_circle", circle=o.circle))
-        reasons.append(t("assign.group", group=group_names.get(o.group, o.group)))
-        reasons.append(t("assign.load", n=o.load))
-        if dist != FAR:
-            reasons.append(t("assign.distance", n=dist))
-        out.append(
-            Choice(
-                code=o.code,
-                kind="officer",
-                name=o.name,
-                reasons=tuple(reasons),
-                rank=(0, -int(same_circle), -int(same_group), o.load, dist),
-            )
-        )
+    out = [
+        officer_choice(o, case, d, t, group_names) for o in officers if o.status in STATUS_ORDER
+    ]
+    said = f"{case.display_title}".lower()
     for p in d.partners:
         if case.category and case.category in p.categories:
-            out.append(
-                Choice(
-                    p.code,
-                    "partner",
-                    t.pick(p.name, p.name_en),
-                    (t("assign.partner"),),
-                    (1, 0, 0, 0, 0),
-                )
-            )
+            names = (p.name[:2], p.code, p.name_en.lower() or p.code)
+            named = any(n in said for n in names)
+            reasons = (t("assign.partner"), t("assign.partner_takes"))
+            out.append(Choice(p.code, "partner", t.pick(p.name, p.name_en), reasons, (0, -named)))
     for i, s in enumerate(d.squads):
-        out.append(
-            Choice(
-                s.code, "squad", t.pick(s.name, s.name_en), (t("assign.squad"),), (2, 0, 0, 0, i)
-            )
-        )
+        name = t.pick(s.name, s.name_en)
+        out.append(Choice(s.code, "squad", name, (t("assign.squad"),), (2, i)))
     out.sort(key=lambda c: (c.rank, c.code))
     return out
 
 
 def choice_text(c: Choice) -> Text:
-    """One line of the list: code, name, reasons; literal text throughout."""
-    line = Text()
-    line.append(f"{c.code:<9}", style="bold")
+    """One line of the list: code, name, reasons; literal text throughout. Busy officers dim."""
+    busy = c.kind == "officer" and c.rank[1] > 0
+    line = Text(style="dim" if busy else "")
+    line.append(f"{c.code:<10}", style="bold")
     line.append(fit(c.name, 12))
     line.append(" ")
-    line.append(" · ".join(c.reasons), style="dim")
+    line.append(" · ".join(c.reasons), style="dim" if not busy else "")
     return line
 
 
