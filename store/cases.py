@@ -21,9 +21,26 @@ from tafang.store.clocks import ClockRules
 from tafang.store.config import LEVELS, Deployment
 from tafang.store.db import insert_new, reader
 from tafang.store.models import END_STATUSES, Case, Officer
-from tafang.store.moves import BEFORE_HOLD, MOVES, STATUS_WORDS, Move
+from tafang.store.moves import (
+    BEFORE_HOLD,
+    CREATE_ROLES,
+    MOVES,
+    SEPARATED,
+    STATUS_WORDS,
+    Move,
+    Refusal,
+    refusal_for,
+)
 from tafang.store.outbox import enqueue
-from tafang.store.record import Entry, Head, append, entries_for_case, lock_head, save_head
+from tafang.store.record import (
+    AUDIT,
+    Entry,
+    Head,
+    append,
+    entries_for_case,
+    lock_head,
+    save_head,
+)
 from tafang.store.views import CASE_FIELDS, CaseView, OfficerView, TimelineEntry
 
 CASES = Case.__table__
@@ -203,6 +220,7 @@ class Store:
         self, fields: Mapping[str, Any], actor: Actor, now: datetime | None = None
     ) -> CaseView:
         """A case typed in by a dispatcher. Fields are already validated by the form."""
+        self._may(CREATE_ROLES, "create", actor)
         now = now or utcnow()
         values: dict[str, Any] = {
             "source": "hotline",
@@ -259,7 +277,7 @@ class Store:
     ) -> CaseView:
         """Apply one move; raise Refused (or Conflict / NotFound) with the reason."""
         reason = (reason or "").strip()
-        move = self._allowed(action, actor, reason)
+        move = self._allowed(action, actor)
         now = now or utcnow()
         with self.write() as (conn, head):
             case = _load(conn, case_id, expected_version)
@@ -272,6 +290,10 @@ class Store:
                     status=case["status"],
                     allowed=list(move.starts),
                 )
+            self._permitted(conn, move, actor, case)
+            if move.reason and not reason:
+                msg = f"{action} needs a reason (it goes on the record)"
+                raise Refused(msg, "needs_reason", action=action)
             plan = _plan(move, Ask(conn, self.d, case, to, reason, into, now))
             changes = plan.changes
             # The clocks need to know how long the hold lasted.
@@ -294,8 +316,12 @@ class Store:
             append(conn, head, entries)
         return self.get(case_id)
 
-    def _allowed(self, action: str, actor: Actor, reason: str) -> Move:
-        """The move, if this operator may make it with this reason (state aside)."""
+    def role(self, actor: Actor) -> str | None:
+        """The actor's role from the roster; None = not on the roster (reads only)."""
+        return self.d.role_of(actor.operator)
+
+    def _allowed(self, action: str, actor: Actor) -> Move:
+        """The move, if this operator's role may make it at all (case and reason aside)."""
         move = MOVES.get(action)
         if move is None:
             raise Refused(
@@ -303,19 +329,24 @@ class Store:
                 "unknown_action",
                 action=action,
             )
-        if move.reason and not reason:
-            raise Refused(
-                f"{action} needs a reason (it goes on the record)", "needs_reason", action=action
-            )
-        if move.roles is not None and self.d.role_of(actor.operator) not in move.roles:
-            roles = " or ".join(sorted(move.roles))
-            raise Refused(
-                f"{action} needs a {roles}; operator {actor.operator!r} is not one",
-                "needs_" + "_or_".join(sorted(move.roles)),
-                action=action,
-                operator=actor.operator,
-            )
+        _refuse(refusal_for(move, self.role(actor), actor.operator))
         return move
+
+    def _permitted(
+        self, conn: Connection, move: Move, actor: Actor, case: Mapping[str, Any]
+    ) -> None:
+        """The rules that need the case: escalation height by role, and 监管分离 for close
+        (the operators who dispatched or handled it, from the record, may not close it)."""
+        hands = _hands(conn, case["id"]) if move.name in SEPARATED else frozenset()
+        level = case["escalation_level"] + 1 if move.name == "escalate" else None
+        r = refusal_for(move, self.role(actor), actor.operator, to_level=level, hands=hands)
+        if r is not None:
+            raise Refused(r.message, r.code, id=case["id"], **r.params)
+
+    def _may(self, roles: frozenset[str], what: str, actor: Actor) -> None:
+        """A write that is not a move (create, officer status): the same role rule."""
+        rule = Move(what, (), None, what, roles=roles)
+        _refuse(refusal_for(rule, self.role(actor), actor.operator))
 
     def _save(
         self,
@@ -375,6 +406,7 @@ class Store:
         self, code: str, status: str, actor: Actor, now: datetime | None = None
     ) -> None:
         """Off duty / back on duty, from the squad panel; goes on the record."""
+        self._may(CREATE_ROLES, "officer_status", actor)
         if code not in self.d.officers_by_code:
             raise Refused(f"no officer {code!r} in this deployment")
         if status not in ("available", "off_duty"):
@@ -402,6 +434,25 @@ class Store:
                     )
                 ],
             )
+
+
+def _refuse(r: Refusal | None) -> None:
+    if r is not None:
+        raise Refused(r.message, r.code, **r.params)
+
+
+def _hands(conn: Connection, case_id: int) -> frozenset[str]:
+    """Who dispatched, reassigned or recorded the handling of a case (from the record)."""
+    q = select(AUDIT.c.operator).where(AUDIT.c.case_id == case_id)
+    q = q.where(AUDIT.c.action.in_(("dispatch", "reassign", "handle"))).distinct()
+    return frozenset(conn.execute(q).scalars())
+
+
+def handler_of(conn: Connection, case_id: int) -> str | None:
+    """The operator who last recorded `handle` on a case (where a rework goes back to)."""
+    q = select(AUDIT.c.operator).where(AUDIT.c.case_id == case_id)
+    q = q.where(AUDIT.c.action == "handle").order_by(AUDIT.c.seq.desc()).limit(1)
+    return conn.execute(q).scalar_one_or_none()
 
 
 def _roster_row(squad: str, code: str, now: datetime) -> dict[str, Any]:
@@ -528,7 +579,10 @@ def _return(a: Ask, p: Plan) -> None:
 
 
 def _rework(a: Ask, p: Plan) -> None:
+    """Back to the same hands: the assignee keeps the case; the record names the operator
+    who recorded the handling, whose work failed the check."""
     p.changes.update(handled_at=None, arrived_at=None, dispatched_at=a.now)
+    p.detail.update(back_to=a.case["assignee"], handler=handler_of(a.conn, a.case["id"]))
 
 
 def _reopen(a: Ask, p: Plan) -> None:

@@ -193,10 +193,48 @@ class Partner(_Model):
     contact: str = ""
 
 
+SECRET_KEYS = frozenset({"token", "secret", "key", "access_token", "sign", "password"})
+"""Keys (of a table, or of a URL's query) whose value would be a secret if written inline."""
+
+
+def inline_secret(data: object, path: str = "") -> tuple[str, str] | None:
+    """The first secret written into the config itself, as (key path, reason), or None.
+
+    Secrets come from the environment or systemd credentials only (`token_env`,
+    `secret_env`): a literal token/secret/key anywhere, or a URL whose query carries one,
+    is refused whatever the table or format, so a new format can't bring them back."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    items: Iterable[tuple[object, object]] = ()
+    if isinstance(data, dict):
+        items = data.items()
+    elif isinstance(data, list):
+        items = enumerate(data)
+    for k, v in items:
+        here = f"{path}[{k}]" if isinstance(k, int) else f"{path}.{k}" if path else str(k)
+        if isinstance(k, str) and k.lower() in SECRET_KEYS and v not in (None, ""):
+            return here, "an inline secret: name an environment variable with token_env/secret_env"
+        if isinstance(v, str) and "?" in v and "://" in v:
+            for q, value in parse_qsl(urlsplit(v).query, keep_blank_values=True):
+                if q.lower() in SECRET_KEYS and value:
+                    return here, (
+                        f"the URL carries an inline secret ({q}=…): drop it and name an "
+                        "environment variable with token_env"
+                    )
+        found = inline_secret(v, here)
+        if found:
+            return found
+    return None
+
+
 class Operator(_Model):
+    """One person at a terminal. `login` is who the system says they are: their PostgreSQL
+    role (session_user) or, on SQLite, their OS login; `code` is what the record shows."""
+
     code: str
     name: str
-    role: Literal["dispatcher", "supervisor"] = "dispatcher"
+    login: str | None = None
+    role: Literal["viewer", "dispatcher", "supervisor", "checker", "admin"] = "dispatcher"
 
 
 class Contact(_Model):
@@ -315,6 +353,8 @@ class Deployment(_Model):
         _unique("squads", (s.code for s in self.squads))
         _unique("officers", (o.code for s in self.squads for o in s.officers))
         _unique("contacts (level)", (c.level for c in self.contacts))
+        _unique("operators", (o.code for o in self.operators))
+        _unique("operators (login)", (o.login for o in self.operators if o.login))
         _unique(
             "officers, squads and partners",
             [
@@ -386,8 +426,13 @@ class Deployment(_Model):
         name = LEVELS[level]
         return next((c for c in self.contacts if c.level == name), None)
 
-    def role_of(self, operator: str) -> str:
-        return next((o.role for o in self.operators if o.code == operator), "dispatcher")
+    def role_of(self, operator: str) -> str | None:
+        """The operator's role; None = not on the roster (reads only, no moves)."""
+        return next((o.role for o in self.operators if o.code == operator), None)
+
+    def operator_for_login(self, login: str) -> Operator | None:
+        """The roster entry whose `login` this is (an OS user or a PostgreSQL role)."""
+        return next((o for o in self.operators if o.login and o.login == login), None)
 
 
 def _unique(key: str, codes: Iterable[str]) -> None:
@@ -447,6 +492,9 @@ def load_config(path: str | Path | None = None) -> Deployment:
         raise ConfigError(shown, "", f"not UTF-8 text (byte {e.start})") from e
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(shown, "", f"not valid TOML: {e}") from e
+    secret = inline_secret(data)
+    if secret:
+        raise ConfigError(shown, *secret)
     try:
         return Deployment.model_validate(data)
     except ValidationError as e:

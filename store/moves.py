@@ -19,6 +19,21 @@ BEFORE_HOLD = "before_hold"
 
 Arg = Literal["", "to", "into"]
 
+ROLES = ("viewer", "dispatcher", "supervisor", "checker", "admin")
+"""The roles of the roster: viewer reads; dispatcher works cases; supervisor (带班领导) also
+holds, resumes, voids, reopens, supervises and escalates above the emergency circle; checker
+(监管) closes or sends back after the check; admin keeps config, roster and audit (no moves)."""
+DISPATCH = frozenset({"dispatcher", "supervisor"})
+LEAD = frozenset({"supervisor"})
+CHECK = frozenset({"checker", "supervisor"})
+ANY_WORKER = frozenset({"dispatcher", "supervisor", "checker"})
+CREATE_ROLES = DISPATCH
+"""Who may type in a new case (the phone form): not a move, but the same kind of rule."""
+ESCALATE_TOP = {"dispatcher": 2}
+"""The highest tower level (2 = emergency circle) a role may raise a case to by hand."""
+SEPARATED = frozenset({"close"})
+"""Moves under 监管分离: not by the case's handler or dispatcher."""
+
 # The state as refusals name it: its code in words, then its Chinese name from the catalogue.
 STATUS_WORDS = {s: f"{s.replace('_', ' ')} ({labels('zh').status(s)})" for s in STATUSES}
 
@@ -28,9 +43,9 @@ class Move:
     """One move of the lifecycle.
 
     `leads_to`: the state after the move; None = the case stays where it is (a flag or a
-    note), BEFORE_HOLD = back to the state before the hold. `roles`: None = anyone who may
-    act; otherwise only operators with one of these roles. `arg`: "to" an officer, squad or
-    partner team, "into" another case, or "" for none.
+    note), BEFORE_HOLD = back to the state before the hold. `roles`: the roles that may make
+    it (see ROLES). `arg`: "to" an officer, squad or partner team, "into" another case, or ""
+    for none.
     """
 
     name: str
@@ -38,7 +53,7 @@ class Move:
     leads_to: str | None
     summary: str
     reason: bool = False
-    roles: frozenset[str] | None = None
+    roles: frozenset[str] = DISPATCH
     arg: Arg = ""
 
 
@@ -62,16 +77,16 @@ MOVES: dict[str, Move] = {
         ),
         Move("arrive", ("dispatched",), "on_scene", "the officer is on scene (到场)"),
         Move("handle", ("on_scene",), "handled", "the officer has dealt with it (处置反馈)"),
-        Move("close", ("handled",), "closed", "close after the check (核查结案)"),
+        Move("close", ("handled",), "closed", "close after the check (核查结案)", roles=CHECK),
         Move(
             "hold",
             ACTIVE,
             "held",
             "pause the clocks (挂账)",
             reason=True,
-            roles=frozenset({"supervisor"}),
+            roles=LEAD,
         ),
-        Move("resume", ("held",), BEFORE_HOLD, "take a held case up again"),
+        Move("resume", ("held",), BEFORE_HOLD, "take a held case up again", roles=LEAD),
         Move(
             "return",
             ("dispatched", "on_scene"),
@@ -85,6 +100,7 @@ MOVES: dict[str, Move] = {
             "dispatched",
             "failed check: back to the same hands (返工)",
             reason=True,
+            roles=CHECK,
         ),
         Move(
             "reopen",
@@ -92,12 +108,15 @@ MOVES: dict[str, Move] = {
             "acknowledged",
             "open a closed or void case again",
             reason=True,
+            roles=LEAD,
         ),
-        Move("void", (*ACTIVE, "held"), "void", "not a case (作废)", reason=True),
+        Move("void", (*ACTIVE, "held"), "void", "not a case (作废)", reason=True, roles=LEAD),
         Move("merge", OPEN_STATUSES, "merged", "a duplicate: merge into another case", arg="into"),
-        Move("supervise", OPEN_STATUSES, None, "flag for supervision (督办)", reason=True),
+        Move(
+            "supervise", OPEN_STATUSES, None, "flag for supervision (督办)", reason=True, roles=LEAD
+        ),
         Move("escalate", OPEN_STATUSES, None, "raise one level up the tower", reason=True),
-        Move("note", OPEN_STATUSES + END_STATUSES, None, "a note on the record"),
+        Move("note", OPEN_STATUSES + END_STATUSES, None, "a note on the record", roles=ANY_WORKER),
     )
 }
 
@@ -106,3 +125,75 @@ def usage(move: Move, word: str) -> str:
     """How a move is typed on a command line whose word for it is `word`."""
     extra = {"to": " OFFICER|SQUAD", "into": " into TARGET", "": ""}[move.arg]
     return f"{word} ID{extra}{' REASON' if move.reason else ''}"
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a role may not make a move: `code` and `params` for a UI's own words
+    (refused.<code> in the label catalogue), `message` in English."""
+
+    code: str
+    message: str
+    params: dict[str, object]
+
+
+def allowed(move: Move, role: str | None) -> bool:
+    """May an operator of `role` make this move at all (case aside)? For the console's
+    "unavailable" actions; `Store.act` asks `refusal_for` with the case's facts too."""
+    return role is not None and role in move.roles
+
+
+def refusal_for(
+    move: Move,
+    role: str | None,
+    operator: str = "",
+    *,
+    to_level: int | None = None,
+    hands: frozenset[str] = frozenset(),
+) -> Refusal | None:
+    """The one permission rule of a move, or None when it may be made.
+
+    `role` None = the operator is not on the roster. `to_level`: for escalate, the level
+    the case would reach. `hands`: the operators who dispatched or handled the case (监管分离).
+    """
+    act = move.name
+    if role is None:
+        return Refusal(
+            "not_on_roster",
+            f"operator {operator!r} is not on the roster: ask an admin to add them "
+            "([[operators]] in config.toml); reads work, moves do not",
+            {"action": act, "operator": operator},
+        )
+    zh = labels("zh")
+    role_zh = zh.t(f"role.{role}")
+    if role not in move.roles:
+        need = [r for r in ROLES if r in move.roles]
+        return Refusal(
+            "role",
+            f"{act} needs a {' or '.join(need)}; {operator or 'this operator'} is a {role} "
+            "(roles rule)",
+            {
+                "action": act,
+                "operator": operator,
+                "role": role,
+                "roles": need,
+                "role_zh": role_zh,
+                "roles_zh": "或".join(zh.t(f"role.{r}") for r in need),
+            },
+        )
+    top = ESCALATE_TOP.get(role)
+    if act == "escalate" and top is not None and to_level is not None and to_level > top:
+        return Refusal(
+            "escalate_above",
+            f"a {role} may escalate up to level {top} (emergency circle); "
+            f"level {to_level} needs a supervisor (带班领导)",
+            {"action": act, "operator": operator, "role": role, "role_zh": role_zh, "top": top},
+        )
+    if act in SEPARATED and operator in hands:
+        return Refusal(
+            "separation",
+            f"{operator} dispatched or handled this case and may not {act} it: "
+            "the one who handles is not the one who checks (监管分离)",
+            {"action": act, "operator": operator},
+        )
+    return None

@@ -211,7 +211,7 @@ def test_tiny_deployment_loads() -> None:
     assert all(d.contact_for(level) is not None for level in range(len(LEVELS)))
     assert d.sla.respond == 90 and d.sla.working_hours.periods == ["09:00-17:00"]
     assert d.categories_by_code["0403"].sla.respond == 20
-    assert d.role_of("ops") == "supervisor" and d.role_of("nobody") == "dispatcher"
+    assert d.role_of("ops") == "supervisor" and d.role_of("nobody") is None
     gudang = load_config()
     assert not set(d.grids_by_code) & set(gudang.grids_by_code)
 

@@ -24,6 +24,7 @@ T0 = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
 GRID = "33010600700801"
 DSP = Actor("d01", "t1")
 SUP = Actor("s01", "t1")
+CHK = Actor("c01", "t1")
 MS = timedelta(milliseconds=1)
 
 
@@ -199,7 +200,7 @@ def test_closed_and_voided_cases_never_escalate(store: Store) -> None:
     a = new_case(store)
     b = new_case(store)
     store.act(b, "merge", DSP, into=a, now=at(5))
-    store.act(a, "void", DSP, reason="not our matter", now=at(10))
+    store.act(a, "void", SUP, reason="not our matter", now=at(10))
     assert sweep(store, pol, at(10_000)) == []
 
 
@@ -211,8 +212,8 @@ def test_a_reopened_case_escalates_again_in_its_new_life(store: Store) -> None:
     store.act(cid, "dispatch", DSP, to="1-01", now=at(200))
     store.act(cid, "arrive", DSP, now=at(250))
     store.act(cid, "handle", DSP, now=at(300))
-    store.act(cid, "close", DSP, now=at(400))
-    store.act(cid, "reopen", DSP, reason="back again", now=at(1000))  # dispatch due 1120
+    store.act(cid, "close", CHK, now=at(400))
+    store.act(cid, "reopen", SUP, reason="back again", now=at(1000))  # dispatch due 1120
     res = sweep(store, pol, at(1120))
     assert [(r.clock, r.level, r.notified) for r in res] == [("dispatch:2", 1, True)]
     assert sweep(store, pol, at(1120)) == []

@@ -23,7 +23,7 @@ def test_refusals_in_chinese_and_english(store: Store) -> None:
     d01 = Actor("d01", "t1")
     cid = store.create({"title": "x", "grid": store.d.tower.grids[0].code}, d01, now=T0).id
     zh, en = Strings("zh"), Strings("en")
-    e = _refusal(store, cid, "close", d01)
+    e = _refusal(store, cid, "close", Actor("c01", "t1"))  # a checker: the state refuses
     assert zh.refusal(e, SH) == (f"案件 {cid} 当前为「待受理」，不能结案；结案要求案件为「已处置」")
     assert en.refusal(e, SH) == str(e)
     assert "带班领导" in zh.refusal(_refusal(store, cid, "hold", d01, reason="r"), SH)

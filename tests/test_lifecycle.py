@@ -20,6 +20,7 @@ from tafang.store.record import verify
 D01 = Actor("d01", "term-1")
 D02 = Actor("d02", "term-2")
 SUP = Actor("s01", "term-9")
+CHK = Actor("c01", "term-7")  # a checker (监管): closes what others handled
 T0 = datetime(2026, 11, 25, 0, 59, 58, tzinfo=UTC)
 
 
@@ -42,11 +43,11 @@ def test_full_life_and_officer_follows(store: Store) -> None:
     store.act(cid, "handle", D01, now=T0 + timedelta(minutes=20))
     off = {o.code: o for o in store.officers()}[officer]
     assert (off.status, off.case_id) == ("available", None)
-    c = store.act(cid, "close", D02, now=T0 + timedelta(minutes=30))
+    c = store.act(cid, "close", CHK, now=T0 + timedelta(minutes=30))
     assert c.status == "closed" and c.version == 6
     actions = [e.action for e in store.timeline(cid)]
     assert actions == ["create", "ack", "dispatch", "arrive", "handle", "close"]
-    assert store.timeline(cid)[-1].operator == "d02"
+    assert store.timeline(cid)[-1].operator == "c01"
     assert verify(store.engine).ok
 
 
@@ -55,9 +56,9 @@ def test_illegal_move_is_refused_with_reason(store: Store) -> None:
     with pytest.raises(
         Refused, match=r"cannot close case \d+: it is new .*needs a case that is handled"
     ):
-        store.act(cid, "close", D01)
+        store.act(cid, "close", CHK)
     with pytest.raises(Refused, match="needs a reason"):
-        store.act(cid, "void", D01)
+        store.act(cid, "void", SUP)
     with pytest.raises(Refused, match="needs a supervisor"):
         store.act(cid, "hold", D01, reason="waiting for owner")
     with pytest.raises(Refused, match="no officer, squad or partner team '9-99'"):
@@ -111,7 +112,7 @@ def test_merge_void_reopen_supervise_escalate(store: Store) -> None:
     store.act(a, "escalate", SUP, reason="manual")
     c = store.get(a)
     assert c.supervised and c.escalation_level == 1
-    store.act(a, "void", D01, reason="不予立案")
+    store.act(a, "void", SUP, reason="不予立案")
     c = store.act(a, "reopen", SUP, reason="new evidence")
     assert c.status == "acknowledged" and c.escalation_level == 0
     assert verify(store.engine).ok
@@ -209,7 +210,7 @@ def test_two_processes_dispatching_one_case_exactly_one_wins(
                 str(script),
                 db_url,
                 str(ROOT / "config.toml"),
-                f"p{i}",
+                ("d01", "d02")[i],
                 ",".join(map(str, ids)),
                 officer,
             ],

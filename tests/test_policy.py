@@ -289,6 +289,7 @@ def store(tmp_path: Path) -> Store:
 
 SUP = Actor("s01", "t1")
 DSP = Actor("d01", "t1")
+CHK = Actor("c01", "t1")
 
 
 def at(s: float) -> datetime:
@@ -329,7 +330,7 @@ def test_rework_restarts_arrive(store: Store) -> None:
     store.act(c.id, "dispatch", DSP, to="1-01", now=at(30))
     store.act(c.id, "arrive", DSP, now=at(200))
     store.act(c.id, "handle", DSP, now=at(900))
-    c = store.act(c.id, "rework", DSP, reason="still there", now=at(1000))
+    c = store.act(c.id, "rework", CHK, reason="still there", now=at(1000))
     assert c.status == "dispatched" and c.arrive_due == at(1000 + 120)
     st = pol.clock_state(c, at(1060))
     assert st.clock == "arrive" and st.state == "ok"
@@ -342,9 +343,9 @@ def test_reopen_restarts_clocks_and_the_tower(store: Store) -> None:
     store.act(c.id, "dispatch", DSP, to="1-01", now=at(30))
     store.act(c.id, "arrive", DSP, now=at(100))
     store.act(c.id, "handle", DSP, now=at(200))
-    store.act(c.id, "close", DSP, now=at(300))
+    store.act(c.id, "close", CHK, now=at(300))
     reopen_at = at(86_400)
-    c = store.act(c.id, "reopen", DSP, reason="came back", now=reopen_at)
+    c = store.act(c.id, "reopen", SUP, reason="came back", now=reopen_at)
     assert c.status == "acknowledged" and c.escalation_level == 0
     assert c.dispatch_due == reopen_at + timedelta(seconds=120)
     # 0102 resolves in 1 working day: 8 working hours from Wed 09:00 local.

@@ -1,0 +1,142 @@
+"""Who may make which move (roles from the roster) and 监管分离: the one who dispatched or
+handled a case is not the one who closes it. Store-level rules on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from tafang.store.cases import Actor, Refused, Store
+from tafang.store.moves import MOVES, ROLES, allowed, refusal_for
+
+D01 = Actor("d01", "t1")
+D02 = Actor("d02", "t2")
+SUP = Actor("s01", "t9")
+CHK = Actor("c01", "t7")
+ADM = Actor("a01", "t0")
+VIEW = Actor("v01", "wall")
+T0 = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
+
+EXPECTED = {
+    "viewer": set(),
+    "admin": set(),
+    "dispatcher": {
+        "ack",
+        "dispatch",
+        "reassign",
+        "arrive",
+        "handle",
+        "return",
+        "merge",
+        "escalate",
+        "note",
+    },
+    "checker": {"close", "rework", "note"},
+}
+EXPECTED["supervisor"] = EXPECTED["dispatcher"] | {
+    "hold",
+    "resume",
+    "void",
+    "reopen",
+    "supervise",
+    "close",
+    "rework",
+}
+
+
+def test_the_role_table_is_the_registry() -> None:
+    """`allowed` (what the console greys out) says exactly the table of issue 10."""
+    for role in ROLES:
+        assert {m for m, move in MOVES.items() if allowed(move, role)} == EXPECTED[role], role
+    assert not any(allowed(m, None) for m in MOVES.values())
+
+
+def handled_case(store: Store, by: Actor = D01) -> int:
+    """A case dispatched and handled by `by`."""
+    cid = store.create({"title": "占道经营", "grid": store.d.tower.grids[0].code}, by, now=T0).id
+    store.act(cid, "dispatch", by, to="1-01")
+    store.act(cid, "arrive", by)
+    store.act(cid, "handle", by)
+    return cid
+
+
+def refused(store: Store, *args: object, **kw: object) -> Refused:
+    with pytest.raises(Refused) as e:
+        store.act(*args, **kw)  # type: ignore[arg-type]
+    return e.value
+
+
+def test_a_viewer_and_an_admin_make_no_move(store: Store) -> None:
+    cid = handled_case(store)
+    for actor in (VIEW, ADM):
+        e = refused(store, cid, "note", actor)
+        assert e.code == "role" and "roles rule" in str(e)
+    with pytest.raises(Refused, match="roles rule"):
+        store.create({"title": "x"}, VIEW)
+
+
+def test_someone_off_the_roster_is_told_how_to_be_added(store: Store) -> None:
+    cid = handled_case(store)
+    e = refused(store, cid, "note", Actor("mallory", "t"))
+    assert e.code == "not_on_roster" and "[[operators]]" in str(e)
+    assert store.get(cid).status == "handled"  # reads still work
+
+
+def test_permission_comes_before_the_reason(store: Store) -> None:
+    """A dispatcher voiding without a reason hears about the role, not the reason."""
+    cid = handled_case(store)
+    assert refused(store, cid, "void", D01).code == "role"
+    assert refused(store, cid, "rework", D01).code == "role"
+    assert refused(store, cid, "rework", CHK).code == "needs_reason"
+
+
+def test_a_dispatcher_may_not_close_nor_resume_a_supervisors_hold(store: Store) -> None:
+    cid = handled_case(store)
+    assert refused(store, cid, "close", D01).code == "role"
+    other = store.create({"title": "噪声", "grid": store.d.tower.grids[0].code}, D01).id
+    store.act(other, "hold", SUP, reason="业主不在")
+    assert refused(store, other, "resume", D02).code == "role"
+    assert refused(store, other, "void", D02, reason="x").code == "role"
+    assert store.act(other, "resume", SUP).status == "new"
+
+
+def test_separation_the_handler_does_not_check(store: Store) -> None:
+    """监管分离: a supervisor who handled the case may not close it; a checker may."""
+    cid = handled_case(store, by=SUP)
+    e = refused(store, cid, "close", SUP)
+    assert e.code == "separation" and "监管分离" in str(e)
+    c = store.act(cid, "close", CHK)
+    assert c.status == "closed" and store.timeline(cid)[-1].operator == "c01"
+
+
+def test_a_dispatcher_of_the_case_may_not_close_it_either(store: Store) -> None:
+    cid = store.create({"title": "渣土", "grid": store.d.tower.grids[0].code}, SUP, now=T0).id
+    store.act(cid, "dispatch", SUP, to="1-01")  # s01 dispatched it
+    store.act(cid, "arrive", D01)
+    store.act(cid, "handle", D01)  # d01 recorded the handling
+    assert refused(store, cid, "close", SUP).code == "separation"
+    assert store.act(cid, "close", Actor("s02", "t3")).status == "closed"
+
+
+def test_rework_goes_back_to_the_handler(store: Store) -> None:
+    cid = handled_case(store)
+    c = store.act(cid, "rework", CHK, reason="现场仍有堆物")
+    assert c.status == "dispatched" and c.assignee == "1-01"
+    detail = store.timeline(cid)[-1].detail
+    assert detail["handler"] == "d01" and detail["back_to"] == "1-01"
+
+
+def test_a_dispatcher_escalates_up_to_the_emergency_circle_only(store: Store) -> None:
+    cid = store.create({"title": "x", "grid": store.d.tower.grids[0].code}, D01).id
+    store.act(cid, "escalate", D01, reason="no answer")  # -> enforcement circle
+    store.act(cid, "escalate", D01, reason="no answer")  # -> emergency circle
+    e = refused(store, cid, "escalate", D01)  # no reason given: the rule speaks first
+    assert e.code == "escalate_above"
+    assert store.act(cid, "escalate", SUP, reason="高位监督").escalation_level == 3
+
+
+def test_refusal_for_names_the_rule_in_chinese_params() -> None:
+    r = refusal_for(MOVES["hold"], "dispatcher", "d01")
+    assert r is not None and r.params["roles_zh"] == "带班领导" and r.params["role_zh"]
+    assert refusal_for(MOVES["close"], "checker", "c01", hands=frozenset({"d01"})) is None
