@@ -578,8 +578,9 @@ async def test_a_deployment_can_remap_keys(tmp_path: Path, gudang) -> None:
     app = TafangApp(store, dep, operator="d01", poll_interval=0.05)
     async with app.run_test(size=(120, 36)) as pilot:
         await until(pilot, lambda: app.dash.queue.cursor_case_id == cid)
-        await pilot.press("a")  # the old key does nothing now
-        await pilot.pause(0.3)
+        await pilot.press("a")  # the old key does nothing now: no move, no worker started
+        await pilot.pause()
+        await app.workers.wait_for_complete()
         assert store.get(cid).status == "new"
         await pilot.press("k")
         await until(pilot, lambda: store.get(cid).status == "acknowledged")

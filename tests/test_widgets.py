@@ -386,9 +386,16 @@ async def test_flash_highlights_a_row_then_stops() -> None:
         flash = queue.get_component_rich_style("event-queue--flash", partial=True)
         row1 = next(s for s in lines(queue) if "case 1" in s.text)
         assert segment_with(row1, "case 1").style.bgcolor == flash.bgcolor  # type: ignore[union-attr]
-        await pilot.pause(0.3)
-        row1 = next(s for s in lines(queue) if "case 1" in s.text)
-        assert segment_with(row1, "case 1").style.bgcolor != flash.bgcolor  # type: ignore[union-attr]
+
+        def flashing() -> bool:
+            row = next(s for s in lines(queue) if "case 1" in s.text)
+            return segment_with(row, "case 1").style.bgcolor == flash.bgcolor  # type: ignore[union-attr]
+
+        for _ in range(100):  # the flash timer ends it (0.2 s); wait for that, not a fixed time
+            if not flashing():
+                break
+            await pilot.pause(0.02)
+        assert not flashing()
 
 
 async def test_ten_thousand_rows_and_page_down() -> None:
