@@ -64,7 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
         "config dir, then the packaged Gudang deployment)",
     )
     p.add_argument("--version", action="version", version=f"tafang {_version()}")
-    p.add_argument("--operator", help="who acts (env TAFANG_OPERATOR; default: your login)")
+    p.add_argument(
+        "--operator",
+        help="who acts (env TAFANG_OPERATOR): only your own code, as the roster maps your "
+        "login (PostgreSQL session role, else OS user); anyone on the demo's scratch store",
+    )
     p.add_argument("--terminal", help="terminal name on the record (default: host name)")
     p.add_argument(
         "--log-level",
@@ -153,6 +157,15 @@ def _admin_commands(sub: Any) -> None:
     db = sub.add_parser("db", help="the store")
     dbsub = db.add_subparsers(dest="db_cmd", required=True, parser_class=_Parser)
     dbsub.add_parser("upgrade", help="create or migrate the store to the latest schema")
+    gr = dbsub.add_parser(
+        "grant",
+        help="PostgreSQL: create LOGIN's role if missing and make it a tafang ROLE "
+        "(the roster in config.toml must already give LOGIN that role)",
+    )
+    gr.add_argument("login", help="the operator's database role, as in [[operators]] login")
+    gr.add_argument(
+        "role", choices=["viewer", "dispatcher", "supervisor", "checker", "admin", "daemon"]
+    )
 
     cf = sub.add_parser("config", help="the deployment")
     cfsub = cf.add_subparsers(dest="config_cmd", required=True, parser_class=_Parser)
@@ -199,22 +212,18 @@ def _config(args: argparse.Namespace) -> Deployment:
     return load_config(locate_config(args.config)[0])
 
 
-def _operator(args: argparse.Namespace) -> str:
-    import getpass
+def _identity(args: argparse.Namespace, store: Any, *, scratch: bool = False) -> Any:
+    """Who acts: the store's session role (PostgreSQL) or the OS user (SQLite), mapped by
+    the roster; `--operator` / TAFANG_OPERATOR may only repeat it (store/identity.py).
+    Someone else's code raises NotYou (a refusal: exit 1)."""
+    from tafang.store.identity import identify
 
-    op = args.operator or os.environ.get("TAFANG_OPERATOR")
-    if not op:
-        try:
-            op = getpass.getuser()
-        except Exception:
-            op = "operator"
-    return op
+    claimed = args.operator or os.environ.get("TAFANG_OPERATOR") or None
+    return identify(store.engine, store.d, claimed, scratch=scratch)
 
 
-def _actor(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from tafang.store.cases import Actor
-
-    return Actor(_operator(args), args.terminal or socket.gethostname())
+def _actor(args: argparse.Namespace, store: Any) -> Any:
+    return _identity(args, store).actor(args.terminal or socket.gethostname())
 
 
 def _engine(url: str | None, *, upgrade: bool = True):  # type: ignore[no-untyped-def]
@@ -430,6 +439,23 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_db_grant(args: argparse.Namespace) -> int:
+    """`tafang db grant LOGIN ROLE`, run by the database owner (a superuser or the role that
+    ran `db upgrade`); exit 1 with the reason when the roster or the server says no."""
+    from tafang.store.cases import Refused
+    from tafang.store.identity import grant
+
+    dep = _config(args)
+    engine = _engine(args.db)
+    try:
+        operator = grant(engine, dep, args.login, args.role)
+    except Refused as e:
+        print(f"tafang: refused: {e}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(f"login {args.login} acts as {operator} ({args.role}): granted tafang_{args.role}")
+    return EXIT_OK
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     from tafang.store.intake import ingest
 
@@ -443,7 +469,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         except OSError as e:
             raise UsageError(f"cannot read {args.path}: {e.strerror}") from e
     with stream:
-        result = ingest(store, stream, origin=origin, actor=_actor(args))
+        result = ingest(store, stream, origin=origin, actor=_actor(args, store))
     for line_no, reason in result.errors:
         print(f"{origin}:{line_no}: rejected: {reason}", file=sys.stderr)
     print(result.summary)
@@ -495,7 +521,7 @@ def cmd_case(args: argparse.Namespace) -> int:
         c = store.act(
             args.id,
             args.action,
-            _actor(args),
+            _actor(args, store),
             to=getattr(args, "to", None),
             reason=args.reason,
             into=getattr(args, "into", None),
@@ -574,10 +600,13 @@ def cmd_console(args: argparse.Namespace, demo: bool = False) -> int:
         url, cleanup = scratch_url(keep=args.keep)
         options = DemoOptions(speed=args.speed)
     try:
+        store = _open_store(args, dep, url=url)
+        if demo and not (args.operator or os.environ.get("TAFANG_OPERATOR")):
+            args.operator = "demo"  # the scratch store: play anyone on the roster
         return run_console(
-            _open_store(args, dep, url=url),
+            store,
             dep,
-            operator=(args.operator or "demo") if demo else _operator(args),
+            operator=_identity(args, store, scratch=demo).operator,
             terminal=args.terminal or socket.gethostname(),
             lang=args.lang or dep.ui.lang,
             demo=options,
@@ -588,7 +617,7 @@ def cmd_console(args: argparse.Namespace, demo: bool = False) -> int:
 
 COMMANDS = {
     "config": cmd_config,
-    "db": cmd_db_upgrade,
+    "db": lambda a: cmd_db_grant(a) if a.db_cmd == "grant" else cmd_db_upgrade(a),
     "ingest": cmd_ingest,
     "cases": cmd_cases,
     "case": cmd_case,
@@ -617,6 +646,7 @@ def _log_level(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from tafang.store.cases import Refused
     from tafang.store.db import StoreUnreachable
 
     try:
@@ -637,6 +667,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_UNREACHABLE
     except StoreError as e:
         print(f"tafang: store error: {_first_line(e)}", file=sys.stderr)
+        return EXIT_REFUSED
+    except Refused as e:  # who acts (`--operator` naming someone else): exit 1, the reason
+        print(f"tafang: refused: {e}", file=sys.stderr)
         return EXIT_REFUSED
     except KeyboardInterrupt:
         return 130

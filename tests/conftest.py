@@ -150,3 +150,25 @@ def store(db_url: str, gudang: Deployment) -> Iterator[Store]:
     engine = make_engine(db_url)
     yield Store(engine, gudang, clocks=Policy(gudang))
     engine.dispose()
+
+
+def roster_as(dest: Path, logins: dict[str, str]) -> Path:
+    """A copy of config.toml at `dest` whose operators (by code) have these logins: a test
+    runs as whoever the system says (root on SQLite, postgres or a login role on PostgreSQL),
+    so the roster must name that login for an operator to act."""
+    import re
+
+    text_ = (ROOT / "config.toml").read_text(encoding="utf-8")
+    for code, login in logins.items():
+        block = re.compile(rf'(code = "{re.escape(code)}"\nname = "[^"\n]*"\n)(login = "[^"]*"\n)?')
+        text_, n = block.subn(lambda m: f'{m.group(1)}login = "{login}"\n', text_, count=1)
+        assert n == 1, code
+    dest.write_text(text_, encoding="utf-8")
+    return dest
+
+
+def login_of(url: str) -> str:
+    """The login the store will report for a process of this test run (see store/identity)."""
+    import getpass
+
+    return "postgres" if url.startswith("postgresql") else getpass.getuser()

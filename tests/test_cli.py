@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text
 from tafang.console.cli import main
 from tafang.store.db import make_engine
+from tests.conftest import login_of, roster_as
 
 ROOT = Path(__file__).resolve().parent.parent
 CASE_KEYS = {
@@ -29,10 +30,17 @@ CASE_KEYS = {
 
 
 @pytest.fixture
-def run(db_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+def run(
+    db_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory,
+):
+    # The roster maps this process's login (root on SQLite, postgres on PostgreSQL) to d01.
+    cfg = roster_as(tmp_path_factory.mktemp("roster") / "config.toml", {"d01": login_of(db_url)})
     monkeypatch.setenv("TAFANG_DB", db_url)
     monkeypatch.setenv("TAFANG_OPERATOR", "d01")
-    monkeypatch.delenv("TAFANG_CONFIG", raising=False)
+    monkeypatch.setenv("TAFANG_CONFIG", str(cfg))
 
     def _run(*argv: str, stdin: str | None = None) -> tuple[int, str, str]:
         if stdin is not None:
@@ -73,7 +81,7 @@ def test_case_life_from_the_command_line(run, tmp_path: Path) -> None:
     code, out, _ = run("case", "dispatch", cid, "--to", "2-03", "--json")
     assert code == 0 and json.loads(out)["assignee"] == "2-03"
     code, _, err = run("case", "close", cid)
-    assert code == 1 and "cannot close case" in err and "needs a case that is handled" in err
+    assert code == 1 and "close needs a supervisor or checker" in err  # d01 is a dispatcher
     code, out, _ = run("case", "show", cid, "--json")
     shown = json.loads(out)
     assert [e["action"] for e in shown["timeline"]] == ["ingest", "ack", "dispatch"]
