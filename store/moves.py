@@ -160,8 +160,9 @@ def refusal_for(
     if role is None:
         return Refusal(
             "not_on_roster",
-            f"operator {operator!r} is not on the roster: ask an admin to add them "
-            "([[operators]] in config.toml); reads work, moves do not",
+            f"login {operator!r} is not on the roster: ask an admin to add "
+            f'`[[operators]] login = "{operator}"` (with a code, name and role) to config.toml; '
+            "reads work, moves do not",
             {"action": act, "operator": operator},
         )
     zh = labels("zh")
