@@ -1,14 +1,17 @@
-"""JSON Lines intake (store/intake.py) on a real SQLite file and the real PostgreSQL."""
+"""JSON Lines intake (store/intake/) on a real SQLite file and the real PostgreSQL."""
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text
+from tafang.sla.policy import Policy
 from tafang.store.cases import Actor, Store
 from tafang.store.config import Deployment
 from tafang.store.db import make_engine
@@ -40,6 +44,8 @@ from tafang.store.record import (
     rows_for,
     verify,
 )
+
+from tests.conftest import fresh_pg_url
 
 ROOT = Path(__file__).resolve().parent.parent
 ACTOR = Actor("d01", "term-1")
@@ -227,6 +233,16 @@ def test_odd_values_are_accepted_flagged_and_kept_raw(store: Store) -> None:
         "lon": 500,
     }
     assert audit(store, "ingest")[0][2]["triage"] is True
+
+
+@pytest.mark.parametrize("odd", [["urgent"], {"level": 1}, 3, True])
+def test_a_priority_of_the_wrong_type_is_triage_not_a_dead_letter(store: Store, odd: Any) -> None:
+    """Only a line that cannot be a case is rejected (DESIGN §4): this one can."""
+    res = run(store, [line(rec(1, priority=odd))])
+    assert res.summary == "accepted=1 duplicate=0 rejected=0"
+    c = only_case(store)
+    assert c.triage and c.priority == "normal" and "priority" in c.triage_reason
+    assert json.loads(c.raw)["priority"] == odd
 
 
 def test_unknown_fields_are_kept_under_extra(store: Store) -> None:
@@ -464,6 +480,7 @@ print(r.accepted, r.duplicate, r.rejected)
 """
 
 
+@pytest.mark.slow  # a race test: still runs in .ci/run
 def test_two_processes_ingesting_one_file_make_no_duplicates(store: Store, tmp_path: Path) -> None:
     path = tmp_path / "same.jsonl"
     path.write_bytes(b"".join(line(rec(i)) for i in range(600)))
@@ -554,13 +571,40 @@ def _non_blank(lines: list[bytes | str]) -> int:
     return n
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_per_example(
+    request: pytest.FixtureRequest, tmp_path: Path, gudang: Deployment
+) -> Iterator[Callable[[], Store]]:
+    """A fresh store for each Hypothesis example, so no example sees another's cases."""
+    cleanup = ExitStack()
+    n = itertools.count()
+
+    def make() -> Store:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path / f'example{next(n)}.db'}"
+        else:
+            database = fresh_pg_url()
+            url = next(database)
+            cleanup.callback(next, database, None)  # drops it
+        engine = make_engine(url)
+        cleanup.callback(engine.dispose)
+        return Store(engine, gudang, clocks=Policy(gudang))
+
+    with cleanup:
+        yield make
+
+
+@pytest.mark.slow
 @settings(
     max_examples=50,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(lines=st.lists(_line(), max_size=25))
-def test_fuzz_never_crashes_and_counts_every_line(store: Store, lines: list[bytes | str]) -> None:
+def test_fuzz_never_crashes_and_counts_every_line(
+    store_per_example: Callable[[], Store], lines: list[bytes | str]
+) -> None:
+    store = store_per_example()
     first = ingest(store, lines, origin="fuzz", actor=ACTOR, now=NOW, batch=7)
     assert first.accepted + first.duplicate + first.rejected == _non_blank(lines)
     assert len(first.errors) == first.rejected
