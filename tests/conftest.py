@@ -161,7 +161,8 @@ def roster_as(dest: Path, logins: dict[str, str]) -> Path:
     text_ = (ROOT / "config.toml").read_text(encoding="utf-8")
     for code, login in logins.items():
         block = re.compile(rf'(code = "{re.escape(code)}"\nname = "[^"\n]*"\n)(login = "[^"]*"\n)?')
-        text_, n = block.subn(lambda m: f'{m.group(1)}login = "{login}"\n', text_, count=1)
+        new = f'login = "{login}"\n'
+        text_, n = block.subn(lambda m, new=new: m.group(1) + new, text_, count=1)
         assert n == 1, code
     dest.write_text(text_, encoding="utf-8")
     return dest

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text
 from tafang.console.cli import main
 from tafang.store.db import make_engine
+
 from tests.conftest import login_of, roster_as
 
 ROOT = Path(__file__).resolve().parent.parent

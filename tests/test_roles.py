@@ -6,9 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-
 from tafang.store.cases import Actor, Refused, Store
+from tafang.store.config import load_config
+from tafang.store.db import make_engine
 from tafang.store.moves import MOVES, ROLES, allowed, refusal_for
+
+from tests.conftest import ROOT
 
 D01 = Actor("d01", "t1")
 D02 = Actor("d02", "t2")
@@ -140,3 +143,56 @@ def test_refusal_for_names_the_rule_in_chinese_params() -> None:
     r = refusal_for(MOVES["hold"], "dispatcher", "d01")
     assert r is not None and r.params["roles_zh"] == "带班领导" and r.params["role_zh"]
     assert refusal_for(MOVES["close"], "checker", "c01", hands=frozenset({"d01"})) is None
+
+
+# ---- the CLI: who acts is who the system says (SQLite: the OS user) ------------------------
+
+
+@pytest.fixture
+def cli(sqlite_url: str, tmp_path, capsys, monkeypatch):  # type: ignore[no-untyped-def]
+    """`tafang` on a SQLite store whose roster maps this process's OS user to `me`."""
+    from tafang.console.cli import main
+
+    from tests.conftest import login_of, roster_as
+
+    monkeypatch.delenv("TAFANG_OPERATOR", raising=False)
+
+    def run(me: str | None, *argv: str) -> tuple[int, str]:
+        logins = {me: login_of(sqlite_url)} if me else {}
+        cfg = roster_as(tmp_path / f"config-{me}.toml", logins)
+        rc = main(["--db", sqlite_url, "--config", str(cfg), *argv])
+        return rc, capsys.readouterr().err
+
+    return run
+
+
+def _case_via_cli(cli) -> str:  # type: ignore[no-untyped-def]
+    for argv in (
+        ("case", "ack", "1"),
+        ("case", "dispatch", "1", "--to", "1-01"),
+        ("case", "arrive", "1"),
+        ("case", "handle", "1"),
+    ):
+        rc, err = cli("d01", *argv)
+        assert rc == 0, err
+    return "1"
+
+
+def test_hostile_cli_calls_are_refused_with_exit_1(cli, sqlite_url: str) -> None:  # type: ignore[no-untyped-def]
+    store = Store(make_engine(sqlite_url), load_config(ROOT / "config.toml"))
+    store.create({"title": "堆物", "grid": store.d.tower.grids[0].code}, D01)
+    cid = _case_via_cli(cli)
+    rc, err = cli(None, "case", "note", cid)  # the OS user is on nobody's roster line
+    assert rc == 1 and "is not on the roster" in err and "[[operators]] login" in err
+    rc, err = cli("d01", "--operator", "s01", "case", "hold", cid, "-r", "x")
+    assert rc == 1 and "is not you" in err
+    rc, err = cli("d01", "case", "close", cid)  # d01 dispatched and handled it
+    assert rc == 1 and "close needs a supervisor or checker" in err
+    rc, err = cli("s01", "case", "close", cid)
+    assert rc == 0, err
+    rc, err = cli("v01", "case", "reopen", cid, "-r", "x")
+    assert rc == 1 and "roles rule" in err
+    rc, err = cli(None, "case", "show", cid)  # reads work off the roster
+    assert rc == 0, err
+    timeline = store.timeline(int(cid))
+    assert [e.operator for e in timeline][-1] == "s01"
