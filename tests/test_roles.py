@@ -196,3 +196,45 @@ def test_hostile_cli_calls_are_refused_with_exit_1(cli, sqlite_url: str) -> None
     assert rc == 0, err
     timeline = store.timeline(int(cid))
     assert [e.operator for e in timeline][-1] == "s01"
+
+
+# ---- secrets: from the environment or systemd credentials, never inline -------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "where"),
+    [
+        ('token = "3f9a0c"', "contacts[0].token"),
+        ('secret = "SEC0123"', "contacts[0].secret"),
+        ('key = "693axxx6-7aoc"', "contacts[0].key"),
+    ],
+)
+def test_config_check_refuses_an_inline_secret_naming_the_key(
+    tmp_path, capsys, line: str, where: str
+) -> None:  # type: ignore[no-untyped-def]
+    from tafang.console.cli import main
+
+    text_ = (ROOT / "config.toml").read_text(encoding="utf-8")
+    text_ = text_.replace(
+        '[[contacts]]\nlevel = "grid"\n', f'[[contacts]]\nlevel = "grid"\n{line}\n', 1
+    )
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(text_, encoding="utf-8")
+    assert main(["--config", str(cfg), "config", "check"]) == 2
+    err = capsys.readouterr().err
+    assert where in err and "inline secret" in err
+
+
+def test_a_url_carrying_a_token_is_refused_too(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from tafang.console.cli import main
+
+    text_ = (ROOT / "config.toml").read_text(encoding="utf-8")
+    robot = "https://oapi.dingtalk.com/robot/send"
+    first = 'url = "http://127.0.0.1:9/robot/send"'
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(text_.replace(first, f'url = "{robot}?access_token=ab12cd"', 1), "utf-8")
+    assert main(["--config", str(cfg), "config", "check"]) == 2
+    err = capsys.readouterr().err
+    assert "contacts[0].url" in err and "access_token=" in err and "ab12cd" not in err
+    cfg.write_text(text_.replace(first, f'url = "{robot}?access_token="', 1), "utf-8")
+    assert main(["--config", str(cfg), "config", "check"]) == 0  # the token comes from env
