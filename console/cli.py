@@ -96,8 +96,19 @@ def _run_commands(sub: Any) -> None:
     dm = sub.add_parser("daemon", help="headless SLA daemon")
     dm.add_argument("--once", action="store_true", help="run every due job once and exit")
 
-    i = sub.add_parser("ingest", help="import JSON Lines (PATH or - for stdin)")
-    i.add_argument("path")
+    i = sub.add_parser(
+        "ingest",
+        help="import JSON Lines (PATH or - for stdin); exit 1 if a line was rejected",
+        description="Import JSON Lines. Prints accepted=N duplicate=N rejected=N; each rejected "
+        "line is named on stderr. A progress bar (rate, ETA) is drawn on stderr only when it "
+        "is a terminal.",
+    )
+    i.add_argument("path", help="a JSON Lines file, or - for stdin")
+    i.add_argument(
+        "--json",
+        action="store_true",
+        help="print the counts and the rejected lines (line, reason) as one JSON object",
+    )
 
 
 def _case_commands(sub: Any) -> None:
@@ -139,7 +150,8 @@ def _admin_commands(sub: Any) -> None:
     r = sub.add_parser("report", help="daily / weekly / monthly report")
     r.add_argument("period", choices=["daily", "weekly", "monthly"])
     r.add_argument("--date", help="a day in the period, YYYY-MM-DD (default: today)")
-    r.add_argument("--format", choices=["md", "csv", "html"], default="md")
+    r.add_argument("--format", choices=["md", "csv", "json", "html"], help="default md")
+    r.add_argument("--json", action="store_true", help="the report's data as JSON (--format json)")
     r.add_argument("--out", help="write to this file instead of stdout")
 
     au = sub.add_parser("audit", help="the record")
@@ -153,10 +165,21 @@ def _admin_commands(sub: Any) -> None:
         help="SEQ:HASH from the daemon's log (event record_head): "
         "also catches a record cut back or rewritten from there on",
     )
+    av.add_argument(
+        "--json",
+        action="store_true",
+        help="print {ok, checked, broken: {seq, reason}, anchor: {seq, hash, ok}}; "
+        "a progress bar (rate, ETA) is drawn on stderr only when it is a terminal",
+    )
 
     db = sub.add_parser("db", help="the store")
     dbsub = db.add_subparsers(dest="db_cmd", required=True, parser_class=_Parser)
-    dbsub.add_parser("upgrade", help="create or migrate the store to the latest schema")
+    up = dbsub.add_parser("upgrade", help="create or migrate the store to the latest schema")
+    up.add_argument(
+        "--json",
+        action="store_true",
+        help="print {revision, url (no password), officers_added}",
+    )
     gr = dbsub.add_parser(
         "grant",
         help="PostgreSQL: create LOGIN's role if missing and make it a tafang ROLE "
@@ -173,6 +196,13 @@ def _admin_commands(sub: Any) -> None:
     ck.add_argument("--json", action="store_true", help="print the effective deployment")
     ci = cfsub.add_parser("init", help="write the packaged deployment to the user config dir")
     ci.add_argument("--force", action="store_true", help="overwrite an existing file")
+
+    co = sub.add_parser(
+        "completion",
+        help="print the shell completion script, e.g. tafang completion bash > "
+        "~/.local/share/bash-completion/completions/tafang",
+    )
+    co.add_argument("shell", choices=["bash", "zsh"])
 
 
 def _anchor(s: str) -> tuple[int, str]:
@@ -432,8 +462,12 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     engine = _engine(args.db, upgrade=False)
     rev = upgrade_db(engine)
     added = Store(engine, dep).sync_roster()  # the roster's officers get their live rows
+    url = engine.url.render_as_string(hide_password=True)
+    if args.json:
+        _print_json({"revision": rev, "url": url, "officers_added": added})
+        return EXIT_OK
     print(
-        f"store at revision {rev}: {engine.url.render_as_string(hide_password=True)}"
+        f"store at revision {rev}: {url}"
         + (f"; {added} officer(s) added to the roster" if added else "")
     )
     return EXIT_OK
@@ -456,7 +490,33 @@ def cmd_db_grant(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _regular_size(stream: Any) -> int | None:
+    """The size of a regular file (a total for the progress bar); None for a pipe or tty."""
+    import stat
+
+    try:
+        st = os.fstat(stream.fileno())
+    except (OSError, ValueError):
+        return None
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+
+def ingest_json(result: Any, origin: str) -> dict[str, Any]:
+    """`ingest --json`: the counts (`blank` when intake counts it) and each rejected line."""
+    out: dict[str, Any] = {
+        "origin": origin,
+        "accepted": result.accepted,
+        "duplicate": result.duplicate,
+        "rejected": result.rejected,
+    }
+    if getattr(result, "blank", None) is not None:
+        out["blank"] = result.blank
+    out["rejected_lines"] = [{"line": n, "reason": why} for n, why in result.errors]
+    return out
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
+    from tafang.console.progress import MeteredInput, bar
     from tafang.store.intake import ingest
 
     dep = _config(args)
@@ -468,11 +528,15 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             stream, origin = open(args.path, "rb"), Path(args.path).name
         except OSError as e:
             raise UsageError(f"cannot read {args.path}: {e.strerror}") from e
-    with stream:
-        result = ingest(store, stream, origin=origin, actor=_actor(args, store))
+    with stream, bar(f"ingest {origin}", "lines", _regular_size(stream)) as b:
+        lines = MeteredInput(stream, b) if b else stream
+        result = ingest(store, lines, origin=origin, actor=_actor(args, store))
     for line_no, reason in result.errors:
         print(f"{origin}:{line_no}: rejected: {reason}", file=sys.stderr)
-    print(result.summary)
+    if args.json:
+        _print_json(ingest_json(result, origin))
+    else:
+        print(result.summary)
     return EXIT_REFUSED if result.rejected else EXIT_OK
 
 
@@ -543,14 +607,30 @@ def cmd_case(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def audit_json(v: Any, anchor: tuple[int, str] | None) -> dict[str, Any]:
+    """`audit verify --json`; anchor.ok is null when the chain broke before it was reached."""
+    return {
+        "ok": v.ok,
+        "checked": v.checked,
+        "broken": None if v.ok else {"seq": v.bad_seq, "reason": v.reason},
+        "anchor": None if anchor is None else {"seq": anchor[0], "hash": anchor[1], "ok": v.anchor},
+    }
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
+    from tafang.console.progress import bar
     from tafang.store.record import verify
 
     dep = _config(args)
     store = _open_store(args, dep)
-    v = verify(store.engine, anchor=args.anchor)
+    with bar("audit verify", "entries", 0) as b:
+        step = (lambda checked, total: b.set(checked, checked, total)) if b else None
+        v = verify(store.engine, anchor=args.anchor, progress=step)
+    if args.json:
+        _print_json(audit_json(v, args.anchor))
     if v.ok:
-        print(f"ok: record intact, {v.checked} entries verified")
+        if not args.json:
+            print(f"ok: record intact, {v.checked} entries verified")
         return EXIT_OK
     print(
         f"tafang: record broken at entry {v.bad_seq}: {v.reason} "
@@ -573,18 +653,33 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     dep = _config(args)
     store = _open_store(args, dep)
+    if args.json and args.format not in (None, "json"):
+        raise UsageError(f"--json prints JSON; it cannot go with --format {args.format}")
+    fmt = "json" if args.json else args.format or "md"
     try:
-        text = render_report(store, dep, args.period, day=args.date, fmt=args.format)
+        text = render_report(store, dep, args.period, day=args.date, fmt=fmt)
     except ValueError as e:
         raise UsageError(str(e)) from e
+    data = text.encode("utf-8", "backslashreplace")  # JSON keeps a lone surrogate as its escape
     if args.out:
         try:
-            Path(args.out).write_text(text, encoding="utf-8")
+            Path(args.out).write_bytes(data)
         except OSError as e:
             raise UsageError(f"cannot write {args.out}: {e.strerror or e}") from e
-        print(f"wrote {args.out}")
+        # stdout carries the JSON document or nothing
+        print(f"wrote {args.out}", file=sys.stderr if fmt == "json" else sys.stdout)
     else:
-        sys.stdout.write(text)
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    return EXIT_OK
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    """The bash or zsh completion script for the parser as it is (moves included)."""
+    import shtab
+
+    sys.stdout.write(shtab.complete(build_parser(), shell=args.shell))
     return EXIT_OK
 
 
@@ -626,6 +721,7 @@ COMMANDS = {
     "report": cmd_report,
     "console": cmd_console,
     "demo": lambda a: cmd_console(a, demo=True),
+    "completion": cmd_completion,
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -203,11 +204,55 @@ def _tables(rep: Report, d: Deployment) -> list[tuple[str, list[str], list[list[
     ]
 
 
+def _counts(c: Counter[str], names: dict[str, str], key: str) -> list[dict[str, object]]:
+    return [{key: k, "name": names.get(k), "cases": v} for k, v in c.most_common()]
+
+
+def _rates(b: dict[str, Rate]) -> dict[str, dict[str, object]]:
+    out: dict[str, dict[str, object]] = {}
+    for s, _, _ in STAGES:
+        r = b.get(s, Rate())
+        out[s] = {"met": r.met, "due": r.due, "rate": round(r.met / r.due, 4) if r.due else None}
+    return out
+
+
+def report_json(rep: Report, d: Deployment) -> dict[str, object]:
+    """`--format json`: the report's numbers, raw values kept (no display sanitising)."""
+    squads = {s.code: s.name for s in d.squads}
+    circles = {c.code: c.name for c in d.tower.enforcement_circles}
+    return {
+        "deployment": d.name,
+        "title": rep.title,
+        "start": rep.start.isoformat(),
+        "end": rep.end.isoformat(),
+        "timezone": d.timezone,
+        "cases": rep.total,
+        "escalated": rep.escalated,
+        "triage": rep.triage,
+        "rates": _rates(rep.stages),
+        "by_status": dict(rep.by_status.most_common()),
+        "by_channel": _counts(rep.by_channel, {c.code: c.name for c in d.channels}, "channel"),
+        "by_category": _counts(rep.by_category, {c.code: c.name for c in d.categories}, "category"),
+        "hotspots": _counts(rep.hotspots, {g.code: g.label for g in d.tower.grids}, "grid")[:10],
+        "by_squad": [
+            {"squad": k, "name": squads.get(k), "rates": _rates(v)}
+            for k, v in sorted(rep.by_squad.items())
+        ],
+        "by_circle": [
+            {"circle": k, "name": circles.get(k), "rates": _rates(v)}
+            for k, v in sorted(rep.by_circle.items())
+        ],
+        "note": "rate = met / due; a stage is due when its deadline passed or the case reached it",
+    }
+
+
 def _csv_cell(s: str) -> str:
     return "'" + s if s[:1] in ("=", "+", "-", "@") else s  # no formulas in spreadsheets
 
 
 def render(rep: Report, d: Deployment, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(report_json(rep, d), ensure_ascii=False, indent=2) + "\n"
     tables = [
         (name, head, [[safe(c) for c in row] for row in rows])
         for name, head, rows in _tables(rep, d)

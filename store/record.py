@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -229,6 +229,7 @@ class Verdict:
     checked: int
     bad_seq: int | None = None
     reason: str = ""
+    anchor: bool | None = None  # the anchor matched / did not; None: none given or not reached
 
 
 def record_head(engine: Engine) -> tuple[int, str]:
@@ -238,12 +239,18 @@ def record_head(engine: Engine) -> tuple[int, str]:
     return row.seq, row.hash
 
 
-def verify(engine: Engine, batch: int = 20_000, anchor: tuple[int, str] | None = None) -> Verdict:
+def verify(
+    engine: Engine,
+    batch: int = 20_000,
+    anchor: tuple[int, str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Verdict:
     """Walk the whole chain; report the first entry that was edited, deleted or inserted.
 
     A chain alone cannot tell a cleanly cut tail (entries deleted and the head rewound); an
-    `anchor` (seq, hash) kept outside the database — the daemon logs one a minute — can."""
-    verdict = _walk(engine, batch)
+    `anchor` (seq, hash) kept outside the database — the daemon logs one a minute — can.
+    `progress(checked, total)` is called once per batch of entries."""
+    verdict = _walk(engine, batch, progress)
     if not verdict.ok or anchor is None:
         return verdict
     seq, digest = anchor
@@ -256,6 +263,7 @@ def verify(engine: Engine, batch: int = 20_000, anchor: tuple[int, str] | None =
             seq,
             f"entry {seq} of the anchor is gone: the "
             f"record was cut back to {verdict.checked} entries",
+            anchor=False,
         )
     if kept != digest:
         return Verdict(
@@ -263,11 +271,12 @@ def verify(engine: Engine, batch: int = 20_000, anchor: tuple[int, str] | None =
             verdict.checked,
             seq,
             f"entry {seq} does not match the anchor: the record was rewritten from there on",
+            anchor=False,
         )
-    return verdict
+    return replace(verdict, anchor=True)
 
 
-def _walk(engine: Engine, batch: int) -> Verdict:
+def _walk(engine: Engine, batch: int, progress: Callable[[int, int], None] | None) -> Verdict:
     prev, expected, checked = "", 1, 0
     with engine.connect() as conn:
         head = conn.execute(select(HEAD.c.seq, HEAD.c.hash).where(HEAD.c.id == 1)).first()
@@ -286,6 +295,8 @@ def _walk(engine: Engine, batch: int) -> Verdict:
                 )
             if not rows:
                 break
+            if progress is not None:
+                progress(checked, head.seq)
             for r in rows:
                 if r.seq != expected:
                     return Verdict(
@@ -310,6 +321,8 @@ def _walk(engine: Engine, batch: int) -> Verdict:
                         "not match its hash",
                     )
                 prev, expected, checked, last = r.hash, r.seq + 1, checked + 1, r.seq
+        if progress is not None:
+            progress(checked, head.seq)
         if head.seq != checked or head.hash != prev:
             return Verdict(
                 False,
