@@ -81,7 +81,24 @@ def build_parser() -> argparse.ArgumentParser:
     _run_commands(sub)
     _case_commands(sub)
     _admin_commands(sub)
+    _wall_command(sub)
     return p
+
+
+def _wall_command(sub: Any) -> None:
+    """`tafang wall [--serve] [--host H] [--port P]`: the read-only big screen."""
+    w = sub.add_parser(
+        "wall",
+        help="the command centre's read-only wall display (map, today's counts, breaches, "
+        "squads); --serve shows it in a browser",
+        description="The wall display: no action keys, only quit (ctrl+q). It opens the store "
+        "read-only. With --serve, each browser session on http://HOST:PORT/ runs its own "
+        "`python -m tafang wall` on the same store and config (textual-serve).",
+    )
+    w.add_argument("--lang", choices=["zh", "en"])
+    w.add_argument("--serve", action="store_true", help="serve the wall to browsers")
+    w.add_argument("--host", default="127.0.0.1", help="with --serve (default 127.0.0.1)")
+    w.add_argument("--port", type=_positive, default=8000, help="with --serve (default 8000)")
 
 
 def _run_commands(sub: Any) -> None:
@@ -710,6 +727,34 @@ def cmd_console(args: argparse.Namespace, demo: bool = False) -> int:
         cleanup()
 
 
+def cmd_wall(args: argparse.Namespace) -> int:
+    """The wall on this terminal, or (--serve) one per browser session, on a read-only store."""
+    from tafang.store.db import resolve_url
+
+    dep = _config(args)
+    url = resolve_url(args.db)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        raise UsageError(f"no store at {url}: create it with `tafang db upgrade`")
+    lang = args.lang or dep.ui.lang
+    if args.serve:
+        import shlex
+
+        from tafang.console.wall_serve import serve_wall
+
+        # The sessions' own `tafang wall` finds the store and config in its environment.
+        os.environ["TAFANG_DB"] = url
+        os.environ["TAFANG_CONFIG"] = str(locate_config(args.config)[0].resolve())
+        command = shlex.join([sys.executable, "-m", "tafang", "wall", "--lang", lang])
+        return serve_wall(command, host=args.host, port=args.port, title=dep.name)
+    from tafang.console.wall import run_wall
+    from tafang.sla.policy import Policy
+    from tafang.store.cases import Store
+    from tafang.store.queries import read_only
+
+    store = Store(read_only(_engine(url, upgrade=False)), dep, clocks=Policy(dep))
+    return run_wall(store, dep, lang=lang)
+
+
 COMMANDS = {
     "config": cmd_config,
     "db": lambda a: cmd_db_grant(a) if a.db_cmd == "grant" else cmd_db_upgrade(a),
@@ -722,6 +767,7 @@ COMMANDS = {
     "console": cmd_console,
     "demo": lambda a: cmd_console(a, demo=True),
     "completion": cmd_completion,
+    "wall": cmd_wall,
 }
 
 

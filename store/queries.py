@@ -10,7 +10,7 @@ from dataclasses import fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import Engine, and_, event, func, or_, select
 from sqlalchemy import case as sql_case
 from tafang.store.clocks import RUNNING
 from tafang.store.models import Case, Heartbeat
@@ -67,8 +67,16 @@ def daemon_heartbeat(store: Store) -> datetime | None:
         return conn.execute(select(t.c.at).where(t.c.name == "daemon")).scalar_one_or_none()
 
 
-def todays_compliance(store: Store, since: datetime, now: datetime) -> tuple[int, int]:
-    """1-3-5 compliance of cases received since `since`: (met, due) over the three stages.
+STAGE_DONE = (
+    ("respond", "acknowledged_at"),
+    ("dispatch", "dispatched_at"),
+    ("arrive", "arrived_at"),
+)
+"""The 1-3-5 stages and the column that says each was done."""
+
+
+def compliance_by_stage(store: Store, since: datetime, now: datetime) -> dict[str, tuple[int, int]]:
+    """1-3-5 compliance of cases received since `since`, per stage: {stage: (met, due)}.
 
     A stage counts once it was done (met if on time) or its deadline passed while it still
     ran; cases voided or merged before a stage do not count for it. One aggregate query, so
@@ -77,11 +85,8 @@ def todays_compliance(store: Store, since: datetime, now: datetime) -> tuple[int
     t = Case.__table__
     met: list[Any] = []
     due: list[Any] = []
-    for stage, done_col in (
-        ("respond", t.c.acknowledged_at),
-        ("dispatch", t.c.dispatched_at),
-        ("arrive", t.c.arrived_at),
-    ):
+    for stage, done_name in STAGE_DONE:
+        done_col = t.c[done_name]
         dl = t.c[f"{stage}_due"]
         running = [st for st, clocks in RUNNING.items() if stage in clocks]
         met.append(func.sum(sql_case((and_(done_col.is_not(None), done_col <= dl), 1), else_=0)))
@@ -97,7 +102,25 @@ def todays_compliance(store: Store, since: datetime, now: datetime) -> tuple[int
     q = select(*met, *due).where(t.c.received_at >= since)
     with store.read_engine.connect() as conn:
         row = conn.execute(q).one()
-    return sum(x or 0 for x in row[:3]), sum(x or 0 for x in row[3:])
+    n = len(STAGE_DONE)
+    return {s: (row[i] or 0, row[n + i] or 0) for i, (s, _) in enumerate(STAGE_DONE)}
+
+
+def todays_compliance(store: Store, since: datetime, now: datetime) -> tuple[int, int]:
+    """1-3-5 compliance over the three stages together: (met, due); see `compliance_by_stage`."""
+    per = compliance_by_stage(store, since, now).values()
+    return sum(m for m, _ in per), sum(d for _, d in per)
+
+
+def day_flow(store: Store, since: datetime) -> tuple[int, int]:
+    """Cases received and cases closed since `since` (the wall's day so far): one query."""
+    t = Case.__table__
+    received = func.sum(sql_case((t.c.received_at >= since, 1), else_=0))
+    closed = func.sum(sql_case((t.c.closed_at >= since, 1), else_=0))
+    q = select(received, closed).where(or_(t.c.received_at >= since, t.c.closed_at >= since))
+    with store.read_engine.connect() as conn:
+        row = conn.execute(q).one()
+    return row[0] or 0, row[1] or 0
 
 
 def partners_handled(store: Store, since: datetime) -> dict[str, int]:
@@ -111,3 +134,21 @@ def partners_handled(store: Store, since: datetime) -> dict[str, int]:
     )
     with store.read_engine.connect() as conn:
         return {a: n for a, n in conn.execute(q).all()}
+
+
+def read_only(engine: Engine) -> Engine:
+    """Make every connection `engine` opens refuse writes, so a viewer (the wall display) cannot
+    change the store even through a bug: SQLite `PRAGMA query_only`, PostgreSQL read-only
+    transactions for the session. Call it before the engine's first connection."""
+
+    @event.listens_for(engine, "connect")
+    def _refuse_writes(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        cur = dbapi_conn.cursor()
+        if engine.dialect.name == "sqlite":
+            cur.execute("PRAGMA query_only = ON")
+        else:
+            cur.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+            dbapi_conn.commit()  # psycopg opened a transaction for the SET: keep it
+        cur.close()
+
+    return engine
