@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from tafang.store.cases import CASES, Store
 from tafang.store.config import Deployment
 from tafang.store.labels import labels as catalogue
+from tafang.store.record import AUDIT
 from tafang.store.text import safe
 
 STAGES = (
@@ -63,6 +64,8 @@ class Report:
     by_circle: dict[str, dict[str, Rate]] = field(default_factory=dict)
     escalated: int = 0
     triage: int = 0
+    separation: Rate = field(default_factory=Rate)
+    """Closes in the period (due) and those by someone other than the handler (met): 监管分离."""
 
 
 def _zh_en(key: str) -> str:
@@ -119,6 +122,7 @@ def build(store: Store, d: Deployment, kind: str, day: date, now: datetime | Non
     q = select(*cols).where(CASES.c.received_at >= start).where(CASES.c.received_at < end)
     with store.read_engine.connect() as conn:
         rows = conn.execute(q).all()
+        rep.separation = _separation(conn, start, end)
     for r in rows:
         rep.total += 1
         rep.by_status[r.status] += 1
@@ -150,6 +154,30 @@ def build(store: Store, d: Deployment, kind: str, day: date, now: datetime | Non
     return rep
 
 
+def _separation(conn: Connection, start: datetime, end: datetime) -> Rate:
+    """Closes recorded in [start, end) and how many were by someone other than the operator
+    who last recorded the case's handling before the close (should be all: 监管分离)."""
+    in_period = (AUDIT.c.action == "close") & (AUDIT.c.at >= start) & (AUDIT.c.at < end)
+    closes = conn.execute(
+        select(AUDIT.c.seq, AUDIT.c.case_id, AUDIT.c.operator).where(in_period)
+    ).all()
+    closed_ids = select(AUDIT.c.case_id).where(in_period)
+    handles: dict[int, list[tuple[int, str]]] = {}
+    for h in conn.execute(
+        select(AUDIT.c.seq, AUDIT.c.case_id, AUDIT.c.operator)
+        .where(AUDIT.c.action == "handle")
+        .where(AUDIT.c.case_id.in_(closed_ids))
+        .order_by(AUDIT.c.seq)
+    ):
+        handles.setdefault(h.case_id, []).append((h.seq, h.operator))
+    out = Rate()
+    for c in closes:
+        before = [op for seq, op in handles.get(c.case_id, []) if seq < c.seq]
+        out.due += 1
+        out.met += not before or before[-1] != c.operator
+    return out
+
+
 def _tables(rep: Report, d: Deployment) -> list[tuple[str, list[str], list[list[str]]]]:
     names = {c.code: c.name for c in d.channels}
     cats = {c.code: c.name for c in d.categories}
@@ -168,8 +196,16 @@ def _tables(rep: Report, d: Deployment) -> list[tuple[str, list[str], list[list[
     return [
         (
             _both("report.summary"),
-            ["cases", "escalated", "triage", *stage_head],
-            [[str(rep.total), str(rep.escalated), str(rep.triage), *rates(rep.stages)]],
+            ["cases", "escalated", "triage", *stage_head, "closed by another (监管分离)"],
+            [
+                [
+                    str(rep.total),
+                    str(rep.escalated),
+                    str(rep.triage),
+                    *rates(rep.stages),
+                    rep.separation.cell,
+                ]
+            ],
         ),
         (
             _both("report.by_status"),

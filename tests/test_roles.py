@@ -238,3 +238,25 @@ def test_a_url_carrying_a_token_is_refused_too(tmp_path, capsys) -> None:  # typ
     assert "contacts[0].url" in err and "access_token=" in err and "ab12cd" not in err
     cfg.write_text(text_.replace(first, f'url = "{robot}?access_token="', 1), "utf-8")
     assert main(["--config", str(cfg), "config", "check"]) == 0  # the token comes from env
+
+
+# ---- reports: closes by someone other than the handler ------------------------------------
+
+
+def test_the_report_counts_closes_by_someone_other_than_the_handler(store: Store) -> None:
+    from zoneinfo import ZoneInfo
+
+    from tafang.sla.reports import build, render
+    from tafang.store.record import Entry, append
+
+    now = datetime.now(UTC)
+    day = now.astimezone(ZoneInfo(store.d.timezone)).date()
+    for _ in range(2):
+        store.act(handled_case(store), "close", CHK)
+    assert build(store, store.d, "daily", day).separation.cell == "100.0% (2/2)"
+    legacy = handled_case(store)  # a close by the handler, written before the rule held
+    with store.write() as (conn, head):
+        append(conn, head, [Entry(now, "d01", "t1", "close", legacy, {"from": "handled"})])
+    rep = build(store, store.d, "daily", day)
+    assert rep.separation.cell == "66.7% (2/3)"
+    assert "closed by another (监管分离)" in render(rep, store.d, "md")
