@@ -64,6 +64,7 @@ CASES = (
         ((D02, "ack"), (D02, "dispatch:1-03"), (D02, "arrive"), (D02, "handle"), (S01, "close")),
     ),
     (20, "ping_an", "0590", "S3-08", "[red]FAKE[/red] 单车\x1b[31m", ()),
+    (50, "hotline", "0301", "S2-05", "夜间施工噪音扰民", ()),  # 50 of its 60 s: at risk
 )
 
 
@@ -95,6 +96,16 @@ SECOND = timedelta(seconds=10)
 @pytest.fixture
 def url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'wall.db'}"
+
+
+@pytest.fixture
+def both(db_url: str, gudang: Deployment) -> Iterator[tuple[Store, Store]]:
+    """A writing store and the wall's read-only one on the same SQLite file or PostgreSQL."""
+    engine = make_engine(db_url)
+    wall_engine = read_only(make_engine(db_url, upgrade=False))
+    yield Store(engine, gudang), Store(wall_engine, gudang, clocks=Policy(gudang))
+    wall_engine.dispose()
+    engine.dispose()
 
 
 @pytest.fixture
@@ -138,23 +149,28 @@ async def settled(pilot) -> None:  # type: ignore[no-untyped-def]
 
 
 # ---- the store's reads -------------------------------------------------------------------
-def test_day_counts_and_rates_by_stage(writer: Store, gudang: Deployment) -> None:
+def test_day_counts_and_rates_by_stage(both: tuple[Store, Store], gudang: Deployment) -> None:
+    writer, wall = both
     seed(writer, gudang)
     since = day_start(NOW, ZoneInfo(gudang.timezone))
     assert since == datetime(2026, 3, 8, 16, 0, tzinfo=UTC)  # local midnight, in UTC
-    assert day_flow(writer, since) == (6, 1)
-    assert day_flow(writer, NOW) == (0, 0)  # nothing was received or closed after NOW
+    assert day_flow(wall, since) == (7, 1)
+    assert day_flow(wall, NOW) == (0, 0)  # nothing was received or closed after NOW
     # respond: 3 acknowledged in time, the fire alarm past its 30 s (2 not due yet); dispatch:
     # 2 in time, the fire alarm past its 60 s (1 not due yet); arrive: 1 in time, 1 late
-    rates = compliance_by_stage(writer, since, NOW)
+    rates = compliance_by_stage(wall, since, NOW)
     assert rates == {"respond": (3, 4), "dispatch": (2, 3), "arrive": (1, 2)}
 
 
-def test_the_wall_store_refuses_writes(writer: Store, wall_store: Store) -> None:
-    cid = seed(writer, wall_store.d)[1]
+def test_the_wall_store_refuses_writes(both: tuple[Store, Store]) -> None:
+    writer, wall = both
+    cid = seed(writer, wall.d)[1]
     with pytest.raises(StoreError, match=r"readonly|read-only|read only"):
-        wall_store.act(cid, "ack", D02, now=NOW)
-    assert writer.get(cid).status == "new"
+        wall.act(cid, "ack", D02, now=NOW)
+    with pytest.raises(StoreError, match=r"readonly|read-only|read only"):
+        wall.create({"source": "hotline", "external_id": "from-the-wall", "title": "x"}, D02)
+    assert writer.get(cid).status == "new" and wall.get(cid).status == "new"
+    assert len(writer.cases("all")) == len(CASES)
 
 
 # ---- the app ---------------------------------------------------------------------------
@@ -169,8 +185,8 @@ async def test_wall_shows_counts_breaches_and_follows_other_terminals(
         await until(pilot, lambda: app.loaded and app.day, "first load and the day's counts")
         await pilot.pause()
         f = app.figures()
-        assert (f.received, f.closed, f.open) == (6, 1, 5)
-        assert (f.at_risk, f.overdue, f.met, f.due, f.rate) == (0, 2, 6, 9, 67), f
+        assert (f.received, f.closed, f.open) == (7, 1, 6)
+        assert (f.at_risk, f.overdue, f.met, f.due, f.rate) == (1, 2, 6, 9, 67), f
         counts = app.wall.query_one(DayCounts)
         assert counts.figures == f
         lines = app.wall.query_one(BreachList).lines_text
