@@ -11,6 +11,7 @@ nothing here writes to it (the CLI also opens the store read-only for the wall).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,12 +44,15 @@ from textual.binding import Binding
 from textual.containers import Grid, Vertical
 from textual.message import Message
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
 Clock = Callable[[], datetime]
 FIGURES_EVERY = 15.0
 """Seconds between two reads of the day's counts when nothing changed (deadlines pass)."""
+DAY_GAP = 1.0
+"""At most one read of the day's counts a second while the store keeps changing."""
 
 
 @dataclass
@@ -180,6 +184,8 @@ class WallApp(App[None]):
         self.daemon_seen = False
         self.store_down: datetime | None = None
         self._map_given = False  # the map has had its cells at least once
+        self._day_last = -DAY_GAP  # when the day's counts were last asked for (monotonic)
+        self._day_timer: Timer | None = None
         self.wall = WallScreen(self.vm, self.t)
 
     def get_default_screen(self) -> WallScreen:
@@ -188,9 +194,9 @@ class WallApp(App[None]):
     def on_mount(self) -> None:
         self.title = self.t("wall.title")
         self._poll()
-        self._read_day()
+        self._read_day_now()
         self.set_interval(self.tick_seconds, self._tick)
-        self.set_interval(self.figures_every, self._read_day)
+        self.set_interval(self.figures_every, self._read_day_now)
 
     # ---- workers: every read of the store happens off the UI thread ----------------------
     @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
@@ -204,6 +210,25 @@ class WallApp(App[None]):
             vm=self.vm,
             slow_every=self.figures_every,
         )
+
+    def _day_soon(self) -> None:
+        """Read the day's counts now, or when the last read is DAY_GAP old: changes come in
+        bursts, and the counts are two aggregate queries over the day's cases."""
+        if self._day_timer is not None:
+            return
+        wait = self._day_last + DAY_GAP - time.monotonic()
+        if wait <= 0:
+            self._read_day_now()
+        else:
+            self._day_timer = self.set_timer(wait, self._day_due)
+
+    def _day_due(self) -> None:
+        self._day_timer = None
+        self._read_day_now()
+
+    def _read_day_now(self) -> None:
+        self._day_last = time.monotonic()
+        self._read_day()
 
     @work(thread=True, exclusive=True, group="day", exit_on_error=False)
     def _read_day(self) -> None:
@@ -230,7 +255,7 @@ class WallApp(App[None]):
         self.state.apply(m.cases, now)
         self.state.officers = list(m.officers)
         self._repaint(now)
-        self._read_day()  # received / closed today may have moved
+        self._day_soon()  # received / closed today may have moved
 
     def on_wall_screen_ready(self, _m: WallScreen.Ready) -> None:
         self._repaint(self.now())

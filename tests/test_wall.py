@@ -220,6 +220,18 @@ async def test_wall_shows_counts_breaches_and_follows_other_terminals(
         )
         assert time.monotonic() - t0 < 5
         await until(pilot, lambda: all(f"#{late} " not in x for x in _lines(app)), "list")
+
+        # a new report elsewhere: received today and open go up, its cell lights
+        cell = gudang.grids_by_label["S3-15"].code
+        fields = {"source": "hotline", "external_id": "wall-new", "title": "新来电", "grid": cell}
+        writer.create(fields, D02, now=NOW)
+        await until(
+            pilot,
+            lambda: (counts.figures.received, counts.figures.open) == (8, 7),
+            "the new case in the counts",
+        )
+        lit = {c.code: c for c in app.state.cell_states(NOW)}[cell]
+        assert (lit.open_cases, lit.worst) == (1, "ok")
         await pilot.press("ctrl+q")
     assert not app.is_running
 
