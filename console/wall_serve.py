@@ -51,5 +51,11 @@ def serve_wall(command: str, *, host: str, port: int, title: str) -> int:
             aiohttp_jinja2.setup(app, loader=jinja2.DictLoader({"app_index.html": offline_index()}))
             return app
 
+        async def handle_index(self, request: web.Request) -> web.StreamResponse:
+            # The page's script and WebSocket URLs name the host the browser asked for, so
+            # `--host 0.0.0.0` works from another machine (textual-serve would write 0.0.0.0).
+            self.public_url = f"{request.scheme}://{request.host}"
+            return await super().handle_index(request)
+
     OfflineServer(command, host=host, port=port, title=title).serve()
     return 0

@@ -250,6 +250,15 @@ def test_wall_120x36(snap_compare, writer: Store, wall_store: Store, gudang: Dep
     assert snap_compare(make_wall(wall_store, gudang), terminal_size=(120, 36), run_before=settled)
 
 
+def test_wall_needs_an_existing_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tafang.console.cli import main
+
+    missing = tmp_path / "none.db"
+    assert main(["--db", str(missing), "wall"]) == 2
+    assert "tafang db upgrade" in capsys.readouterr().err
+    assert not missing.exists()  # the wall made no store of its own
+
+
 # ---- in a browser ----------------------------------------------------------------------------
 def test_served_page_needs_no_cdn() -> None:
     page = offline_index()
@@ -286,7 +295,10 @@ async def test_wall_served_over_http_and_websocket(
     try:
         async with aiohttp.ClientSession() as http:
             page = await _get_page(http, base, server)
-            assert "googleapis" not in page and "/static/js/textual.js" in page
+            assert "googleapis" not in page and f"{base}/static/js/textual.js" in page
+            assert f'data-session-websocket-url="ws://127.0.0.1:{port}/ws"' in page
+            async with http.get(f"{base}/", headers={"Host": f"wall.local:{port}"}) as r:
+                assert f'"ws://wall.local:{port}/ws"' in await r.text()  # as the browser asked
             async with http.get(f"{base}/static/js/textual.js") as r:
                 assert r.status == 200
             async with http.get(f"{base}/static/fonts/RobotoMono-VariableFont_wght.ttf") as r:
