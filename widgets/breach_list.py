@@ -93,20 +93,21 @@ class BreachList(Widget):
         if not self.rows or self.now is None:
             out.append(self.words.get("none", ""), style=style("breach-list--empty"))
             return out
+        clock_w = max(width_of(r.clock) for r in self.rows)  # stage names differ by language
         for n, r in enumerate(self.rows):
             if n:
                 out.append("\n")
-            self._line(out, r, width)
+            self._line(out, r, width, clock_w)
         return out
 
-    def _line(self, out: Text, r: BreachRow, width: int) -> None:
+    def _line(self, out: Text, r: BreachRow, width: int, clock_w: int) -> None:
         """One case: +overdue, stage, #id, cell, level, 督办, category (when wide), title."""
         style = self.get_component_rich_style
         flag = self.words.get("supervised", "S")
         flag_w = width_of(flag)
         late = ((r.stopped or self.now or r.due) - r.due).total_seconds()
         out.append(fit("+" + overdue_text(late), 7, "right") + " ", style("breach-list--overdue"))
-        out.append(fit(r.clock, 5) + " " + fit(f"#{r.case_id}", 8) + fit(r.grid_label, 7))
+        out.append(fit(r.clock, clock_w) + " " + fit(f"#{r.case_id}", 8) + fit(r.grid_label, 7))
         wide = width >= 80  # the level's name too, and the category when there is room
         level = f"L{r.level} {safe(r.level_name)}" if wide else f"L{r.level}"
         level_w = 14 if wide else 3
@@ -115,7 +116,7 @@ class BreachList(Widget):
             out.append(fit(flag, flag_w, sanitize=False), style("breach-list--supervised"))
         else:
             out.append(" " * flag_w)
-        used = 8 + 6 + 8 + 7 + level_w + flag_w + 1
+        used = 8 + clock_w + 1 + 8 + 7 + level_w + flag_w + 1
         out.append(" ")
         if width - used >= 60:  # room for the category as well as a readable title
             out.append(fit(r.category, 12) + " ", style("breach-list--muted"))
