@@ -4,6 +4,7 @@ completion. Every run here is a real `python -m tafang` process on a real SQLite
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import pty
@@ -18,6 +19,8 @@ from sqlalchemy import text
 from tafang.store.db import make_engine
 from tafang.store.record import record_head
 
+from tests.conftest import roster_as
+
 ROOT = Path(__file__).resolve().parent.parent
 REC = {"source": "ping_an", "external_id": "PA-1", "title": "共享单车堵塞消防通道", "grid": "N1-01"}
 
@@ -30,7 +33,10 @@ def tafang(
     env |= {"TAFANG_DB": str(tmp_path / "t.db"), "TAFANG_OPERATOR": "d01"}
     env |= {"COLUMNS": "160", "TERM": "xterm-256color"}
     env.pop("NO_COLOR", None)
-    cmd = [sys.executable, "-m", "tafang", "--config", str(ROOT / "config.toml"), *argv]
+    cfg = tmp_path / "config.toml"  # the roster maps this process's login to d01
+    if not cfg.exists():
+        roster_as(cfg, {"d01": getpass.getuser()})
+    cmd = [sys.executable, "-m", "tafang", "--config", str(cfg), *argv]
     if not stderr_tty:
         r = subprocess.run(
             cmd, input=stdin, capture_output=True, env=env, cwd=tmp_path, timeout=120
