@@ -95,7 +95,7 @@ def _wall_command(sub: Any) -> None:
         "read-only. With --serve, each browser session on http://HOST:PORT/ runs its own "
         "`python -m tafang wall` on the same store and config (textual-serve).",
     )
-    w.add_argument("--lang", choices=["zh", "en"])
+    w.add_argument("--lang", choices=["zh", "en"], help="default: config [ui] lang")
     w.add_argument("--serve", action="store_true", help="serve the wall to browsers")
     w.add_argument("--host", default="127.0.0.1", help="with --serve (default 127.0.0.1)")
     w.add_argument("--port", type=_positive, default=8000, help="with --serve (default 8000)")

@@ -133,16 +133,18 @@ class WallScreen(Screen[None]):
         yield DayCounts(words, id="counts")
         with Grid(id="wall-body"):
             with Vertical(id="wall-map-box"):
-                yield Static(t("wall.map_title"), classes="wall-title")
+                yield Static(t("wall.map_title"), classes="wall-title", markup=False)
                 yield StillMap(self.vm.cell_specs(), words=widget_words, id="wall-map")
             with Vertical(id="wall-stage-box"):
-                yield Static(t("wall.stages_title"), classes="wall-title")
+                yield Static(t("wall.stages_title"), classes="wall-title", markup=False)
                 yield StageTable(words, id="stages")
             with Vertical(id="wall-squad-box"):
-                yield Static(t("wall.squads_title"), classes="wall-title")
+                yield Static(t("wall.squads_title"), classes="wall-title", markup=False)
                 yield StillSquads(lang=t.lang, words=widget_words, id="wall-squads")
             with Vertical(id="wall-breach-box"):
-                yield Static(t("wall.breached_title"), classes="wall-title", id="breach-title")
+                yield Static(
+                    t("wall.breached_title"), classes="wall-title", id="breach-title", markup=False
+                )
                 yield BreachList(words, id="breaches")
 
     def on_mount(self) -> None:
@@ -184,6 +186,7 @@ class WallApp(App[None]):
         self.daemon_seen = False
         self.store_down: datetime | None = None
         self._map_given = False  # the map has had its cells at least once
+        self._breach_title = ""
         self._day_last = -DAY_GAP  # when the day's counts were last asked for (monotonic)
         self._day_timer: Timer | None = None
         self.wall = WallScreen(self.vm, self.t)
@@ -310,9 +313,10 @@ class WallApp(App[None]):
         )
         breaches = breach_rows(self.state, self.t)
         w.query_one(BreachList).set_rows(breaches, now)
-        w.query_one("#breach-title", Static).update(
-            f"{self.t('wall.breached_title')} · {len(breaches)}"
-        )
+        title = f"{self.t('wall.breached_title')} · {len(breaches)}"
+        if title != self._breach_title:  # a relayout only when the number changes
+            self._breach_title = title
+            w.query_one("#breach-title", Static).update(title)
         if self.state.dirty or not self._map_given:
             w.query_one(StillMap).set_state({s.code: s for s in self.state.cell_states(now)})
             self.state.dirty = False
