@@ -11,6 +11,7 @@ nothing here writes to it (the CLI also opens the store read-only for the wall).
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,6 +52,8 @@ from textual.worker import get_current_worker
 Clock = Callable[[], datetime]
 FIGURES_EVERY = 15.0
 """Seconds between two reads of the day's counts when nothing changed (deadlines pass)."""
+BREACH_ROWS = 120
+"""Overdue cases listed at most (more than any screen shows; the title counts them all)."""
 DAY_GAP = 1.0
 """At most one read of the day's counts a second while the store keeps changing."""
 
@@ -88,13 +91,21 @@ def stage_rows(state: LiveState, rates: dict[str, tuple[int, int]], t: Strings) 
     return out
 
 
-def breach_rows(state: LiveState, t: Strings) -> list[BreachRow]:
-    """The breached open cases as the wall lists them (the widget sorts them)."""
+def breach_rows(
+    state: LiveState, t: Strings, limit: int = BREACH_ROWS
+) -> tuple[list[BreachRow], int]:
+    """The `limit` most overdue open cases as the wall lists them, and how many are overdue.
+
+    A bad day has thousands: only the lines a screen can show are built, each second."""
+    late = [
+        (row.due, -row.escalation_level, cid)
+        for cid, light in state.light.items()
+        if light == "breached" and (row := state.rows[cid]).due is not None
+    ]
     out = []
-    for cid, light in state.light.items():
+    for _, _, cid in heapq.nsmallest(limit, late):
         row = state.rows[cid]
-        if light != "breached" or row.due is None:
-            continue
+        assert row.due is not None
         out.append(
             BreachRow(
                 case_id=cid,
@@ -109,7 +120,7 @@ def breach_rows(state: LiveState, t: Strings) -> list[BreachRow]:
                 supervised=row.supervised,
             )
         )
-    return out
+    return out, len(late)
 
 
 class WallScreen(Screen[None]):
@@ -311,9 +322,9 @@ class WallApp(App[None]):
         w.query_one(StageTable).set_rows(
             stage_rows(self.state, self.day.rates if self.day else {}, self.t)
         )
-        breaches = breach_rows(self.state, self.t)
+        breaches, total = breach_rows(self.state, self.t)
         w.query_one(BreachList).set_rows(breaches, now)
-        title = f"{self.t('wall.breached_title')} · {len(breaches)}"
+        title = f"{self.t('wall.breached_title')} · {total}"
         if title != self._breach_title:  # a relayout only when the number changes
             self._breach_title = title
             w.query_one("#breach-title", Static).update(title)

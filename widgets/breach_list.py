@@ -93,8 +93,9 @@ class BreachList(Widget):
         if not self.rows or self.now is None:
             out.append(self.words.get("none", ""), style=style("breach-list--empty"))
             return out
-        clock_w = max(width_of(r.clock) for r in self.rows)  # stage names differ by language
-        for n, r in enumerate(self.rows):
+        shown = self.rows[: max(self.content_size.height, 1)] if self.is_mounted else self.rows
+        clock_w = max(width_of(r.clock) for r in shown)  # stage names differ by language
+        for n, r in enumerate(shown):
             if n:
                 out.append("\n")
             self._line(out, r, width, clock_w)
