@@ -27,7 +27,7 @@ from tafang.console.keymap import GESTURES
 from tafang.console.wall import WallApp, breach_rows, day_start
 from tafang.console.wall_serve import offline_index
 from tafang.sla.policy import Policy
-from tafang.store.cases import Actor, Store
+from tafang.store.cases import Actor, Refused, Store
 from tafang.store.config import Deployment
 from tafang.store.db import StoreError, make_engine
 from tafang.store.models import Officer
@@ -246,6 +246,40 @@ async def test_wall_follows_other_terminals(
         assert (lit.open_cases, lit.worst) == (1, "ok")
         await pilot.press("ctrl+q")
     assert not app.is_running
+
+
+@pytest.mark.anyio
+async def test_wall_as_a_postgresql_viewer_login(pg_url: str, gudang: Deployment) -> None:
+    """As `tafang wall` runs for the roster's viewer (v01, login "wall"): the database lets it
+    read everything the wall shows and refuses its writes (tafang_viewer: SELECT only)."""
+    from sqlalchemy.engine import make_url
+    from tafang.store.identity import grant
+
+    engine = make_engine(pg_url)
+    writer = Store(engine, gudang)
+    late = seed(writer, gudang)[0]
+    assert grant(engine, gudang, "wall", "viewer") == "v01"
+    as_wall = make_url(pg_url).set(username="wall").render_as_string(hide_password=False)
+    wall_engine = read_only(make_engine(as_wall, upgrade=False))
+    wall = Store(wall_engine, gudang, clocks=Policy(gudang))
+    try:
+        app = make_wall(wall, gudang)
+        async with app.run_test(size=(240, 67)) as pilot:
+            await until(pilot, lambda: app.loaded and app.day, "first load and the day's counts")
+            await until(pilot, lambda: any(f"#{late} " in x for x in _lines(app)), "listed")
+            assert (app.figures().received, app.figures().open) == (7, 6)
+        with pytest.raises(Refused, match="viewer"):  # the roles rule, as the viewer
+            wall.act(late, "ack", Actor("v01", "wall"), now=NOW)
+        with pytest.raises(StoreError, match="read-only transaction"):  # the session
+            wall.act(late, "ack", D02, now=NOW)
+        plain = Store(make_engine(as_wall, upgrade=False), gudang)  # without the session guard
+        with pytest.raises(StoreError, match="permission denied"):  # tafang_viewer's grants
+            plain.act(late, "ack", D02, now=NOW)
+        plain.engine.dispose()
+        assert writer.get(late).status == "new"
+    finally:
+        wall_engine.dispose()
+        engine.dispose()
 
 
 def _lines(app: WallApp) -> list[str]:
