@@ -67,6 +67,7 @@ def test_wheel_owns_one_import_name(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # installs every dependency into a fresh venv
 def test_the_wheel_runs_on_its_own_outside_the_checkout(tmp_path: Path) -> None:
     """--version, config check (packaged default), ingest and daemon --once on a scratch store."""
     wheel = build_wheel(tmp_path / "dist")
