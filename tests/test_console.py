@@ -34,6 +34,7 @@ def anyio_backend() -> str:
 
 
 OTHER = Actor("d02", "terminal-2")
+LEAD = Actor("s02", "terminal-3")  # a supervisor: void, supervise
 SIZE = (120, 36)
 
 
@@ -126,7 +127,7 @@ async def test_command_line_dispatch(db, gudang: Deployment) -> None:
 async def test_command_line_shorthand_moves_a_case_through_its_life(db, gudang) -> None:
     store, _ = db
     cid = new_case(store, gudang)
-    app = app_for(store, gudang)
+    app = app_for(store, gudang, operator="s01")  # a supervisor: rework (w) is theirs too
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.loaded)
         for line, status in (
@@ -179,7 +180,7 @@ async def test_a_case_closed_elsewhere_leaves_the_queue(db, gudang) -> None:
     app = app_for(store, gudang)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.loaded and cid in app.state.cases)
-        store.act(cid, "void", OTHER, reason="duplicate report")
+        store.act(cid, "void", LEAD, reason="duplicate report")
         await until(pilot, lambda: cid not in app.state.cases)
         assert all(r.case_id != cid for r in app.dash.queue.rows)
 
@@ -246,7 +247,7 @@ EVIL = "[red]FAKE[/red][@click=app.quit]x[/]\x1b[31m"
 async def test_injected_markup_and_escapes_render_literally(db, gudang) -> None:
     store, _ = db
     cid = new_case(store, gudang, title=EVIL, location="[b]loc[/b]", reporter="\x1b]0;pwn\x07")
-    app = app_for(store, gudang)
+    app = app_for(store, gudang, operator="c01")  # a checker: the close is refused by state
     async with app.run_test(size=(200, 60)) as pilot:
         await until(pilot, lambda: app.loaded and app.dash.queue.cursor_case_id == cid)
         svg = app.export_screenshot()
@@ -524,9 +525,9 @@ def test_fast_open_case_load_matches_the_store(db, gudang) -> None:
     a = new_case(store, gudang, title="[x] 引号\"'", location="地点")
     new_case(store, gudang, grid=None, category=None)
     store.act(a, "dispatch", OTHER, to="2-03")
-    store.act(a, "supervise", OTHER, reason="快")
+    store.act(a, "supervise", LEAD, reason="快")
     closed = new_case(store, gudang)
-    store.act(closed, "void", OTHER, reason="dup")
+    store.act(closed, "void", LEAD, reason="dup")
     assert open_cases(store) == store.cases("open")
 
 
@@ -540,7 +541,7 @@ def test_todays_compliance_counts_met_and_missed_stages(db, gudang) -> None:
     store.act(on_time, "dispatch", OTHER, to="1-01", now=t0 + timedelta(seconds=400))  # late
     store.create({"source": "hotline", "title": "b"}, OTHER, now=t0)  # nothing done: 3 missed
     voided = store.create({"source": "hotline", "title": "c"}, OTHER, now=t0).id
-    store.act(voided, "void", OTHER, reason="test", now=t0 + timedelta(seconds=5))
+    store.act(voided, "void", LEAD, reason="test", now=t0 + timedelta(seconds=5))
     now = t0 + timedelta(minutes=9)
     # respond: met 1 + missed 1; dispatch: late 1 + missed 1; arrive: missed 2 (on_time's
     # arrive clock ran out while dispatched, b's while new); the void case counts nowhere.
