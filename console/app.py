@@ -46,6 +46,7 @@ from tafang.console.messages import (
     StoreHealth,
     StoreLoaded,
 )
+from tafang.console.optimistic import provisional
 from tafang.console.poller import poll
 from tafang.console.queue_filter import Filter
 from tafang.console.screens.ask import AskScreen
@@ -212,6 +213,9 @@ class TafangApp(App[None]):
         self.store_down: datetime | None = None
         self.handled_today: dict[str, int] = {}
         self._mark_timer: Timer | None = None
+        # case id -> (the case as the store last said, the pending view shown instead)
+        self.pending: dict[int, tuple[CaseView, CaseView]] = {}
+        self._waiting: dict[int, list[tuple[str, str | None, str, int | None]]] = {}
         self._queue_filled = False  # the queue holds a full, filtered set of rows
         self._frozen = False
         self.operator_name = next(
@@ -436,8 +440,58 @@ class TafangApp(App[None]):
         reason: str = "",
         into: int | None = None,
     ) -> None:
-        """Run one store move in a worker; the answer comes back as ActionDone / ActionFailed."""
+        """Run one store move in a worker; the answer comes back as ActionDone / ActionFailed.
+
+        The row shows the expected state at once, marked pending (`console.optimistic`); a
+        second move on a case whose first is still pending waits for that answer, then goes
+        with the version the store gave."""
+        waiting = case_id in self.pending
+        self._show_pending(case_id, action, to)
+        if waiting:
+            self._waiting.setdefault(case_id, []).append((action, to, reason, into))
+            return
         self._act_worker(case_id, action, version, to, reason, into)
+
+    def _show_pending(self, case_id: int, action: str, to: str | None) -> None:
+        known = self.state.cases.get(case_id)
+        if known is None:
+            return
+        now = self.now()
+        shown = provisional(known, action, now, self.d, to)
+        if shown is not None:
+            before = self.pending[case_id][0] if case_id in self.pending else known
+            self.pending[case_id] = (before, shown)
+            self._put_case(shown, now, pending=True)
+
+    def _put_case(self, case: CaseView, now: datetime, *, pending: bool = False) -> None:
+        """Show `case` as given, even at an older version than the one shown (a roll-back)."""
+        known = self.state.cases.get(case.id)
+        if known is not None:
+            self.state.cases[case.id] = replace(known, version=-1)
+        self.state.advance(now)
+        self.state.apply([case], now)
+        row = self.state.rows.get(case.id)
+        if pending and row is not None:
+            label = self.t("queue.pending", status=row.status_label)
+            self.state.rows[case.id] = replace(row, status_label=label)
+        self._repaint(now, [case.id])
+
+    def _settle(self, case_id: int, answer: CaseView | None) -> bool:
+        """The store answered a pending move: show its case (or, refused, the case as it
+        was), unless a poll has already shown something newer. True if there was one."""
+        before, shown = self.pending.pop(case_id, (None, None))
+        waiting = self._waiting.pop(case_id, [])
+        if before is None:
+            return False
+        if answer is not None and waiting:  # the next move goes now, still shown pending
+            self.pending[case_id] = (answer, shown)  # type: ignore[assignment]
+            if waiting[1:]:
+                self._waiting[case_id] = waiting[1:]
+            action, to, reason, into = waiting[0]
+            self._act_worker(case_id, action, answer.version, to, reason, into)
+        elif self.state.cases.get(case_id) is shown:
+            self._put_case(answer or before, self.now())
+        return True
 
     @work(thread=True, group="act", exit_on_error=False)
     def _act_worker(
@@ -462,17 +516,25 @@ class TafangApp(App[None]):
         except Conflict as e:
             text = self.t.refusal(e, self.tz)
             self.post_message(ActionFailed(action, case_id, text, conflict=True))
+            self._reread(case_id)
         except Refused as e:
             self.post_message(ActionFailed(action, case_id, self.t.refusal(e, self.tz)))
+            self._reread(case_id)
         except Exception as e:  # the store is down, or worse: say so, never crash
             self.post_message(ActionFailed(action, case_id, f"{type(e).__name__}: {e}"))
         else:
             self.post_message(ActionDone(action, case))
 
+    def _reread(self, case_id: int) -> None:
+        """After a refusal, the case as the store has it now (in the worker's thread): the
+        rolled-back row must not stay behind another terminal's change."""
+        with suppress(Exception):
+            self.post_message(StoreChanged([self.store.get(case_id)], list(self.state.officers)))
+
     def on_action_done(self, m: ActionDone) -> None:
         now = self.now()
         self.state.advance(now)
-        if self.state.apply([m.case], now):
+        if not self._settle(m.case.id, m.case) and self.state.apply([m.case], now):
             self._repaint(now, [m.case.id])
         label = self.t(f"action.{_ui_action(m.action)}")
         # The row is the answer the dispatcher looks at: it goes out in the next frame, the
@@ -488,6 +550,7 @@ class TafangApp(App[None]):
             screen.show(m.case)
 
     def on_action_failed(self, m: ActionFailed) -> None:
+        self._settle(m.case_id, None)
         label = self.t(f"action.{_ui_action(m.action)}")
         key = "conflict" if m.conflict else "refused"
         self.notify(

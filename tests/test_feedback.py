@@ -1,0 +1,130 @@
+"""Feedback within a frame: the row shows a move's expected state at once (pending), and the
+store's answer confirms it or rolls it back. The store is made slow the real way: another
+connection holds its write lock."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from tafang.console.app import TafangApp
+from tafang.console.optimistic import provisional
+from tafang.store.cases import Actor, Store
+from tafang.store.config import Deployment
+from tafang.store.db import make_engine
+
+pytestmark = [pytest.mark.anyio, pytest.mark.filterwarnings("ignore::ResourceWarning")]
+OTHER = Actor("d02", "terminal-2")
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def db(tmp_path: Path, gudang: Deployment) -> Iterator[tuple[Store, Path]]:
+    path = tmp_path / "fb.db"
+    engine = make_engine(f"sqlite:///{path}")
+    yield Store(engine, gudang), path
+    engine.dispose()
+
+
+def new_case(store: Store, d: Deployment, category: str = "0502") -> int:
+    grid = d.grids_by_label["N3-07"].code
+    fields = {"source": "ping_an", "title": "店外经营", "category": category, "grid": grid}
+    return store.create(fields, OTHER).id
+
+
+async def until(pilot, cond: Callable[[], object], timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    t0 = time.monotonic()
+    while not cond():
+        assert time.monotonic() - t0 < timeout, "condition not met in time"
+        await pilot.pause(0.02)
+
+
+def locked(path: Path) -> sqlite3.Connection:
+    """A second writer holding the store's write lock until it commits."""
+    con = sqlite3.connect(path, isolation_level=None, timeout=5)
+    con.execute("BEGIN IMMEDIATE")
+    return con
+
+
+def test_provisional_follows_the_registry(db, gudang: Deployment) -> None:
+    store, _ = db
+    c = store.get(new_case(store, gudang))
+    now = datetime.now(UTC)
+    acked = provisional(c, "ack", now, gudang)
+    assert acked is not None and acked.status == "acknowledged" and acked.acknowledged_at == now
+    sent = provisional(acked, "dispatch", now, gudang, to="2-03")
+    assert sent is not None and (sent.assignee, sent.assignee_kind) == ("2-03", "officer")
+    assert provisional(c, "handle", now, gudang) is None  # not from `new`: the store says why
+    flagged = provisional(c, "supervise", now, gudang)
+    assert flagged is not None and flagged.supervised and flagged.status == "new"
+
+
+async def test_ack_shows_pending_at_once_then_confirmed(db, gudang: Deployment) -> None:
+    store, path = db
+    cid = new_case(store, gudang)
+    app = TafangApp(store, gudang, operator="d01", terminal="t-1", lang="en")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: app.loaded and app.dash.queue.cursor_case_id == cid)
+        con = locked(path)
+        try:
+            await pilot.press("a")
+            row = app.dash.queue.row_for(cid)
+            assert row is not None and row.status == "acknowledged"  # before the store answers
+            assert row.status_label.endswith("…")  # marked pending
+            assert store.get(cid).status == "new"
+        finally:
+            con.commit()
+            con.close()
+        await until(pilot, lambda: not app.pending)
+        row = app.dash.queue.row_for(cid)
+        assert row is not None and row.status == "acknowledged"
+        assert not row.status_label.endswith("…")
+        assert store.get(cid).status == "acknowledged"
+
+
+async def test_refused_move_rolls_the_row_back_with_the_reason(db, gudang: Deployment) -> None:
+    store, path = db
+    cid = new_case(store, gudang)
+    app = TafangApp(store, gudang, operator="d01", terminal="t-1", lang="en")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: app.loaded and app.dash.queue.cursor_case_id == cid)
+        stale = app.state.cases[cid].version - 1  # as if another terminal had moved it
+        con = locked(path)
+        try:
+            app.act(cid, "ack", version=stale)
+            await pilot.pause()
+            row = app.dash.queue.row_for(cid)
+            assert row is not None and row.status == "acknowledged"
+        finally:
+            con.commit()
+            con.close()
+        await until(pilot, lambda: not app.pending)
+        await until(pilot, lambda: app._notifications)
+        row = app.dash.queue.row_for(cid)
+        assert row is not None and row.status == "new" and not row.status_label.endswith("…")
+        assert store.get(cid).status == "new"
+
+
+async def test_command_line_dispatch_shows_the_officer_at_once(db, gudang: Deployment) -> None:
+    store, path = db
+    cid = new_case(store, gudang)
+    app = TafangApp(store, gudang, operator="d01", terminal="t-1", lang="zh")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: app.loaded)
+        con = locked(path)
+        try:
+            app.run_command(f"d {cid} 2-03")
+            row = app.dash.queue.row_for(cid)
+            assert row is not None and row.status == "dispatched" and "2-03" in row.assignee
+        finally:
+            con.commit()
+            con.close()
+        await until(pilot, lambda: store.get(cid).assignee == "2-03" and not app.pending)
