@@ -202,3 +202,43 @@ def test_db_grant_refuses_a_login_off_the_roster_or_a_role_the_roster_does_not_g
     assert "not a admin" in capsys.readouterr().err
     assert main(["--db", pg_url, "--config", cfg, "db", "grant", names["d01"], "dispatcher"]) == 0
     assert "acts as d01" in capsys.readouterr().out
+
+
+def test_the_daemon_login_escalates_and_a_dispatcher_login_may_not(
+    logins: dict, pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The daemon's own role writes escalations and the outbox (the sweep and `daemon --once`
+    as that login); a dispatcher's session may not write escalations."""
+    from datetime import UTC, datetime, timedelta
+
+    from tafang.sla.escalate import sweep
+    from tafang.sla.policy import Policy
+
+    dep: Deployment = logins["dep"]
+    name = f"t{uuid.uuid4().hex[:8]}_daemon"
+    assert grant(logins["owner"], dep, name, "daemon") == "daemon"
+    daemon = create_engine(make_url(pg_url).set(username=name))
+    try:
+        old = datetime.now(UTC) - timedelta(minutes=10)
+        d01 = Store(logins["as"]("d01"), dep)
+        cid = d01.create(
+            {"title": "无人受理", "grid": dep.tower.grids[0].code}, Actor("d01", "t"), now=old
+        ).id
+        with pytest.raises(DBAPIError, match="permission denied"):
+            sweep(d01, Policy(dep), datetime.now(UTC))
+        res = sweep(Store(daemon, dep), Policy(dep), datetime.now(UTC))
+        assert [r.case_id for r in res] == [cid]
+        assert Store(daemon, dep).timeline(cid)[-1].operator == "daemon"
+        url = daemon.url.render_as_string(False)
+        rc = main(["--db", url, "--config", str(logins["cfg"]), "daemon", "--once"])
+        assert rc == 0, capsys.readouterr().err
+    finally:
+        daemon.dispose()
+        admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = :n"),
+                {"n": name},
+            )
+            c.execute(text(f'DROP ROLE IF EXISTS "{name}"'))
+        admin.dispose()
