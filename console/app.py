@@ -52,6 +52,7 @@ from tafang.console.queue_filter import Filter
 from tafang.console.screens.ask import AskScreen
 from tafang.console.screens.assign import AssignScreen, rank
 from tafang.console.screens.case import CaseScreen
+from tafang.console.screens.confirm import ConfirmScreen
 from tafang.console.screens.dashboard import Dashboard
 from tafang.console.screens.filter import FilterScreen
 from tafang.console.screens.help import HelpScreen
@@ -59,7 +60,7 @@ from tafang.console.screens.new_case import NewCaseScreen
 from tafang.console.view_model import ViewModel, daemon_text
 from tafang.store.cases import Actor, Conflict, Refused, Store
 from tafang.store.config import Deployment
-from tafang.store.moves import MOVES
+from tafang.store.moves import MOVES, allowed, refusal_for
 from tafang.store.views import CaseView
 from tafang.widgets.event_queue import EventQueue
 from tafang.widgets.grid_map import GridMap
@@ -194,6 +195,7 @@ class TafangApp(App[None]):
         super().__init__()
         self.store = store
         self.d = deployment
+        self.role: str | None = deployment.role_of(operator)  # None: not on the roster
         self.t = Strings(lang or deployment.ui.lang)
         self._localise_bindings()
         self.actor = Actor(operator, terminal or socket.gethostname())
@@ -229,15 +231,36 @@ class TafangApp(App[None]):
         )
 
     def _localise_bindings(self) -> None:
-        """Footer words in the UI language (class bindings carry i18n keys)."""
+        """Footer words in the UI language (class bindings carry i18n keys); moves this
+        operator's role may not make leave the footer (the key still says why)."""
         keys = self._bindings.key_to_bindings
         for k, bs in keys.items():
             keys[k] = [
-                replace(b, description=self.t(b.description))
+                replace(b, description=self.t(b.description), show=b.show and self.may(b.id))
                 if b.description.startswith("action.")
                 else b
                 for b in bs
             ]
+
+    def may(self, binding_id: str | None) -> bool:
+        """May this operator's role make the move of a binding (`tafang.<move>`) at all?"""
+        name = (binding_id or "").removeprefix("tafang.")
+        return name not in MOVES or allowed(MOVES[name], self.role)
+
+    def _refuse_early(self, name: str) -> bool:
+        """Say at once, before asking for anything, why this role may not make `name`."""
+        r = refusal_for(MOVES[name], self.role, self.actor.operator)
+        if r is None or r.code not in ("role", "not_on_roster"):
+            return False
+        e = Refused(r.message, r.code, **r.params)
+        label = self.t(f"action.{_ui_action(name)}")
+        self.notify(
+            self.t.refusal(e, self.tz) or str(e),
+            title=self.t("refused", id="—", action=label),
+            severity="warning",
+            markup=False,
+        )
+        return True
 
     # ---- life cycle ---------------------------------------------------------------------
     def get_default_screen(self) -> Dashboard:
@@ -561,14 +584,20 @@ class TafangApp(App[None]):
             timeout=8,
         )
 
-    def action_move(self, name: str, case: CaseView | None = None) -> None:
+    def action_move(
+        self, name: str, case: CaseView | None = None, confirmed: bool = False
+    ) -> None:
         """Any move of the store's registry on the current case (or `case`): asks for what
         the move needs (an officer, a target case, a reason), then runs it."""
+        if self._refuse_early(name):
+            return
         case = case or self._need_case()
         if case is None:
             return
         move = MOVES[name]
-        if move.arg == "to":
+        if name == "void" and case.status in ("dispatched", "on_scene") and not confirmed:
+            self._confirm_void(case)
+        elif move.arg == "to":
             self._choose_assignee(case)
         elif move.arg == "into":
             self._ask_target(case)
@@ -576,6 +605,18 @@ class TafangApp(App[None]):
             self._ask_reason(name, case)
         else:
             self.act(case.id, name, version=case.version)
+
+    def _confirm_void(self, case: CaseView) -> None:
+        """Voiding a case an officer is already out on throws their trip away: ask first."""
+        who = self.vm.assignee(case) or "—"
+        question = self.t("confirm.void", id=case.id, who=who)
+        words = (self.t("confirm.hint"), self.t("confirm.yes"), self.t("confirm.no"))
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.action_move("void", case, confirmed=True)
+
+        self.push_screen(ConfirmScreen(question, *words), answer)
 
     def _ask_reason(self, name: str, case: CaseView) -> None:
         prompt = self.t("reason.prompt", action=self.t(f"action.{name}"), id=case.id)
@@ -744,6 +785,8 @@ class TafangApp(App[None]):
             self.action_open(cmd.case_id)
             return
         assert cmd.case_id is not None
+        if self._refuse_early(cmd.action):
+            return
         known = self.state.cases.get(cmd.case_id)
         move = MOVES[cmd.action]
         if (move.arg == "to" and cmd.to is None) or (move.reason and not cmd.reason):

@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 from rich.text import Text
 from tafang.console.i18n import Strings
+from tafang.console.screens.confirm import ConfirmScreen, relabel
 from tafang.store.config import PRIORITIES, Deployment
 from textual import on
 from textual.app import ComposeResult
@@ -27,6 +28,7 @@ class NewCaseScreen(ModalScreen[dict[str, Any] | None]):
         super().__init__()
         self.d = d
         self.t = strings
+        relabel(self, {"form.cancel": strings("form.cancel"), "form.save": strings("form.save")})
 
     def compose(self) -> ComposeResult:
         t = self.t
@@ -97,6 +99,28 @@ class NewCaseScreen(ModalScreen[dict[str, Any] | None]):
     def _save(self) -> None:
         self.action_save()
 
+    def touched(self) -> bool:
+        """Has anything been typed or chosen? Then Esc asks before throwing it away."""
+        typed = any(
+            self.query_one(f"#{i}", Input).value.strip()
+            for i in ("f-title", "f-grid-label", "f-location", "f-reporter")
+        )
+        chosen = any(
+            isinstance(self.query_one(f"#{i}", Select).value, str)
+            for i in ("f-category", "f-grid")
+        )
+        return typed or chosen or bool(self.query_one("#f-description", TextArea).text.strip())
+
     @on(Button.Pressed, "#f-cancel")
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        if not self.touched():
+            self.dismiss(None)
+            return
+
+        def answer(discard: bool | None) -> None:
+            if discard:
+                self.dismiss(None)
+
+        t = self.t
+        words = (t("confirm.discard"), t("confirm.hint"), t("confirm.yes"), t("confirm.no"))
+        self.app.push_screen(ConfirmScreen(*words), answer)
