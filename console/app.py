@@ -228,6 +228,10 @@ class TafangApp(App[None]):
             self.t,
             self.t.lang,
             [f"{word} " for word in SHORTHAND],  # the command line completes its words
+            state=self.state,
+            vm=self.vm,
+            timeline=self.store.timeline,
+            now=self.now,
         )
 
     def _localise_bindings(self) -> None:
@@ -468,6 +472,8 @@ class TafangApp(App[None]):
         The row shows the expected state at once, marked pending (`console.optimistic`); a
         second move on a case whose first is still pending waits for that answer, then goes
         with the version the store gave."""
+        if self.dash.ready:  # the cursor goes on to the next case needing action
+            self.dash.queue.advance_from(case_id)
         waiting = case_id in self.pending
         self._show_pending(case_id, action, to)
         if waiting:

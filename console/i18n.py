@@ -66,4 +66,7 @@ class Strings:
             partner_detail=lb.t("panel.partner_detail"),
             cell_detail=lb.t("map.cell_detail"),
             supervised_flag=lb.t("queue.supervised_flag"),
+            empty_hint=lb.t("queue.empty_hint"),
+            map_legend=lb.t("map.legend"),
+            summary=lb.section("summary"),
         )

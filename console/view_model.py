@@ -13,11 +13,32 @@ from zoneinfo import ZoneInfo
 from tafang.console.i18n import Strings
 from tafang.console.queue_filter import Filter
 from tafang.sla.policy import Policy
+from tafang.store.clocks import CLOCKS, RUNNING, light_at
 from tafang.store.config import Deployment
-from tafang.store.views import CaseView, OfficerView
-from tafang.widgets.rows import CellSpec, OfficerRow, QueueRow
+from tafang.store.views import CaseView, OfficerView, TimelineEntry
+from tafang.widgets.countdown import countdown
+from tafang.widgets.rows import (
+    CaseDetail,
+    CellSpec,
+    ClockLine,
+    OfficerRow,
+    PartnerRow,
+    QueueRow,
+    Summary,
+    SummaryEntry,
+)
 
 DAEMON_STALE = timedelta(seconds=15)
+RECENT = 5
+"""Timeline entries the detail pane shows (the newest)."""
+_MET_AT = {
+    "respond": "acknowledged_at",
+    "dispatch": "dispatched_at",
+    "arrive": "arrived_at",
+    "resolve": "handled_at",
+}
+_OUT = ("en_route",)
+_BUSY = ("on_scene",)
 
 
 class ViewModel:
@@ -34,6 +55,7 @@ class ViewModel:
         self.officer_names = {o.code: o.name for s in deployment.squads for o in s.officers}
         self.squad_names = {s.code: strings.pick(s.name, s.name_en) for s in deployment.squads}
         self.partner_names = {p.code: strings.pick(p.name, p.name_en) for p in deployment.partners}
+        self.group_names = {g.code: strings.pick(g.name, g.name_en) for g in deployment.case_groups}
         self.rules = Policy(deployment)  # the store's light, over working-hour calendars
 
     def assignee(self, case: CaseView) -> str:
@@ -136,3 +158,138 @@ def daemon_text(t: Strings, beat: datetime | None, now: datetime, tz: ZoneInfo) 
     if beat is None:
         return t("header.daemon_down"), False
     return t("header.daemon_down_since", since=beat.astimezone(tz).strftime("%H:%M")), False
+
+
+def local(vm: ViewModel, at: datetime | None, fmt: str = "%H:%M:%S") -> str:
+    """An instant in the deployment's time zone (the store keeps UTC)."""
+    return at.astimezone(vm.tz).strftime(fmt) if at is not None else "—"
+
+
+def timeline_words(vm: ViewModel, e: TimelineEntry) -> str:
+    """A record entry in plain words: the action's label, then what it changed (status,
+    assignee, level, clock, reason); technical keys (due_at, lateness_ms …) stay out."""
+    t, d = vm.t, e.detail
+    parts = [t.known(f"action.{e.action}", e.action)]
+    if d.get("by_hand"):
+        parts.append(t("timeline.by_hand"))
+    if d.get("catch_up"):
+        parts.append(t("timeline.catch_up"))
+    if isinstance(d.get("clock"), str):
+        late = d.get("lateness_ms")
+        late_s = countdown(e.at, e.at - timedelta(milliseconds=float(late))) if late else ""
+        clock = t.known(f"clock.{d['clock']}", d["clock"])
+        parts.append(t("timeline.clock", clock=clock, late=late_s).strip())
+    if isinstance(d.get("level"), int):
+        parts.append(t("timeline.level", level=t(f"level.{d['level']}")))
+    if isinstance(d.get("assignee"), str) and d["assignee"]:
+        parts.append(t("timeline.assignee", name=_assignee_name(vm, d["assignee"])))
+    if isinstance(d.get("into"), int):
+        parts.append(t("timeline.into", id=d["into"]))
+    if "from" in d and isinstance(d.get("to"), str) and d["to"] != d["from"]:
+        parts.append(t("timeline.status", status=t.known(f"status.{d['to']}", d["to"])))
+    if isinstance(d.get("reason"), str) and d["reason"]:
+        parts.append(t("timeline.reason", reason=d["reason"]))
+    return " ".join(parts)
+
+
+def _assignee_name(vm: ViewModel, code: str) -> str:
+    if code in vm.officer_names:
+        return f"{code} {vm.officer_names[code]}"
+    return vm.squad_names.get(code) or vm.partner_names.get(code, code)
+
+
+def clock_lines(vm: ViewModel, case: CaseView, now: datetime) -> tuple[ClockLine, ...]:
+    """Every clock of a case that has a deadline: running ones with their light (the store's
+    `light_at`), met ones with the time they were met."""
+    t = vm.t
+    status = case.hold_from or "acknowledged" if case.status == "held" else case.status
+    at = case.held_at or now if case.status == "held" else now
+    budgets = vm.rules.budgets(case.category, case.priority or "normal")
+    out = []
+    for c in CLOCKS:
+        due = getattr(case, f"{c}_due")
+        name = t(f"clock.{c}")
+        met = getattr(case, _MET_AT[c])
+        if due is not None and c in RUNNING.get(status, ()):
+            light = light_at(due, float(budgets.get(c, 0)) or None, vm.at_risk, at)
+            text = t("case.clock_due", clock=name, at=local(vm, due))
+            out.append(ClockLine(name, text, due, light))
+        elif met is not None:
+            out.append(
+                ClockLine(
+                    name, t("case.clock_met", clock=name) + " " + local(vm, met), None, "none"
+                )
+            )
+    return tuple(out)
+
+
+def case_detail(
+    vm: ViewModel, case: CaseView, now: datetime, timeline: list[TimelineEntry] | None
+) -> CaseDetail:
+    """The detail pane's data for a case; `timeline` None while the record is being read."""
+    t = vm.t
+    heading = " · ".join(
+        [t("case.title", id=case.id), t(f"status.{case.status}"), t(f"priority.{case.priority}")]
+    )
+    fields = (
+        (t("field.category"), vm.category_name(case)),
+        (t("field.grid"), _place(vm, case)),
+        (t("field.location"), case.location or "—"),
+        (t("field.reporter"), case.reporter or "—"),
+        (t("field.source"), vm.channels.get(case.source, case.source)),
+        (t("field.received_at"), local(vm, case.received_at, "%m-%d %H:%M:%S")),
+        (t("field.assignee"), vm.assignee(case) or "—"),
+    )
+    flags = []  # only what is set: a mark that says "not supervised" is noise beside a queue
+    if case.supervised:
+        flags.append((t("case.supervised_yes"), "breached"))
+    if case.triage:
+        flags.append((t("case.triage_yes", reason=case.triage_reason or "?"), "at_risk"))
+    if case.escalation_level:
+        level = t(f"level.{case.escalation_level}")
+        flags.append((f"{t('field.escalation')} {level}", "breached"))
+    recent: tuple[tuple[str, str], ...] = (("", t("case.loading")),)
+    if timeline is not None:
+        recent = tuple((local(vm, e.at), timeline_words(vm, e)) for e in timeline[-RECENT:])
+    return CaseDetail(
+        case_id=case.id,
+        version=case.version,
+        heading=heading,
+        title=case.display_title,
+        fields=fields,
+        clocks_title=t("case.clocks"),
+        clocks=clock_lines(vm, case, now),
+        timeline_title=t("case.recent"),
+        timeline=recent,
+        hint=t("case.hint"),
+        held_at=case.held_at if case.status == "held" else None,
+        flags=tuple(flags),
+    )
+
+
+def _place(vm: ViewModel, case: CaseView) -> str:
+    g = vm.d.grids_by_code.get(case.grid or "")
+    label = vm.grid_label(case)
+    return f"{label} {vm.circle_names.get(g.circle, '')}".strip() if g else label
+
+
+def summary(
+    vm: ViewModel, officers: Iterable[OfficerRow], partners: Iterable[PartnerRow]
+) -> Summary:
+    """Free / out / on scene per squad and per case group, and the partner teams."""
+    squads: dict[str, list[int]] = {}
+    groups: dict[str, list[int]] = {}
+    for o in officers:
+        for key, table in ((o.squad_name, squads), (vm.group_names.get(o.group, o.group), groups)):
+            n = table.setdefault(key, [0, 0, 0])
+            if o.status == "available":
+                n[0] += 1
+            elif o.status in _OUT:
+                n[1] += 1
+            elif o.status in _BUSY:
+                n[2] += 1
+    return Summary(
+        squads=tuple(SummaryEntry(k, *v) for k, v in squads.items()),
+        groups=tuple(SummaryEntry(k, *v) for k, v in groups.items()),
+        partners=tuple(partners),
+    )

@@ -1,4 +1,6 @@
-"""Pictures of the dashboard at the smallest supported size and a large one.
+"""Pictures of the dashboard at every size it is used at: 80×24, 120×36, 160×45 and a
+240×67 wall, each with the cursor sent to the last case, so the queue has scrolled and the
+pinned band of breached cases must still be on screen (asserted, not only pictured).
 
 Deterministic on purpose: a frozen clock injected into the app, cases created at fixed times
 with fixed content, officers' states stamped at a fixed time, no demo feed, and before the
@@ -52,11 +54,32 @@ CASES = (
         "normal",
         ("ack", "dispatch:sq4", "escalate"),
     ),
+    (200, "hotline", "0603", "N1-05", "深夜KTV噪音扰民", "normal", ()),
 )
 
 
+# Cases on time, enough that the queue scrolls at the smaller sizes.
+FILLER = tuple(
+    (
+        5 + i,
+        "grid_app",
+        "0603",
+        f"S{1 + i % 3}-{1 + i % 15:02d}",
+        f"夜间噪声投诉 {i + 1}",
+        "normal",
+        (),
+    )
+    for i in range(30)
+)
+BREACHED = (
+    8,
+    9,
+    2,
+)  # case ids (creation order) whose clocks have run out at NOW, most overdue first
+
+
 def seed(store: Store, d: Deployment) -> None:
-    for i, (ago, src, cat, label, title, prio, moves) in enumerate(CASES):
+    for i, (ago, src, cat, label, title, prio, moves) in enumerate(CASES + FILLER):
         at = NOW - timedelta(seconds=ago)
         fields = {
             "source": src,
@@ -108,9 +131,37 @@ async def settled(pilot) -> None:  # type: ignore[no-untyped-def]
     await app.workers.wait_for_complete()  # any other worker (none is expected)
     await pilot.pause()  # whatever the poll posted before it stopped is applied
     app._tick()
-    case = app.state.cases[app.dash.queue.cursor_case_id]
+    queue = app.dash.queue
+    await pilot.press("end")  # the last case: the queue scrolls under the pinned band
+    case = app.state.cases[queue.cursor_case_id]
     await until(pilot, lambda: app.dash.map.marked == case.grid, "the cursor's cell marked")
+    detail = app.dash.detail
+    await until(
+        pilot,
+        lambda: (
+            detail.detail is not None
+            and detail.detail.case_id == case.id
+            and detail.detail.timeline[0][0] != ""
+        ),  # the record read, not "reading…"
+        "the detail pane shows the cursor's case and its record",
+    )
+    await app.workers.wait_for_complete()
     await pilot.pause()
+    assert_breaches_pinned(app)
+
+
+def assert_breaches_pinned(app: TafangApp) -> None:
+    """Every breached case is on screen, in the band under the header, most overdue first,
+    while the cursor sits on the last case further down."""
+    queue = app.dash.queue
+    assert queue.cursor_row == len(queue.rows) - 1
+    assert queue.pinned == len(BREACHED)
+    shown = queue.visible_lines()
+    band = shown[1 : 1 + len(BREACHED)]
+    ids = [int(line.split()[2]) for line in band]  # countdown, clock, case id, …
+    assert ids == list(BREACHED), shown
+    assert all(line.lstrip().startswith("-") for line in band)  # overdue countdowns
+    assert str(queue.cursor_case_id) in "".join(shown[1 + len(BREACHED) :])
 
 
 def make_app(store: Store, d: Deployment, lang: str = "zh") -> TafangApp:
@@ -126,12 +177,11 @@ def make_app(store: Store, d: Deployment, lang: str = "zh") -> TafangApp:
     )
 
 
-def test_dashboard_120x36(snap_compare, seeded: Store, gudang: Deployment) -> None:
-    assert snap_compare(make_app(seeded, gudang), terminal_size=(120, 36), run_before=settled)
-
-
-def test_dashboard_200x60(snap_compare, seeded: Store, gudang: Deployment) -> None:
-    assert snap_compare(make_app(seeded, gudang), terminal_size=(200, 60), run_before=settled)
+@pytest.mark.parametrize(
+    "size", [(80, 24), (120, 36), (160, 45), (240, 67)], ids=lambda s: f"{s[0]}x{s[1]}"
+)
+def test_dashboard(snap_compare, seeded: Store, gudang: Deployment, size: tuple[int, int]) -> None:
+    assert snap_compare(make_app(seeded, gudang), terminal_size=size, run_before=settled)
 
 
 def test_dashboard_english_120x36(snap_compare, seeded: Store, gudang: Deployment) -> None:

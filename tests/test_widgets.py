@@ -464,14 +464,40 @@ async def test_grid_map_shading_counts_and_mark() -> None:
         shown = lines(grid_map)
         seg = segment_with(shown[n307.row], "N3-07")
         red = grid_map.get_component_rich_style("grid-map--breached", partial=True)
-        assert "3" in seg.text and seg.style.bgcolor == red.bgcolor  # type: ignore[union-attr]
-        assert "•" in seg.text  # an officer is there (8-wide cells at this size)
+        assert seg.style.bgcolor == red.bgcolor  # type: ignore[union-attr]
+        # Label, a space, then the count and the officer mark in their own style: the count
+        # never reads as part of the code ("N3-073").
+        assert "N3-07 3•" in shown[n307.row].text
+        count = segment_with(shown[n307.row], "3•")
+        assert count is not seg and count.style.reverse  # type: ignore[union-attr]
         marked = segment_with(shown[s105.row], "S1-05")
         assert marked.style.reverse  # type: ignore[union-attr]
         plain = segment_with(shown[s105.row], "S1-06")
         assert not plain.style.reverse  # type: ignore[union-attr]
         grid_map.mark(None)
         assert not segment_with(grid_map.render_line(s105.row), "S1-05").style.reverse  # type: ignore[union-attr]
+
+
+async def test_grid_map_narrow_cells_set_the_count_apart_and_show_a_legend() -> None:
+    cells = gudang_cells()
+    by_label = {c.label: c for c in cells}
+    app = WidgetApp(lambda: GridMap(cells, divider_label="文三西路", words=ZH))
+    async with app.run_test(size=(60, 20)) as pilot:  # 6-cell cells: no room for a space
+        grid_map = app.query_one(GridMap)
+        n201 = by_label["N2-01"]
+        grid_map.set_state({n201.code: CellState(n201.code, 1, "ok")})
+        await pilot.pause()
+        assert grid_map.cell_width == 6
+        row = grid_map.render_line(n201.row)
+        segs = list(row)
+        at = next(i for i, seg in enumerate(segs) if seg.text == "N2-01")
+        label, count = segs[at], segs[at + 1]
+        assert count.text == "1" and "N2-011" in row.text
+        assert count.style != label.style  # set apart by colour where a space does not fit
+        shown = [line.text for line in lines(grid_map)]
+        assert ZH.map_legend in shown[-1]  # the legend names the digits and the dot
+        for state in ("ok", "at_risk", "breached"):
+            assert ZH.sla_state(state) in shown[-1]
 
 
 async def test_grid_map_arrows_move_to_nearest_cell_and_post() -> None:
@@ -561,7 +587,8 @@ async def test_squad_panel_shows_squads_statuses_and_partners() -> None:
         await pilot.pause()
         text = [s.text for s in lines(panel)]
         joined = "\n".join(text)
-        assert "一中队" in text[0] and "空闲 1 · 出警 1 · 处置中 1 · 休息 0" in text[0]
+        assert ZH.column("since") in text[0] and ZH.column("agency") in text[0]  # headings
+        assert "一中队" in text[1] and "空闲 1 · 出警 1 · 处置中 1 · 休息 0" in text[1]
         assert "#1043" in joined and "12m" in joined and "[b]赵" in joined
         assert "二中队" in joined and "休息 1" in joined
         assert "美团单车" in joined and "今日处置 12" in joined

@@ -48,6 +48,7 @@ class Column:
     width_zh: int
     width_en: int
     align: Literal["left", "right"] = "left"
+    wide: int = 0  # extra cells when the queue is wide (names shown whole)
 
     def width(self, lang: str) -> int:
         return self.width_zh if lang == "zh" else self.width_en
@@ -59,17 +60,22 @@ COLUMNS: tuple[Column, ...] = (
     Column("case", 6, 6, "right"),
     Column("priority", 2, 2),
     Column("flags", 5, 5),
-    Column("channel", 8, 10),
-    Column("category", 12, 14),
+    Column("channel", 8, 10, wide=4),
+    Column("category", 12, 14, wide=6),
     Column("grid", 7, 7),
-    Column("status", 8, 10),
-    Column("assignee", 8, 10),
+    Column("status", 8, 10, wide=2),
+    Column("assignee", 8, 10, wide=6),
     Column("title", 12, 12),  # takes the rest of the width
 )
 _SEP = " "
 DROP_ORDER = ("channel", "assignee", "category", "status")
 """Columns given up, in this order, when the widget is too narrow to show a readable title."""
 MIN_TITLE = 16
+WIDE_TITLE = 32
+"""Cells the title keeps before other columns are widened (names shown whole)."""
+WIDEN_ORDER = ("channel", "assignee", "category", "status")
+MIN_SCROLLED = 3
+"""Lines kept for the scrolled part below the pinned band of breached cases."""
 
 
 def sort_key(row: QueueRow) -> tuple[bool, datetime, int, int]:
@@ -104,6 +110,8 @@ class EventQueue(ScrollView, can_focus=True):
         "event-queue--critical",
         "event-queue--flags",
         "event-queue--triage",
+        "event-queue--pinned-edge",
+        "event-queue--hint",
     }
 
     DEFAULT_CSS = """
@@ -128,6 +136,8 @@ class EventQueue(ScrollView, can_focus=True):
     EventQueue > .event-queue--critical { color: $text-error; text-style: bold; }
     EventQueue > .event-queue--flags { color: $text-accent; }
     EventQueue > .event-queue--triage { color: $text-warning; text-style: italic; }
+    EventQueue > .event-queue--pinned-edge { text-style: underline; }
+    EventQueue > .event-queue--hint { color: $text-muted; }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -181,6 +191,9 @@ class EventQueue(ScrollView, can_focus=True):
         self._now = datetime.now(UTC)
         self._cursor = 0
         self._cursor_id: int | None = None
+        self._pinned = 0
+        """How many breached rows (most overdue first) stand pinned under the header,
+        whatever the scroll; the rest of the queue scrolls beneath them."""
         self._flash: dict[int, float] = {}
         self._cache: LRUCache[int, tuple[QueueRow, list[Segment]]] = LRUCache(1024)
         self._strips: LRUCache[int, tuple[tuple[object, ...], Strip]] = LRUCache(1024)
@@ -212,6 +225,25 @@ class EventQueue(ScrollView, can_focus=True):
     def cursor_row(self) -> int:
         """Position of the cursor in display order."""
         return self._cursor
+
+    @property
+    def pinned(self) -> int:
+        """How many rows the pinned band shows (the breached ones, up to what fits)."""
+        return self._pinned
+
+    def visible_lines(self) -> list[str]:
+        """The lines on screen as plain text, header first (for tests and logs)."""
+        return [self.render_line(y).text for y in range(self.scrollable_content_region.height)]
+
+    def advance_from(self, case_id: int) -> None:
+        """After an action on the cursor's case: on to the next case needing action (the
+        first other row with a running clock; the sort puts breached ones first)."""
+        if self._cursor_id != case_id:
+            return
+        for index, row in enumerate(self._rows):
+            if row.case_id != case_id and row.due is not None and row.held_at is None:
+                self._move_to(index)
+                return
 
     def set_rows(self, rows: Sequence[QueueRow], now: datetime) -> None:
         """Replace the data; the cursor stays on its case (or its old place if the case left)."""
@@ -265,6 +297,8 @@ class EventQueue(ScrollView, can_focus=True):
         self._now = now
         if not self.is_mounted:
             return
+        if self._update_pinned():
+            return  # the band changed: the whole view was repainted
         layout = self._columns()
         if not layout or layout[0][0].key != "countdown":
             return  # no countdown column: nothing on screen depends on the time
@@ -304,6 +338,7 @@ class EventQueue(ScrollView, can_focus=True):
             self._cursor = min(self._cursor, max(len(self._rows) - 1, 0))
         self._cursor_id = self._rows[self._cursor].case_id if self._rows else None
         self._update_virtual_size()
+        self._update_pinned()
         self._scroll_cursor_into_view()
         if self._cursor_id != old_id:
             self.post_message(self.CursorMoved(self, self._cursor_id))
@@ -313,10 +348,14 @@ class EventQueue(ScrollView, can_focus=True):
         if not self.is_mounted:
             self.refresh()
             return
-        top = int(self.scroll_offset.y)
-        lo, hi = max(lo, top), min(hi, top + self._page - 1)
+        pinned = self._pinned
+        if lo < pinned:  # rows in the band: line = position + 1
+            end = min(hi, pinned - 1)
+            self.refresh_lines(lo + 1, end - lo + 1)
+        top = int(self.scroll_offset.y)  # rows below it: line = position - top + 1
+        lo, hi = max(lo, pinned + top), min(hi, top + self._page - 1)
         if lo <= hi:
-            self.refresh_lines(lo + 1, hi - lo + 1)
+            self.refresh_lines(lo - top + 1, hi - lo + 1)
 
     @property
     def _page(self) -> int:
@@ -339,12 +378,30 @@ class EventQueue(ScrollView, can_focus=True):
     def _scroll_cursor_into_view(self) -> None:
         if not self.is_mounted:
             return  # on_resize brings it into view once laid out
+        if self._cursor < self._pinned:
+            return  # the band never scrolls
         top = int(self.scroll_offset.y)
-        page = self._page
-        if self._cursor < top:
-            self.scroll_to(y=self._cursor, animate=False, immediate=True)
-        elif self._cursor >= top + page:
-            self.scroll_to(y=self._cursor - page + 1, animate=False, immediate=True)
+        if self._cursor - self._pinned < top:
+            self.scroll_to(y=self._cursor - self._pinned, animate=False, immediate=True)
+        elif self._cursor >= top + self._page:
+            self.scroll_to(y=self._cursor - self._page + 1, animate=False, immediate=True)
+
+    def _update_pinned(self) -> bool:
+        """Count the leading breached rows that the band shows (leaving `MIN_SCROLLED`
+        lines to scroll); True, and a full repaint, when the count changed."""
+        cap = max(self._page - MIN_SCROLLED, 0) if self.is_mounted else 0
+        n = 0
+        for row in self._rows:
+            if n >= cap or self.lights.get(row.case_id) != "breached":
+                break
+            n += 1
+        if n == self._pinned:
+            return False
+        self._pinned = n
+        self._strips.clear()
+        self._scroll_cursor_into_view()
+        self.refresh()
+        return True
 
     def action_cursor_up(self) -> None:
         self._move_to(self._cursor - 1)
@@ -369,7 +426,7 @@ class EventQueue(ScrollView, can_focus=True):
             self.post_message(self.CaseChosen(self, self._cursor_id))
 
     def on_click(self, event: events.Click) -> None:
-        index = int(self.scroll_offset.y) + event.y - 1
+        index = self._index_at(event.y)
         if event.y >= 1 and 0 <= index < len(self._rows):
             self._move_to(index)
             if event.chain >= 2:
@@ -382,7 +439,10 @@ class EventQueue(ScrollView, can_focus=True):
 
     # Layout ------------------------------------------------------------------------------
     def _columns(self) -> list[tuple[Column, int]]:
-        """Visible columns and their widths; the title column takes what is left."""
+        """Visible columns and their widths; the title column takes what is left. A wide
+        queue widens the name columns first (a channel or an officer shown whole) while the
+        title keeps `WIDE_TITLE` cells; a narrow one drops the least needed columns before
+        the title gets squeezed."""
         avail = self._frame[1] if self._frame else self.scrollable_content_region.width
         if self._layout_width == avail and self._layout:
             return self._layout
@@ -393,15 +453,21 @@ class EventQueue(ScrollView, can_focus=True):
                 len(cols) - 1
             )
 
-        # Narrow region: drop the least needed columns before the title gets squeezed.
         for key in DROP_ORDER:
             if avail <= 0 or fixed_width() + MIN_TITLE <= avail:
                 break
             cols = [c for c in cols if c.key != key]
-        fixed = fixed_width()
+        spare = avail - fixed_width() - WIDE_TITLE
+        bonus: dict[str, int] = {}
+        for c in sorted(
+            cols, key=lambda c: WIDEN_ORDER.index(c.key) if c.key in WIDEN_ORDER else 99
+        ):
+            bonus[c.key] = min(c.wide, max(spare, 0))
+            spare -= bonus[c.key]
+        fixed = fixed_width() + sum(bonus.values())
         layout = []
         for c in cols:
-            w = c.width(self.lang)
+            w = c.width(self.lang) + bonus.get(c.key, 0)
             if c.key == "title":
                 w = max(w, avail - fixed)
             layout.append((c, w))
@@ -419,7 +485,12 @@ class EventQueue(ScrollView, can_focus=True):
 
     def on_resize(self, event: events.Resize) -> None:
         self._update_virtual_size()
+        self._update_pinned()
         self._scroll_cursor_into_view()
+
+    def _index_at(self, y: int) -> int:
+        """The display position drawn on line `y` (1 = first row): the band, then the rest."""
+        return y - 1 if y <= self._pinned else int(self.scroll_offset.y) + y - 1
 
     def watch_lang(self) -> None:
         self._layout = []
@@ -500,7 +571,8 @@ class EventQueue(ScrollView, can_focus=True):
             post = "cursor" if self.has_focus else "cursor-blurred"
         elif self._flash and self.is_flashing(row.case_id):
             post = "flash"
-        key = (text, state, post, scroll_x, width, base)
+        edge = index == self._pinned - 1 and len(self._rows) > self._pinned
+        key = (text, state, post, edge, scroll_x, width, base)
         cached = self._strips.get(row.case_id)
         if cached is not None and cached[0][0] is row and cached[0][1:] == key:
             return cached[1]
@@ -519,6 +591,8 @@ class EventQueue(ScrollView, can_focus=True):
                 segments.extend(rest)
         if post is not None:
             segments = list(Segment.apply_style(segments, post_style=self._style(post)))
+        if edge:  # the band's last row draws the line between it and the scrolled rows
+            segments = list(Segment.apply_style(segments, post_style=self._style("pinned-edge")))
         strip = Strip(segments, self._line_width()).crop_extend(scroll_x, scroll_x + width, base)
         self._strips[row.case_id] = ((row, *key), strip)
         return strip
@@ -533,19 +607,27 @@ class EventQueue(ScrollView, can_focus=True):
             self._frame = None
 
     def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = self.scroll_offset
+        scroll_x = self.scroll_offset.x
         if self._frame is not None:
             base, width = self._frame
         else:
             base, width = self.rich_style, self.scrollable_content_region.width
         if y == 0:
             strip = Strip(self._header_segments(base))
+        elif not self._rows:
+            strip = self._hint_line(y, base)
         else:
-            index = scroll_y + y - 1
+            index = self._index_at(y)
             if index >= len(self._rows):
                 return Strip.blank(width, base)
             return self._row_strip(index, base, scroll_x, width)
         return strip.crop_extend(scroll_x, scroll_x + width, base)
+
+    def _hint_line(self, y: int, base: Style) -> Strip:
+        """An empty queue says what to do (ingest a file, start the demo, add a report)."""
+        lines = self.words.empty_hint.splitlines()
+        text = lines[y - 2] if 2 <= y < len(lines) + 2 else ""
+        return Strip([Segment("  " + text if text else "", base + self._style("hint"))])
 
     def on_focus(self) -> None:
         self.refresh()

@@ -1,10 +1,11 @@
 """The grid map: every cell of the deployment where the config places it, lit by its cases.
 
-Each cell is one short line segment ("N3-07" + open-case count), shaded by the worst SLA state
-of its open cases; circles alternate background so their borders show; an empty row between
-the north and south halves is drawn as the road that splits them (文三西路 in Gudang). The
-bottom line names the cell under the cursor and its circle. Positions, labels and names are
-all data (`CellSpec`), never code, so any deployment's layout draws.
+Each cell is one short line segment ("N3-07 2": the label, then the open-case count in its
+own colour, a space between them when the cell is wide enough, `•` when officers are in the
+cell), shaded by the worst SLA state of its open cases; circles alternate background so their
+borders show; an empty row between the north and south halves is drawn as the road that
+splits them (文三西路 in Gudang). Below the map: the cell under the cursor with its circle,
+then the legend. Positions, labels and names are all data (`CellSpec`), never code.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 MIN_CELL_WIDTH = 6
-MAX_CELL_WIDTH = 8
+MAX_CELL_WIDTH = 9
+_FOOTER = 2  # the cursor cell's line and the legend
 _PALETTE = 3  # alternating circle backgrounds
 
 
@@ -61,6 +63,7 @@ class GridMap(ScrollView, can_focus=True):
         "grid-map--cursor",
         "grid-map--road",
         "grid-map--info",
+        "grid-map--count",
     }
 
     DEFAULT_CSS = """
@@ -85,6 +88,7 @@ class GridMap(ScrollView, can_focus=True):
     }
     GridMap > .grid-map--road { color: $text-muted; }
     GridMap > .grid-map--info { color: $text-muted; }
+    GridMap > .grid-map--count { text-style: bold reverse; }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -183,7 +187,7 @@ class GridMap(ScrollView, can_focus=True):
         return max(MIN_CELL_WIDTH, min(MAX_CELL_WIDTH, avail // self._cols))
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return self._rows + 1
+        return self._rows + _FOOTER
 
     def on_mount(self) -> None:
         self._update_virtual_size()
@@ -192,7 +196,7 @@ class GridMap(ScrollView, can_focus=True):
         self._update_virtual_size()
 
     def _update_virtual_size(self) -> None:
-        self.virtual_size = Size(self._cols * self.cell_width, self._rows + 1)
+        self.virtual_size = Size(self._cols * self.cell_width, self._rows + _FOOTER)
 
     def _cell_region(self, spec: CellSpec) -> Region:
         w = self.cell_width
@@ -209,7 +213,7 @@ class GridMap(ScrollView, can_focus=True):
                 animate=False,
                 force=True,
                 immediate=True,
-                spacing=Spacing(bottom=1),  # the info line
+                spacing=Spacing(bottom=_FOOTER),  # the info line and the legend
             )
         self.refresh()
         self.post_message(self.CellHighlighted(self, code))
@@ -253,21 +257,25 @@ class GridMap(ScrollView, can_focus=True):
     def _style(self, component: str) -> Style:
         return self.get_component_rich_style(f"grid-map--{component}", partial=True)
 
-    def _cell_text(self, spec: CellSpec, state: CellState | None, w: int) -> str:
+    def _cell_text(self, spec: CellSpec, state: CellState | None, w: int) -> tuple[str, str, str]:
+        """(label, mark, pad): the mark is the count (`+` from ten) and `•` for officers,
+        after a space when the cell has room, so `N2-01 1` never reads as another code;
+        where no space fits, the mark's own colour sets it apart."""
         count = state.open_cases if state else 0
         officers = state.officers if state else 0
-        mark = "" if count <= 0 else (str(count) if count < 10 else "+")
-        if w >= MAX_CELL_WIDTH:
-            mark = f"{mark or ' '}{'•' if officers else ' '}"
-        elif not mark and officers:
-            mark = "•"
-        room = max(w - width_of(mark), 1)
+        digit = "" if count <= 0 else (str(count) if count < 10 else "+")
         label = safe(spec.label)
+        mark = digit + ("•" if officers else "")
+        if width_of(label) + 1 + len(mark) > w and digit:
+            mark = digit  # officers still show, underlined
+        gap = " " if mark and width_of(label) + 1 + len(mark) <= w else ""
+        room = max(w - len(mark) - len(gap), 1)
         if width_of(label) > room:
             label = fit(label, room, sanitize=False)
-        return fit(label + mark, w, sanitize=False)
+        pad = " " * max(w - width_of(label) - len(gap) - len(mark), 0)
+        return label + gap, mark, pad
 
-    def _cell_segment(self, spec: CellSpec, w: int, base: Style) -> Segment:
+    def _cell_segments(self, spec: CellSpec, w: int, base: Style) -> list[Segment]:
         state = self._states.get(spec.code)
         worst = state.worst if state and state.open_cases > 0 else "none"
         style = base + self._style(f"circle-{self._colour.get(spec.circle, 0)}")
@@ -280,7 +288,13 @@ class GridMap(ScrollView, can_focus=True):
             style += self._style("cursor")
         elif spec.code == self._cursor:
             style += Style(underline=True)
-        return Segment(self._cell_text(spec, state, w), style)
+        label, mark, pad = self._cell_text(spec, state, w)
+        segments = [Segment(label, style)]
+        if mark:
+            segments.append(Segment(mark, style + self._style("count")))
+        if pad:
+            segments.append(Segment(pad, style))
+        return segments
 
     def _map_line(self, row: int, base: Style) -> Strip:
         w = self.cell_width
@@ -294,7 +308,10 @@ class GridMap(ScrollView, can_focus=True):
         blank = Segment(" " * w, base)
         for col in range(self._cols):
             spec = self._at.get((row, col))
-            segments.append(self._cell_segment(spec, w, base) if spec else blank)
+            if spec is None:
+                segments.append(blank)
+            else:
+                segments.extend(self._cell_segments(spec, w, base))
         return Strip(segments)
 
     def _info_line(self, base: Style) -> Strip:
@@ -311,12 +328,28 @@ class GridMap(ScrollView, can_focus=True):
         text = f"{safe(spec.label)} {safe(spec.circle_name)} · {detail}"
         return Strip([Segment(text, base + self._style("info"))])
 
+    def _legend_line(self, base: Style) -> Strip:
+        """What the digits, `•` and the colours mean (colours named by the SLA words)."""
+        segments = [Segment(safe(self.words.map_legend) + "  ", base + self._style("info"))]
+        for state in ("ok", "at_risk", "breached"):
+            segments.append(
+                Segment(
+                    f" {safe(self.words.sla_state(state))} ",
+                    base + self._style(state.replace("_", "-")),
+                )
+            )
+            segments.append(Segment(" ", base))
+        return Strip(segments)
+
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         width = self.scrollable_content_region.width
         base = self.rich_style
         row = scroll_y + y
-        if y == min(self.scrollable_content_region.height, self._rows + 1) - 1:
+        last = min(self.scrollable_content_region.height, self._rows + _FOOTER) - 1
+        if y == last:
+            return self._legend_line(base).crop_extend(0, width, base)
+        if y == last - 1:
             return self._info_line(base).crop_extend(0, width, base)
         if row >= self._rows:
             return Strip.blank(width, base)

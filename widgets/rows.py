@@ -74,3 +74,50 @@ class PartnerRow:
     name: str
     open_cases: int
     handled_today: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClockLine:
+    """One SLA clock of a case in the detail pane: its deadline in local time, its light."""
+
+    name: str  # clock name, in the UI language
+    text: str  # "响应 截止 09:01:00" or "响应 已完成 09:00:40"
+    due: datetime | None  # running: the countdown is drawn live from it; None when met
+    light: str  # ok | at_risk | breached | none (the store's rule, read by the console)
+
+
+@dataclass(frozen=True, slots=True)
+class CaseDetail:
+    """The case under the queue's cursor, in words (untrusted values: render literally)."""
+
+    case_id: int
+    version: int
+    heading: str  # "案卷 15 · 待受理 · 特急"
+    title: str
+    fields: tuple[tuple[str, str], ...]  # (label, value), already in the UI language
+    clocks_title: str
+    clocks: tuple[ClockLine, ...]
+    timeline_title: str
+    timeline: tuple[tuple[str, str], ...]  # (local time, plain words), newest last
+    hint: str = ""  # what the keys do here
+    held_at: datetime | None = None  # held: countdowns stand still at this instant
+    flags: tuple[tuple[str, str], ...] = ()  # (text, light) marks: 督办, 待分拣, escalation
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryEntry:
+    """One squad or case group in the summary line: officers free, out, on scene."""
+
+    name: str
+    free: int
+    out: int
+    busy: int
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """The always-visible summary line: squads, case groups and partner teams."""
+
+    squads: tuple[SummaryEntry, ...]
+    groups: tuple[SummaryEntry, ...]
+    partners: tuple[PartnerRow, ...]

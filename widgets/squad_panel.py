@@ -39,13 +39,25 @@ def since_text(since: datetime, now: datetime) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Line:
-    kind: str  # squad | officer | title | partner | blank
+    kind: str  # heading | squad | officer | chips | title | partner
     segments: tuple[tuple[str, str | None], ...]  # (text, component) pairs, text already fitted
     officer: str | None = None
+    owners: tuple[str | None, ...] = ()  # chips: the officer each segment shows
+
+    def owner(self, n: int) -> str | None:
+        """The officer segment `n` belongs to (a whole officer line: its officer)."""
+        return self.owners[n] if self.owners else self.officer
+
+
+CHIP_NAME = 6
+"""Cells for an officer's name in the compact layout."""
 
 
 class SquadPanel(ScrollView, can_focus=True):
-    """Squads with their officers, then partner teams; a cursor over the officers."""
+    """Squads with their officers, then partner teams; a cursor over the officers.
+
+    When one line per officer does not fit the panel's height, officers are packed as chips
+    (code and name, coloured by status) beside their squad's name, so every squad shows."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "squad-panel--squad",
@@ -56,6 +68,7 @@ class SquadPanel(ScrollView, can_focus=True):
         "squad-panel--on_scene",
         "squad-panel--off_duty",
         "squad-panel--muted",
+        "squad-panel--heading",
     }
 
     DEFAULT_CSS = """
@@ -72,6 +85,7 @@ class SquadPanel(ScrollView, can_focus=True):
     SquadPanel > .squad-panel--on_scene { color: $text-primary; text-style: bold; }
     SquadPanel > .squad-panel--off_duty { color: $text-disabled; }
     SquadPanel > .squad-panel--muted { color: $text-muted; }
+    SquadPanel > .squad-panel--heading { color: $text-muted; text-style: bold; }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -114,6 +128,8 @@ class SquadPanel(ScrollView, can_focus=True):
         self._now = datetime.now(UTC)
         self._lines: list[_Line] = []
         self._officer_lines: list[int] = []  # line index of each officer, in display order
+        self._officer_codes: list[str] = []  # the officers, in display order
+        self.compact = False  # officers packed as chips (the panel is too low for a line each)
         self._cursor_code: str | None = None
         self._data_key: tuple[object, ...] | None = None
 
@@ -141,28 +157,38 @@ class SquadPanel(ScrollView, can_focus=True):
 
     def select_officer(self, code: str) -> bool:
         """Put the cursor on an officer; False if not shown."""
-        codes = [self._lines[i].officer for i in self._officer_lines]
-        if code not in codes:
+        if code not in self._officer_codes:
             return False
-        self._move(codes.index(code))
+        self._move(self._officer_codes.index(code))
         return True
 
     # Building --------------------------------------------------------------------------
-    def _rebuild(self) -> None:
-        lang = self.lang
-        words = self.words
-        width = max(self.scrollable_content_region.width, 40)
+    def _squads(self) -> tuple[dict[str, list[OfficerRow]], dict[str, str]]:
         squads: dict[str, list[OfficerRow]] = {}
         names: dict[str, str] = {}
         for o in self._officers:
             squads.setdefault(o.squad, []).append(o)
             names.setdefault(o.squad, o.squad_name)
-        lines: list[_Line] = []
+        return squads, names
+
+    def _heading(self, width: int) -> _Line:
+        """Column titles over the officer lines (the time column says what it counts)."""
+        w = self.words
+        text = " " + fit(w.column("officer"), 15)
+        text += " " + fit(w.column("agency"), 8)
+        text += " " + fit(w.column("status"), 8 if self.lang == "zh" else 9)
+        text += " " + fit(w.column("on_case"), 7) + " " + fit(w.column("since"), 5, "right")
+        return _Line("heading", ((fit(text, width, sanitize=False), "heading"),))
+
+    def _full_lines(self, width: int) -> list[_Line]:
+        """One line per officer under a squad line with its counts, then partner teams."""
+        words = self.words
+        squads, names = self._squads()
+        lines: list[_Line] = [self._heading(width)] if squads else []
         for squad, members in squads.items():
             counts = {s: sum(1 for o in members if o.status == s) for s in STATUSES}
             summary = " · ".join(f"{words.officer_count(s)} {counts[s]}" for s in STATUSES)
-            head = safe(names[squad])
-            text = fit(f"{head}  {summary}", width, sanitize=False)
+            text = fit(f"{safe(names[squad])}  {summary}", width, sanitize=False)
             lines.append(_Line("squad", ((text, "squad"),)))
             for o in members:
                 case = f"#{o.case_id}" if o.case_id is not None else ""
@@ -170,7 +196,7 @@ class SquadPanel(ScrollView, can_focus=True):
                     (" " + fit(o.code, 6), "muted"),
                     (" " + fit(o.name, 8), None),
                     (" " + fit(o.agency, 8), "muted"),
-                    (" " + fit(o.status_label, 8 if lang == "zh" else 9), o.status),
+                    (" " + fit(o.status_label, 8 if self.lang == "zh" else 9), o.status),
                     (" " + fit(case, 7), None),
                     (" " + fit(since_text(o.since, self._now), 5, "right"), "muted"),
                 ]
@@ -184,12 +210,46 @@ class SquadPanel(ScrollView, can_focus=True):
                 detail = words.partner_detail.format(open=p.open_cases, handled=p.handled_today)
                 text = " " + fit(p.name, 12) + " " + detail
                 lines.append(_Line("partner", ((fit(text, width, sanitize=False), None),)))
+        return lines
+
+    def _compact_lines(self, width: int) -> list[_Line]:
+        """Each squad's name, then its officers as chips ("1-06 杨帆"), coloured by status;
+        the counts and partner teams are on the summary line."""
+        squads, names = self._squads()
+        head = max((width_of(safe(n)) for n in names.values()), default=0) + 1
+        chip = max((width_of(o.code) for o in self._officers), default=4) + 1 + CHIP_NAME
+        per_line = max((width - head) // (chip + 1), 1)
+        lines: list[_Line] = []
+        for squad, members in squads.items():
+            for start in range(0, len(members), per_line):
+                label = fit(safe(names[squad]), head - 1, sanitize=False) if start == 0 else ""
+                segs: list[tuple[str, str | None]] = [(fit(label, head, sanitize=False), "squad")]
+                owners: list[str | None] = [None]
+                for o in members[start : start + per_line]:
+                    text = fit(f"{o.code} {o.name}", chip)
+                    segs += [(text, o.status), (" ", None)]
+                    owners += [o.code, None]
+                lines.append(_Line("chips", tuple(segs), owners=tuple(owners)))
+        return lines
+
+    def _rebuild(self) -> None:
+        width = max(self.scrollable_content_region.width, 40)
+        lines = self._full_lines(width)
+        height = self.scrollable_content_region.height
+        self.compact = bool(height) and len(lines) > height
+        if self.compact:
+            lines = self._compact_lines(width)
         self._lines = lines
-        self._officer_lines = [i for i, line in enumerate(lines) if line.kind == "officer"]
-        codes = [lines[i].officer for i in self._officer_lines]
+        self._officer_lines, self._officer_codes = [], []
+        for i, line in enumerate(lines):
+            for n in range(len(line.segments)):
+                code = line.owner(n)
+                if code is not None and code not in self._officer_codes[-1:]:
+                    self._officer_lines.append(i)
+                    self._officer_codes.append(code)
         old = self._cursor_code
-        if old not in codes:
-            self._cursor_code = codes[0] if codes else None
+        if old not in self._officer_codes:
+            self._cursor_code = self._officer_codes[0] if self._officer_codes else None
         line_width = max((sum(width_of(t) for t, _ in ln.segments) for ln in lines), default=0)
         self.virtual_size = Size(line_width, len(lines))
         self.refresh()
@@ -202,19 +262,18 @@ class SquadPanel(ScrollView, can_focus=True):
 
     # Cursor ------------------------------------------------------------------------------
     def _cursor_pos(self) -> int:
-        for n, i in enumerate(self._officer_lines):
-            if self._lines[i].officer == self._cursor_code:
-                return n
-        return 0
+        code = self._cursor_code
+        return self._officer_codes.index(code) if code in self._officer_codes else 0
 
     def _move(self, pos: int) -> None:
         if not self._officer_lines:
             return
         pos = max(0, min(pos, len(self._officer_lines) - 1))
         line = self._officer_lines[pos]
-        code = self._lines[line].officer
-        # Show the squad header above the first officer too.
-        top = line - 1 if pos == 0 or self._lines[line - 1].kind == "squad" else line
+        code = self._officer_codes[pos]
+        # Show the squad header (and the column titles) above the first officer too.
+        above = line - 1 if line and self._lines[line - 1].kind == "squad" else line
+        top = 0 if pos == 0 else above
         if not self.is_mounted:
             pass
         elif top < self.scroll_offset.y:
@@ -242,7 +301,7 @@ class SquadPanel(ScrollView, can_focus=True):
 
     def on_click(self, event: events.Click) -> None:
         index = int(self.scroll_offset.y) + event.y
-        if index in self._officer_lines:
+        if index in self._officer_lines and not self.compact:
             self._move(self._officer_lines.index(index))
             if event.chain >= 2:
                 self.action_choose()
@@ -259,14 +318,13 @@ class SquadPanel(ScrollView, can_focus=True):
         if index >= len(self._lines):
             return Strip.blank(width, base)
         line = self._lines[index]
-        post = None
-        if line.kind == "officer" and line.officer == self._cursor_code:
-            post = self._style("cursor") if self.has_focus else Style(reverse=True)
+        cursor = self._style("cursor") if self.has_focus else Style(reverse=True)
         segments = []
-        for text, component in line.segments:
+        for n, (text, component) in enumerate(line.segments):
             style = base + self._style(component) if component else base
-            if post is not None:
-                style += post
+            owner = line.owner(n)
+            if owner is not None and owner == self._cursor_code:
+                style += cursor
             segments.append(Segment(text, style))
         return Strip(segments).crop_extend(scroll_x, scroll_x + width, base)
 

@@ -19,6 +19,9 @@ class Words:
     partner_detail: str = "{open} · {handled}"  # a partner team's line: open, handled today
     cell_detail: str = "{count} · {state} · {officers}"  # the map's cursor cell
     supervised_flag: str = "S "  # the queue's 督办 mark, two cells
+    empty_hint: str = ""  # an empty queue says what to do, one line per "\n"
+    map_legend: str = ""  # what the map's digits and marks mean
+    summary: Mapping[str, str] = field(default_factory=dict)  # squads/groups/free/out/busy …
 
     def clock(self, code: str | None) -> str:
         """A clock's name; unknown clocks show their code."""
@@ -26,6 +29,9 @@ class Words:
 
     def column(self, key: str) -> str:
         return self.columns.get(key, key)
+
+    def summary_word(self, key: str) -> str:
+        return self.summary.get(key, key)
 
     def officer_count(self, status: str) -> str:
         return self.officer_counts.get(status, status)

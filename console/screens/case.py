@@ -1,4 +1,5 @@
-"""A case in full: every field as the feed sent it, and the record of what happened to it."""
+"""A case in full: every field as the feed sent it, and the record of what happened to it,
+under the dashboard's header line (the time and the overdue count stay in view)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import ClassVar
 from rich.table import Table
 from rich.text import Text
 from tafang.console.i18n import Strings
-from tafang.console.view_model import ViewModel
+from tafang.console.screens.dashboard import HeaderLine
+from tafang.console.view_model import ViewModel, clock_lines, local, timeline_words
 from tafang.store.views import CaseView, TimelineEntry
 from tafang.widgets.text import safe
 from textual import work
@@ -59,6 +61,7 @@ class CaseScreen(Screen[None]):
         return self.case.id
 
     def compose(self) -> ComposeResult:
+        yield HeaderLine(Text(""), id="case-header")
         with VerticalScroll(id="case-body"):
             yield Static(id="case-fields")
             yield Static(id="case-timeline")
@@ -66,6 +69,14 @@ class CaseScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.show(self.case)
+        self._sync_header()
+        self.set_interval(1.0, self._sync_header)
+
+    def _sync_header(self) -> None:
+        """The app's header line (clock, counts, daemon), as on the dashboard."""
+        text = getattr(self.app, "header_text", None)
+        if callable(text):
+            self.query_one("#case-header", HeaderLine).update(text())
 
     def show(self, case: CaseView) -> None:
         """Redraw for a newer version of the case and reload its record."""
@@ -82,9 +93,7 @@ class CaseScreen(Screen[None]):
         self.query_one("#case-timeline", Static).update(self._timeline())
 
     def _time(self, at: datetime | None) -> str:
-        if at is None:
-            return "—"
-        return at.astimezone(self.vm.tz).strftime("%m-%d %H:%M:%S")
+        return local(self.vm, at, "%m-%d %H:%M:%S")
 
     def _fields(self) -> Table:
         c = self.case
@@ -106,29 +115,36 @@ class CaseScreen(Screen[None]):
             ("reporter", c.reporter),
             ("received_at", self._time(c.received_at)),
             ("assignee", self.vm.assignee(c)),
-            ("escalation", f"{c.escalation_level} {self.t(f'level.{c.escalation_level}')}"),
-            ("supervised", self.t("field.supervised") if c.supervised else ""),
-            ("triage", c.triage_reason if c.triage else ""),
-            ("version", c.version),
+            ("escalation", self.t(f"level.{c.escalation_level}")),
+            ("supervised", self.t(f"case.supervised_{'yes' if c.supervised else 'no'}")),
+            (
+                "triage",
+                self.t("case.triage_yes", reason=c.triage_reason or "?")
+                if c.triage
+                else self.t("case.triage_no"),
+            ),
         ]
+        now = getattr(self.app, "now", None)
+        for line in clock_lines(self.vm, c, now() if callable(now) else c.updated_at):
+            rows.append(("clock", line.text))
         if c.raw_fields:
             rows.append(("raw", json.dumps(c.raw_fields, ensure_ascii=False)[:2000]))
         for k, v in rows:
-            tbl.add_row(Text(self.t(f"field.{k}")), _lit(v))
+            label = self.t("case.clocks") if k == "clock" else self.t(f"field.{k}")
+            tbl.add_row(Text(label), _lit(v))
         return tbl
 
     def _timeline(self) -> Table:
         tbl = Table(title=Text(self.t("case.timeline")), expand=True)
-        for col in ("at", "action", "operator", "terminal", "detail"):
-            tbl.add_column(self.t(f"field.{col}"), no_wrap=col != "detail")
-        for e in self.entries:
-            detail = " ".join(f"{k}={v}" for k, v in e.detail.items())
+        for col in ("at", "action", "operator", "terminal"):
+            tbl.add_column(self.t(f"field.{col}"), no_wrap=col != "action")
+        operators = {o.code: o.name for o in self.vm.d.operators}
+        for e in self.entries:  # plain words from the catalogue, local time
             tbl.add_row(
                 Text(self._time(e.at)),
-                _lit(self.t.known(f"action.{e.action}", e.action)),
-                _lit(e.operator),
+                _lit(timeline_words(self.vm, e)),
+                _lit(operators.get(e.operator, e.operator)),
                 _lit(e.terminal),
-                _lit(detail),
             )
         return tbl
 

@@ -1,28 +1,57 @@
-"""The dispatcher's one screen: header, live queue, grid map, squads and the command line.
+"""The dispatcher's one screen: header, summary line, live queue with the case detail
+beside it, grid map, squads and the command line.
 
-The dashboard only lays widgets out and hands them plain rows; the app owns the state and
-the actions.
+The dashboard lays widgets out and hands them plain rows; the app owns the state and the
+actions. The layout follows the terminal (breakpoint classes on the screen, rules in
+tafang.tcss): the detail pane from 120 columns, the map and squads from 30 lines.
+The detail pane follows the queue's cursor once it rests; the case's record is read in a
+worker and cached per case version, so cursor moves never wait for the store.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from tafang.console.i18n import Strings
+from tafang.console.view_model import case_detail, summary
+from tafang.store.views import TimelineEntry
+from tafang.widgets.detail_pane import DetailPane
 from tafang.widgets.event_queue import EventQueue
 from tafang.widgets.grid_map import GridMap
 from tafang.widgets.rows import CellSpec, CellState, OfficerRow, PartnerRow, QueueRow
 from tafang.widgets.squad_panel import SquadPanel
+from tafang.widgets.summary import SummaryLine
+from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.suggester import SuggestFromList
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer, Input
+
+if TYPE_CHECKING:
+    from tafang.console.live_state import LiveState
+    from tafang.console.view_model import ViewModel
+
+DETAIL_DELAY = 0.12
+"""Seconds the cursor rests before the detail pane follows it (key repeat stays cheap)."""
+TIMELINES_KEPT = 64
+
+
+@dataclass
+class TimelineRead(Message):
+    """A worker read a case's record for the detail pane."""
+
+    case_id: int
+    version: int
+    entries: Sequence[TimelineEntry]
 
 
 class HeaderLine(Widget):
@@ -43,7 +72,18 @@ class HeaderLine(Widget):
 
 
 class Dashboard(Screen[None]):
-    """Header line, queue on top, map and squads below, command line, footer."""
+    """Header and summary lines, queue and case detail, map and squads, command line."""
+
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
+        (0, "-narrow"),
+        (120, "-wide"),
+        (200, "-wall"),
+    ]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
+        (0, "-short"),
+        (30, "-tall"),
+        (60, "-huge"),
+    ]
 
     def __init__(
         self,
@@ -51,12 +91,24 @@ class Dashboard(Screen[None]):
         strings: Strings,
         lang: str,
         suggestions: Sequence[str],
+        *,
+        state: LiveState | None = None,
+        vm: ViewModel | None = None,
+        timeline: Callable[[int], Sequence[TimelineEntry]] | None = None,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         super().__init__(id="dashboard")
         self.cells = cells
         self.t = strings
         self.lang = lang
         self.suggestions = suggestions
+        self.state = state
+        self.vm = vm
+        self.read_timeline = timeline
+        self.now = now
+        self._timelines: OrderedDict[tuple[int, int], list[TimelineEntry]] = OrderedDict()
+        self._detail_timer: Timer | None = None
+        self._detail_id: int | None = None
         self._map_states: tuple[CellState, ...] | None = None
         self._queue: EventQueue | None = None
         self._header: HeaderLine | None = None
@@ -66,7 +118,10 @@ class Dashboard(Screen[None]):
     def compose(self) -> ComposeResult:
         yield HeaderLine(Text(self.t("header.loading")), id="header")
         words = self.t.words()
-        yield EventQueue(lang=self.lang, words=words, id="queue")
+        yield SummaryLine(words=words, id="summary")
+        with Horizontal(id="main"):
+            yield EventQueue(lang=self.lang, words=words, id="queue")
+            yield DetailPane(id="detail")
         with Horizontal(id="lower"):
             with Vertical(id="map-box"):
                 yield GridMap(self.cells, words=words, id="map")
@@ -89,9 +144,13 @@ class Dashboard(Screen[None]):
         self._header = self.query_one("#header", HeaderLine)
         self._map = self.query_one("#map", GridMap)
         self._squads = self.query_one("#squads", SquadPanel)
+        self._detail = self.query_one("#detail", DetailPane)
+        self._summary = self.query_one("#summary", SummaryLine)
         self.ready = True
         self.queue.focus()
         self.post_message(self.Ready())
+        if self.state is not None:
+            self.set_interval(1.0, self._refresh_detail)
 
     class Ready(Message):
         """The widgets exist: the app may hand them what it loaded meanwhile."""
@@ -131,3 +190,48 @@ class Dashboard(Screen[None]):
         self, officers: Sequence[OfficerRow], partners: Sequence[PartnerRow], now: datetime
     ) -> None:
         self.squads.set_data(officers, partners, now)
+        if self.vm is not None:
+            self._summary.set_summary(summary(self.vm, officers, partners))
+
+    # ---- the detail pane ---------------------------------------------------------------
+    @property
+    def detail(self) -> DetailPane:
+        return self._detail
+
+    def on_event_queue_cursor_moved(self, m: EventQueue.CursorMoved) -> None:
+        """Follow the cursor once it rests (the app marks the map the same way)."""
+        if self._detail_timer is not None:
+            self._detail_timer.stop()
+        self._detail_id = m.case_id
+        self._detail_timer = self.set_timer(DETAIL_DELAY, self._refresh_detail)
+
+    def _refresh_detail(self) -> None:
+        """Draw the cursor's case from what the app holds (no I/O); its record comes from
+        the cache, or a worker reads it."""
+        self._detail_timer = None
+        if self.state is None or self.vm is None or self.now is None or not self.is_attached:
+            return
+        now = self.now()
+        case = self.state.cases.get(self._detail_id) if self._detail_id is not None else None
+        if case is None:
+            self._detail.empty = self.t("no_case")
+            self._detail.show(None, now)
+            return
+        key = (case.id, case.version)
+        entries = self._timelines.get(key)
+        if entries is None and self.read_timeline is not None:
+            self._read(case.id, case.version)
+        self._detail.show(case_detail(self.vm, case, now, entries), now)
+
+    @work(thread=True, exclusive=True, group="detail", exit_on_error=False)
+    def _read(self, case_id: int, version: int) -> None:
+        assert self.read_timeline is not None
+        entries = list(self.read_timeline(case_id))
+        self.post_message(TimelineRead(case_id, version, entries))
+
+    def on_timeline_read(self, m: TimelineRead) -> None:
+        self._timelines[(m.case_id, m.version)] = list(m.entries)
+        while len(self._timelines) > TIMELINES_KEPT:
+            self._timelines.popitem(last=False)
+        if m.case_id == self._detail_id:
+            self._refresh_detail()
