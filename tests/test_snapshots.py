@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 from tafang.console.app import TafangApp
+from tafang.console.screens.case import CaseScreen
+from tafang.console.screens.dashboard import HeaderLine
 from tafang.store.cases import Actor, Store
 from tafang.store.config import Deployment
 from tafang.store.db import make_engine
@@ -186,3 +188,48 @@ def test_dashboard(snap_compare, seeded: Store, gudang: Deployment, size: tuple[
 
 def test_dashboard_english_120x36(snap_compare, seeded: Store, gudang: Deployment) -> None:
     assert snap_compare(make_app(seeded, gudang, "en"), terminal_size=(120, 36), run_before=settled)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def pane_text(app: TafangApp) -> str:
+    return app.dash.detail.render().plain
+
+
+@pytest.mark.anyio
+async def test_detail_pane_follows_the_cursor_in_plain_words(seeded: Store, gudang) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(seeded, gudang)
+    app.figures_after = 0.05  # a zero-delay timer trips Textual's timer under anyio's loop
+    async with app.run_test(size=(160, 45)) as pilot:
+        await until(pilot, lambda: app.loaded, "first load")
+        queue = app.dash.queue
+        assert queue.cursor_case_id == 8  # the most overdue: escalated, at the squad
+        detail = app.dash.detail
+        await until(
+            pilot,
+            lambda: (
+                detail.detail is not None
+                and detail.detail.case_id == 8
+                and detail.detail.timeline[0][0] != ""
+            ),
+            "case 8 and its record in the pane",
+        )
+        text = pane_text(app)
+        assert "超市销售过期食品" in text and "上报" in text and "支援队" in text
+        assert "到场 截止 08:40:00" in text  # the deadline in Hangzhou time (00:40 UTC)
+        assert "08:35:00 新建" in text  # the record in local time, in words
+        for raw in ("=", "catch_up", "lateness", "due_at", "+00:00", "版本"):
+            assert raw not in text, raw
+        await pilot.press("down")
+        await until(pilot, lambda: detail.detail is not None and detail.detail.case_id == 9, "9")
+        assert "深夜KTV噪音扰民" in pane_text(app)
+        await pilot.press("enter")  # the full case keeps the header in view
+        await until(pilot, lambda: isinstance(app.screen, CaseScreen), "the case screen")
+        await pilot.pause(0.1)
+        header = app.screen.query_one("#case-header", HeaderLine).text.plain
+        assert "已超时 3" in header and "09:00:00" in header
+        shot = app.export_screenshot()
+        assert "版本" not in shot and "catch_up" not in shot

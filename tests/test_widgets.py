@@ -613,3 +613,153 @@ async def test_squad_panel_cursor_skips_headers_and_chooses() -> None:
         # New data keeps the cursor on the same officer.
         panel.set_data(list(reversed(officers())), [], NOW + timedelta(minutes=1))
         assert panel.cursor_code == "G201"
+
+
+# --- pinned breaches, next case, hints (issue 9) ------------------------------------------------
+def breached_queue(n_breached: int, n_total: int) -> tuple[list[QueueRow], dict[int, str]]:
+    """Rows 1..n_breached overdue (row 1 the most), the rest running on time."""
+    rows = [
+        qrow(i, -100.0 * (n_breached - i + 1) if i <= n_breached else 10.0 * i)
+        for i in range(1, n_total + 1)
+    ]
+    lights = {r.case_id: "breached" if r.case_id <= n_breached else "ok" for r in rows}
+    return rows, lights
+
+
+def shown_ids(queue: EventQueue) -> list[int]:
+    return [int(line.split()[2]) for line in queue.visible_lines()[1:] if line.strip()]
+
+
+async def test_breached_rows_stay_pinned_whatever_the_scroll() -> None:
+    rows, lights = breached_queue(4, 60)
+    app = WidgetApp(lambda: EventQueue(words=ZH))
+    async with app.run_test(size=(100, 14)) as pilot:
+        queue = app.query_one(EventQueue)
+        queue.focus()
+        queue.lights = lights
+        queue.set_rows(rows, NOW)
+        await pilot.pause()
+        assert queue.pinned == 4
+        await pilot.press("end")
+        await pilot.pause()
+        ids = shown_ids(queue)
+        assert ids[:4] == [1, 2, 3, 4]  # most overdue first, still on screen
+        assert ids[-1] == 60 and queue.cursor_case_id == 60  # the cursor's row is in view
+        await pilot.press("pageup", "pageup")
+        assert shown_ids(queue)[:4] == [1, 2, 3, 4]
+        # A click on a pinned line picks that case, not the one scrolled beneath it.
+        await pilot.click(EventQueue, offset=(20, 2))
+        assert queue.cursor_case_id == 2
+
+
+async def test_the_band_leaves_room_to_scroll_when_many_are_breached() -> None:
+    rows, lights = breached_queue(30, 40)
+    app = WidgetApp(lambda: EventQueue(words=ZH))
+    async with app.run_test(size=(100, 14)) as pilot:
+        queue = app.query_one(EventQueue)
+        queue.focus()
+        queue.lights = lights
+        queue.set_rows(rows, NOW)
+        await pilot.pause()
+        page = queue.scrollable_content_region.height - 1
+        assert queue.pinned == page - 3  # three lines still scroll
+        await pilot.press("end")
+        assert shown_ids(queue)[: queue.pinned] == list(range(1, queue.pinned + 1))
+        assert queue.cursor_case_id in shown_ids(queue)
+
+
+async def test_a_new_breach_joins_the_band_on_the_tick() -> None:
+    rows, lights = breached_queue(1, 30)
+    app = WidgetApp(lambda: EventQueue(words=ZH))
+    async with app.run_test(size=(100, 14)) as pilot:
+        queue = app.query_one(EventQueue)
+        queue.lights = lights
+        queue.set_rows(rows, NOW)
+        await pilot.pause()
+        assert queue.pinned == 1
+        queue.lights = {**lights, 2: "breached"}
+        queue.tick(NOW + timedelta(seconds=21))
+        assert queue.pinned == 2
+
+
+async def test_after_an_action_the_cursor_goes_to_the_next_case_needing_action() -> None:
+    rows = [qrow(1, -50), qrow(2, None), qrow(3, -10), qrow(4, 30)]
+    rows[1] = replace(rows[1], status="handled")  # no running clock: nothing to do
+    app = WidgetApp(lambda: EventQueue(words=ZH))
+    async with app.run_test(size=(100, 14)) as pilot:
+        queue = app.query_one(EventQueue)
+        queue.set_rows(rows, NOW)
+        await pilot.pause()
+        assert queue.cursor_case_id == 1
+        queue.advance_from(4)  # not the cursor's case: the cursor stays
+        assert queue.cursor_case_id == 1
+        queue.advance_from(1)
+        assert queue.cursor_case_id == 3  # breached, first in order after the one acted on
+        queue.update_rows([replace(rows[0], due=NOW + timedelta(seconds=170))], [], NOW)
+        assert queue.cursor_case_id == 3  # the acted-on row moved: the cursor did not follow
+
+
+async def test_an_empty_queue_says_how_to_get_cases() -> None:
+    app = WidgetApp(lambda: EventQueue(words=ZH))
+    async with app.run_test(size=(100, 14)) as pilot:
+        queue = app.query_one(EventQueue)
+        queue.set_rows([], NOW)
+        await pilot.pause()
+        text = "\n".join(queue.visible_lines())
+        assert "tafang ingest" in text and "tafang demo" in text
+        queue.set_rows([qrow(1, 30)], NOW)
+        assert "tafang ingest" not in "\n".join(queue.visible_lines())
+
+
+async def test_wide_queue_shows_names_whole() -> None:
+    row = qrow(1, 30, channel="12345热线", assignee="2-11 谢芳芳")
+    app = WidgetApp(lambda: EventQueue(words=ZH))
+    async with app.run_test(size=(160, 8)) as pilot:
+        queue = app.query_one(EventQueue)
+        queue.set_rows([row], NOW)
+        await pilot.pause()
+        line = queue.visible_lines()[1]
+        assert "12345热线" in line and "2-11 谢芳芳" in line and "…" not in line
+
+
+async def test_squads_pack_as_chips_when_a_line_each_does_not_fit() -> None:
+    many = [
+        replace(o, code=f"{o.code}{n}", squad=sq, squad_name=name)
+        for n in range(6)
+        for o in officers()[:2]
+        for sq, name in (("Z1", "一中队"), ("Z2", "二中队"), ("Z3", "三中队"), ("Z4", "支援队"))
+    ]
+    app = WidgetApp(lambda: SquadPanel(words=ZH))
+    async with app.run_test(size=(70, 12)) as pilot:
+        panel = app.query_one(SquadPanel)
+        panel.focus()
+        panel.set_data(many, [], NOW)
+        await pilot.pause()
+        assert panel.compact
+        text = "\n".join(s.text for s in lines(panel))
+        for name in ("一中队", "二中队", "三中队", "支援队"):
+            assert name in text  # every squad on screen
+        first = panel.cursor_code
+        await pilot.press("down")
+        assert panel.cursor_code != first  # the cursor walks the chips
+
+
+async def test_summary_line_packs_whole_entries_to_the_width() -> None:
+    from tafang.widgets.rows import Summary, SummaryEntry
+    from tafang.widgets.summary import SummaryLine
+
+    data = Summary(
+        squads=tuple(SummaryEntry(n, 7, 3, 1) for n in ("一中队", "二中队", "三中队", "支援队")),
+        groups=(SummaryEntry("自然资源环保组", 2, 0, 1),),
+        partners=(PartnerRow("mt", "美团单车", 3, 12),),
+    )
+    app = WidgetApp(lambda: SummaryLine(words=ZH))
+    async with app.run_test(size=(40, 10)) as pilot:
+        line = app.query_one(SummaryLine)
+        line.set_summary(data)
+        await pilot.pause()
+        packed = ["".join(t for t, _ in ln) for ln in line.packed(38)]
+        assert len(packed) > 1 and all(cell_len(p) <= 38 for p in packed)
+        assert any("一中队 7·3·1" in p for p in packed)  # an entry never splits
+        assert any("美团单车 3/12" in p for p in packed)
+        assert line.size.height == len(packed)

@@ -119,6 +119,7 @@ class EventQueue(ScrollView, can_focus=True):
         height: 1fr;
         background: $surface;
         color: $foreground;
+        overflow-x: hidden;  /* lines are built to the width there is: never a sideways bar */
     }
     EventQueue > .event-queue--header { background: $panel; color: $text-muted; text-style: bold; }
     EventQueue > .event-queue--cursor {
