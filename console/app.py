@@ -27,7 +27,7 @@ import socket
 from collections.abc import Callable, Collection, Iterable
 from contextlib import suppress
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -47,30 +47,45 @@ from tafang.console.messages import (
     StoreLoaded,
 )
 from tafang.console.optimistic import provisional
+from tafang.console.palette import RecordCommands, TafangPalette
 from tafang.console.poller import poll
 from tafang.console.queue_filter import Filter
 from tafang.console.screens.ask import AskScreen
 from tafang.console.screens.assign import AssignScreen, rank
 from tafang.console.screens.case import CaseScreen
-from tafang.console.screens.confirm import ConfirmScreen
+from tafang.console.screens.confirm import ConfirmScreen, relabel
 from tafang.console.screens.dashboard import Dashboard
 from tafang.console.screens.filter import FilterScreen
 from tafang.console.screens.help import HelpScreen
 from tafang.console.screens.new_case import NewCaseScreen
+from tafang.console.shift import (
+    DayFigures,
+    bell_pattern,
+    hour_starts,
+    next_mute,
+    overdue_by_stage,
+    per_hour,
+    person,
+    rate,
+    shift_of,
+    sparkline,
+)
 from tafang.console.view_model import ViewModel, daemon_text
 from tafang.store.cases import Actor, Conflict, Refused, Store
 from tafang.store.config import Deployment
 from tafang.store.moves import MOVES, allowed, refusal_for
+from tafang.store.queries import compliance_by_stage, day_flow
 from tafang.store.views import CaseView
 from tafang.widgets.event_queue import EventQueue
 from tafang.widgets.grid_map import GridMap
 from tafang.widgets.squad_panel import SquadPanel
 from tafang.widgets.text import safe
 from textual import on, work
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.command import CommandPalette, DiscoveryHit, Hit, Hits, Provider
 from textual.css.query import NoMatches
+from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Input
@@ -81,8 +96,28 @@ if TYPE_CHECKING:
 
 Clock = Callable[[], datetime]
 
+SCREEN_WORDS = {
+    "case.back": "keys.back",
+    "ask.cancel": "keys.cancel",
+    "assign.cancel": "keys.cancel",
+    "filter.cancel": "keys.cancel",
+    "form.cancel": "keys.cancel",
+    "form.save": "form.save",
+    "help.close": "keys.close",
+    "confirm.yes": "confirm.yes",
+    "confirm.no": "confirm.no",
+}
+"""Binding id of a screen → its footer word in the catalogue."""
+
 INCREMENTAL_MAX = 256
 """Up to this many changed cases are moved into place in the queue; more: rebuild it."""
+
+
+@dataclass
+class DayFiguresRead(Message):
+    """The day's figures for the header, read by a worker."""
+
+    figures: DayFigures
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +132,12 @@ class Command:
     text: str = ""
 
 
-def parse_command(line: str) -> Command | str:
-    """Dispatcher shorthand → a Command, or the reason it cannot be one.
+def _usage_error(action: str, t: Strings | None) -> str:
+    return t("command.usage", usage=usage(action)) if t else f"usage: {usage(action)}"
+
+
+def parse_command(line: str, t: Strings | None = None) -> Command | str:
+    """Dispatcher shorthand → a Command, or the reason it cannot be one (in `t`'s language).
 
     `a 1234`, `d 1234 2-03`, `m 1234 into 99` (or `m 1234 99`), `v 1234 reason …`, `f text`.
     """
@@ -108,11 +147,11 @@ def parse_command(line: str) -> Command | str:
     word = parts[0].lower()
     action = SHORTHAND.get(word)
     if action is None:
-        return f"unknown command {parts[0]!r}"
+        return t("command.unknown", text=parts[0]) if t else f"unknown command {parts[0]!r}"
     if action == "filter":
         return Command("filter", text=line.strip()[len(parts[0]) :].strip())
     if len(parts) < 2 or not parts[1].lstrip("#").isdigit():
-        return f"usage: {usage(action)}"
+        return _usage_error(action, t)
     case_id = int(parts[1].lstrip("#"))
     rest = parts[2].strip() if len(parts) > 2 else ""
     arg = MOVES[action].arg if action in MOVES else ""
@@ -123,7 +162,7 @@ def parse_command(line: str) -> Command | str:
         if bits and bits[0].lower() == "into":
             bits = bits[1:]
         if not bits or not bits[0].lstrip("#").isdigit():
-            return f"usage: {usage(action)}"
+            return _usage_error(action, t)
         return Command(action, case_id, into=int(bits[0].lstrip("#")), reason=" ".join(bits[1:]))
     return Command(action, case_id, reason=rest)
 
@@ -176,7 +215,7 @@ class TafangApp(App[None]):
 
     CSS_PATH = "tafang.tcss"
     TITLE = "Tafang"
-    COMMANDS = App.COMMANDS | {TafangCommands}
+    COMMANDS = App.COMMANDS | {TafangCommands, RecordCommands}
     BINDINGS = _bindings()
 
     def __init__(
@@ -220,9 +259,10 @@ class TafangApp(App[None]):
         self._waiting: dict[int, list[tuple[str, str | None, str, int | None]]] = {}
         self._queue_filled = False  # the queue holds a full, filtered set of rows
         self._frozen = False
-        self.operator_name = next(
-            (o.name for o in deployment.operators if o.code == operator), operator
-        )
+        self.operator_name = self._person(operator)
+        self.day = DayFigures()
+        self.muted_until: datetime | None = None
+        self.mute_minutes = 0
         self.dash = Dashboard(
             self.vm.cell_specs(),
             self.t,
@@ -242,9 +282,38 @@ class TafangApp(App[None]):
             keys[k] = [
                 replace(b, description=self.t(b.description), show=b.show and self.may(b.id))
                 if b.description.startswith("action.")
+                else replace(b, description=self.t("palette.name"))
+                if b.action == "command_palette"
                 else b
                 for b in bs
             ]
+
+    def push_screen(self, screen: Any, *args: Any, **kwargs: Any) -> Any:
+        """Every screen's footer words in the UI language (their bindings carry English)."""
+        if isinstance(screen, Screen):
+            relabel(screen, {k: self.t(v) for k, v in SCREEN_WORDS.items()})
+        return super().push_screen(screen, *args, **kwargs)
+
+    def action_command_palette(self) -> None:
+        """Textual's palette, in the UI language."""
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            self.push_screen(TafangPalette(self.t("palette.placeholder"), self.t("palette.none")))
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """Textual's own palette entries, in the UI language."""
+        t = self.t
+        yield SystemCommand(t("palette.theme"), t("palette.theme_help"), self.action_change_theme)
+        shoot = partial(self.set_timer, 0.1, self.deliver_screenshot)
+        yield SystemCommand(t("palette.screenshot"), t("palette.screenshot_help"), shoot)
+        yield SystemCommand(t("action.quit"), t("palette.quit_help"), self.exit)
+
+    def show_officer(self, code: str) -> None:
+        """The palette found an officer: the cases in their hands."""
+        self.set_filter(Filter(text=code))
+
+    def show_cell(self, code: str) -> None:
+        """The palette found a cell: its cases."""
+        self.set_filter(Filter(cell=code))
 
     def may(self, binding_id: str | None) -> bool:
         """May this operator's role make the move of a binding (`tafang.<move>`) at all?"""
@@ -277,6 +346,8 @@ class TafangApp(App[None]):
         self._refresh_header()
         self._poll()
         self.set_interval(self.tick_seconds, self._tick)
+        self.set_timer(self.figures_after, self._day_figures)
+        self.set_interval(30.0, self._day_figures)
 
     def get_key_display(self, binding: Binding) -> str:
         return KEY_SHOWN.get(binding.key, super().get_key_display(binding))
@@ -400,8 +471,7 @@ class TafangApp(App[None]):
         if newly:
             for cid in newly:
                 queue.flash(cid)
-            if self.d.ui.bell_on_breach:
-                self.bell()
+            self._ring(newly)
         self._refresh_header()
 
     def header_text(self) -> Text:
@@ -410,8 +480,7 @@ class TafangApp(App[None]):
         t = self.t
         h = Text(no_wrap=True, overflow="ellipsis")
         h.append(now.astimezone(self.tz).strftime("%H:%M:%S"), style="bold")
-        h.append(f"  {t('header.operator')} ")
-        h.append(safe(self.operator_name))
+        self._header_shift(h, now)
         if self.daemon_seen:
             words, ok = daemon_text(t, self.daemon_at, now, self.tz)
             h.append("  ")
@@ -431,10 +500,92 @@ class TafangApp(App[None]):
             h.append(f"  {t('header.loading')}")
         if self.compliance is not None:
             h.append(f"  {t('header.compliance')} {self.compliance:.0f}%")
+        self._header_day(h, now)
         if self.filter.active:
             h.append(f"  {t('header.filter')}: ", style="bold")
             h.append(safe(self.vm.describe(self.filter)), style="reverse")
         return h
+
+    def _person(self, operator: str) -> str:
+        """The operator's own name (in English its `name_en`), without a role title."""
+        op = next((o for o in self.d.operators if o.code == operator), None)
+        if op is None:
+            return operator
+        if self.t.lang == "en" and op.name_en:
+            return op.name_en  # configured as the person's name alone
+        return person(op.name)
+
+    def _header_shift(self, h: Text, now: datetime) -> None:
+        """Shift and its hours, then the role from the roster and the operator's name."""
+        t = self.t
+        key, hours = shift_of(now.astimezone(self.tz))
+        h.append(f"  {t(f'shift.{key}')} {hours}")
+        role = t(f"role.{self.role}") if self.role else t("shift.off_roster")
+        h.append(f"  {role} ", style="bold")
+        h.append(safe(self.operator_name))
+
+    def _header_day(self, h: Text, now: datetime) -> None:
+        """Overdue per stage, today's flow and 1-3-5 rates with the hours' sparkline, mute."""
+        t = self.t
+        if self.loaded and self.counts.breached:
+            clocks = {cid: r.clock for cid, r in self.state.rows.items()}
+            by = overdue_by_stage(self.state.light, clocks)
+            parts = " ".join(f"{t(f'clock.{k}')}{n}" for k, n in sorted(by.items()))
+            h.append(f" ({parts})", style="red")
+        d = self.day
+        if d.per_hour:
+            h.append(f"  {t('shift.received')} {d.received} {t('shift.closed')} {d.closed}")
+            rates = " ".join(
+                f"{t(f'clock.{k}')}{rate(*d.rates.get(k, (0, 0)))}"
+                for k in ("respond", "dispatch", "arrive")
+            )
+            h.append(f"  1-3-5 {rates} ")
+            h.append(sparkline(d.per_hour), style="cyan")
+        if self.muted_until is not None and now < self.muted_until:
+            until = self.muted_until.astimezone(self.tz).strftime("%H:%M")
+            h.append(f"  {t('shift.muted', until=until)}", style="bold yellow")
+
+    @work(thread=True, exclusive=True, group="day", exit_on_error=False)
+    def _day_figures(self) -> None:
+        """Today's flow, per-stage rates and received per hour (read in this worker)."""
+        now = self.now()
+        local = now.astimezone(self.tz)
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        try:
+            received, closed = day_flow(self.store, midnight.astimezone(UTC))
+            rates = compliance_by_stage(self.store, midnight.astimezone(UTC), now)
+            since = [day_flow(self.store, h.astimezone(UTC))[0] for h in hour_starts(local)]
+        except Exception:  # the store is away: the header says so elsewhere
+            return
+        self.post_message(DayFiguresRead(DayFigures(received, closed, rates, per_hour(since))))
+
+    def on_day_figures_read(self, m: DayFiguresRead) -> None:
+        self.day = m.figures
+        self._refresh_header()
+
+    def _ring(self, newly: Collection[int]) -> None:
+        """Bell on breach per config, unless muted; three rings when a critical case is among
+        the newly breached."""
+        now = self.now()
+        if not self.d.ui.bell_on_breach or (self.muted_until and now < self.muted_until):
+            return
+        cases = (self.state.cases.get(cid) for cid in newly)
+        rings = bell_pattern(c.priority for c in cases if c is not None)
+        for i in range(rings):
+            self.set_timer(0.25 * i, self.bell) if i else self.bell()
+
+    def action_mute(self) -> None:
+        """Mute the bell for 15, 30, 60 minutes (each press the next), then on again."""
+        self.mute_minutes = next_mute(self.mute_minutes)
+        now = self.now()
+        self.muted_until = now + timedelta(minutes=self.mute_minutes) if self.mute_minutes else None
+        words = (
+            self.t("shift.muted_for", n=self.mute_minutes)
+            if self.mute_minutes
+            else self.t("shift.unmuted")
+        )
+        self.notify(words, markup=False, timeout=3)
+        self._refresh_header()
 
     def _refresh_header(self) -> None:
         if self.dash.ready:
@@ -732,14 +883,19 @@ class TafangApp(App[None]):
 
     def action_help(self) -> None:
         remapped = self.d.ui.keymap  # a deployment's own keys win, as in the footer
-        keys = [
-            (remapped.get(f"tafang.{name}") or key_shown(g.key), self.t(f"action.{name}"))
+        keys: list[tuple[str, str] | tuple[str, str, bool]] = [
+            (
+                remapped.get(f"tafang.{name}") or key_shown(g.key),
+                self.t(f"action.{name}")
+                + ("" if self.may(f"tafang.{name}") else f" ({self.t('keys.unavailable')})"),
+                self.may(f"tafang.{name}"),
+            )
             for name, g in GESTURES.items()
         ]
         keys += [
             ("esc", self.t("action.clear")),
-            ("tab", "focus"),
-            ("ctrl+p", "palette"),
+            ("tab", self.t("keys.tab")),
+            ("ctrl+p", self.t("palette.name")),
             ("ctrl+q", self.t("action.quit")),
         ]
         self.push_screen(HelpScreen(keys, self.t))
@@ -780,7 +936,7 @@ class TafangApp(App[None]):
 
     def run_command(self, line: str) -> None:
         """Execute one line of dispatcher shorthand (see `parse_command`)."""
-        cmd = parse_command(line)
+        cmd = parse_command(line, self.t)
         if isinstance(cmd, str):
             self.notify(safe(cmd), severity="warning", markup=False)
             return

@@ -27,7 +27,7 @@ MOVE_KEYS: dict[str, Gesture | None] = {
     "ack": Gesture("a", "a"),
     "dispatch": Gesture("d", "d"),
     "reassign": None,  # the dispatch key reassigns a case that is already out
-    "arrive": Gesture("i", "ar"),
+    "arrive": Gesture("i", "i"),  # the key and the command-line word agree (`ar` still works)
     "handle": Gesture("h", "h"),
     "close": Gesture("c", "c"),
     "hold": Gesture("p", "p"),
@@ -48,13 +48,16 @@ UI_KEYS: dict[str, Gesture] = {
     "map": Gesture("g", show=False),
     "command": Gesture("colon", show=False),
     "help": Gesture("question_mark"),
+    "mute": Gesture("z", show=False),
 }
 UI_USAGE = {"open": "o ID", "filter": "f TEXT"}
 KEY_SHOWN = {"colon": ":", "question_mark": "?"}
 
 GESTURES: dict[str, Gesture] = {**{n: g for n, g in MOVE_KEYS.items() if g}, **UI_KEYS}
 """Every console action (moves first, then UI actions), in footer order."""
-SHORTHAND: dict[str, str] = {g.word: n for n, g in GESTURES.items() if g.word}
+ALIASES = {"ar": "arrive"}
+"""Older command-line words that keep working (not shown in help)."""
+SHORTHAND: dict[str, str] = {g.word: n for n, g in GESTURES.items() if g.word} | ALIASES
 """Command-line word -> action name."""
 
 

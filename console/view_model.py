@@ -51,7 +51,9 @@ class ViewModel:
         self.at_risk = deployment.sla.at_risk
         self.channels = {c.code: strings.pick(c.name, c.name_en) for c in deployment.channels}
         self.categories = {c.code: strings.pick(c.name, c.name_en) for c in deployment.categories}
-        self.circle_names = {c.code: c.name for c in deployment.tower.enforcement_circles}
+        self.circle_names = {
+            c.code: strings.pick(c.name, c.name_en) for c in deployment.tower.enforcement_circles
+        }
         self.officer_names = {o.code: o.name for s in deployment.squads for o in s.officers}
         self.squad_names = {s.code: strings.pick(s.name, s.name_en) for s in deployment.squads}
         self.partner_names = {p.code: strings.pick(p.name, p.name_en) for p in deployment.partners}

@@ -47,18 +47,21 @@ class Centre(_Model):
 class RiskCircle(_Model):
     code: str
     name: str
+    name_en: str = ""
     half: Literal["north", "south"]
 
 
 class EmergencyCircle(_Model):
     code: str
     name: str
+    name_en: str = ""
     risk: str  # code of the risk circle it belongs to
 
 
 class EnforcementCircle(_Model):
     code: str
     name: str
+    name_en: str = ""
     emergency: str  # code of the emergency circle it belongs to
 
 
@@ -233,6 +236,7 @@ class Operator(_Model):
 
     code: str
     name: str
+    name_en: str = ""
     login: str | None = None
     role: Literal["viewer", "dispatcher", "supervisor", "checker", "admin"] = "dispatcher"
 

@@ -588,4 +588,4 @@ async def test_a_deployment_can_remap_keys(tmp_path: Path, gudang) -> None:
         await until(pilot, lambda: store.get(cid).status == "acknowledged")
         app.action_help()
         await until(pilot, lambda: isinstance(app.screen, HelpScreen))
-        assert ("k", app.t("action.ack")) in app.screen.keys
+        assert ("k", app.t("action.ack"), True) in app.screen.keys

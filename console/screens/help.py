@@ -17,13 +17,16 @@ from textual.widgets import Static
 
 
 class HelpScreen(ModalScreen[None]):
-    """A list of keys; any of escape, q or ? closes it."""
+    """A list of keys (those the operator's role may not use dimmed, marked as such); any of
+    escape, q or ? closes it."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,question_mark", "close", "Close", id="help.close")
     ]
 
-    def __init__(self, keys: Sequence[tuple[str, str]], strings: Strings) -> None:
+    def __init__(
+        self, keys: Sequence[tuple[str, str] | tuple[str, str, bool]], strings: Strings
+    ) -> None:
         super().__init__()
         self.keys = keys
         self.t = strings
@@ -32,12 +35,13 @@ class HelpScreen(ModalScreen[None]):
         keys = Table(title=self.t("help.title"), show_header=False, box=None, expand=True)
         keys.add_column(style="bold", no_wrap=True)
         keys.add_column()
-        for k, what in self.keys:
-            keys.add_row(Text(k), Text(what))
+        for k, what, *available in self.keys:
+            dim = "dim" if available and not available[0] else ""  # the role may not
+            keys.add_row(Text(k, style=dim), Text(what, style=dim))
         cmds = Table(title=self.t("help.command"), show_header=False, box=None, expand=True)
         cmds.add_column(style="bold", no_wrap=True)
         cmds.add_column()
-        for action in SHORTHAND.values():
+        for action in dict.fromkeys(SHORTHAND.values()):  # aliases once
             cmds.add_row(Text(usage(action)), Text(self.t(f"action.{action}")))
         with VerticalScroll(id="help-box", classes="modal-box"):
             yield Static(keys)
