@@ -1,10 +1,14 @@
 """`tafang demo`: the console on a scratch store that moves by itself.
 
-A temporary SQLite file gets the Gudang deployment, its roster and a backlog of open cases in
-every state; then a background thread plays a live feed through the real intake path (the
-2023 channel mix, realistic titles per category, random cells) and the officers' side of the
-work (arrivals, hand-backs, closures), and runs the SLA sweep in-process, so that a newcomer
-sees cases arrive, clocks run out and escalations fire within seconds.
+A temporary SQLite file gets the Gudang deployment, its roster and the backlog of a good shift:
+open cases in every state, each stage done on time (stage times in the past, through the
+store's own moves), officers out on some of them, one or two cases just overdue. A background
+thread then plays a live feed through the real intake path (the 2023 channel mix, realistic
+titles per category, random cells) and the colleagues' side of the work: another dispatcher
+acknowledges and dispatches to the top-ranked officer, officers arrive and report back, a
+checker closes, each after a realistic delay that is mostly inside the 1-3-5 clocks. The SLA
+sweep runs in-process and stands in for the daemon (its heartbeat is written before the
+console opens, so the header says the daemon runs from the first frame).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from tafang.store.cases import Actor, Refused, Store
 from tafang.store.config import Deployment, load_config
 from tafang.store.db import make_engine
 from tafang.store.intake import ingest_records
+from tafang.store.views import CaseView
 
 # 2023 volumes per channel (seed); the minor channels are (assumed) small shares.
 CHANNEL_MIX: tuple[tuple[str, int], ...] = (
@@ -72,6 +77,15 @@ TITLES: dict[str, tuple[str, ...]] = {
 }
 ALARM_CATEGORIES = ("0404", "0607", "0602", "0403", "0401")
 BIKES = ("0590", "0504")
+NEXT: dict[str, tuple[str, str, tuple[float, float]]] = {
+    "new": ("ack", "received_at", (15.0, 50.0)),
+    "acknowledged": ("dispatch", "acknowledged_at", (30.0, 110.0)),
+    "dispatched": ("arrive", "dispatched_at", (60.0, 170.0)),
+    "on_scene": ("handle", "arrived_at", (240.0, 720.0)),
+    "handled": ("close", "handled_at", (60.0, 240.0)),
+}
+"""A case's next step in colleagues' hands: the move, the stage time its delay counts from,
+and the delay range in seconds (a dispatcher at the terminal is usually quicker)."""
 PLACES = ("文三西路", "古墩路", "莲花街", "文二西路", "紫荆花路", "益乐路", "天目山路", "嘉绿苑路")
 
 
@@ -79,7 +93,7 @@ PLACES = ("文三西路", "古墩路", "莲花街", "文二西路", "紫荆花�
 class DemoOptions:
     """How the demo plays: `speed` new cases a minute, `backlog` open cases at the start."""
 
-    speed: float = 6.0
+    speed: float = 2.0
     backlog: int = 30
     seed: int | None = None
     progress: bool = True  # simulated officers (and a second dispatcher) move cases along
@@ -117,11 +131,14 @@ def scratch_url(keep: bool = False) -> tuple[str, Callable[[], None]]:
 
 
 def prepare(store: Store, options: DemoOptions) -> None:
-    """Give the roster its live rows and seed the backlog into an empty store (a kept store
-    is left as it is)."""
+    """Give the roster its live rows, seed the backlog into an empty store (a kept store is
+    left as it is) and write the stand-in daemon's first heartbeat."""
     store.sync_roster()
     if not store.cases("open", limit=1):
         seed_backlog(store, options.backlog, random.Random(options.seed))
+    if options.sweep:
+        now = datetime.now(UTC)
+        write_heartbeat(store.engine, now=now, started_at=now, info={"demo": "in-process sweep"})
 
 
 class Generator:
@@ -168,35 +185,82 @@ def post(store: Store, record: dict[str, Any], actor: Actor) -> None:
     ingest_records(store, [(None, record)], origin="demo", actor=actor)
 
 
+COLLEAGUE = Actor("d02", "demo-other-terminal")
+"""The other dispatcher on shift (acknowledges, dispatches; reports officers' progress)."""
+CHECKER = Actor("c01", "demo-check")
+"""The checker (监管) who closes handled cases: neither dispatched nor handled them."""
+
+# Backlog shape: (state, share, age range). Ages are shares of the case's own clocks (respond,
+# dispatch, arrive budgets from the store's rule) so every finished stage is on time; on-scene
+# and handled cases are older (seconds). Two cases are left just overdue.
+BACKLOG: tuple[tuple[str, float, str, tuple[float, float]], ...] = (
+    ("new", 0.15, "respond", (0.1, 0.7)),
+    ("acknowledged", 0.15, "dispatch", (0.4, 0.8)),
+    ("dispatched", 0.2, "arrive", (0.6, 0.9)),
+    ("on_scene", 0.35, "", (300, 2400)),
+    ("handled", 0.15, "", (900, 3600)),
+)
+LATE: tuple[tuple[str, str, float], ...] = (
+    ("new", "respond", 1.3),
+    ("acknowledged", "dispatch", 1.1),
+)
+"""The few breaches of a good shift: one not acknowledged in time, one not dispatched."""
+STATE_MOVES = ("ack", "dispatch", "arrive", "handle")
+DEPTH = {"new": 0, "acknowledged": 1, "dispatched": 2, "on_scene": 3, "handled": 4}
+
+
+def stage_times(
+    rng: random.Random, received: datetime, state: str, budget: dict[str, int]
+) -> list[tuple[str, datetime]]:
+    """The moves that brought a case to `state` and when, each inside its own clock."""
+    ack = rng.uniform(0.15, 0.6) * budget["respond"]
+    sent = ack + rng.uniform(0.2, 0.6) * (budget["dispatch"] - ack)
+    there = sent + rng.uniform(0.3, 0.8) * (budget["arrive"] - sent)
+    done = there + rng.uniform(240, 900)
+    at = [received + timedelta(seconds=x) for x in (ack, sent, there, done)]
+    return list(zip(STATE_MOVES, at, strict=True))[: DEPTH[state]]
+
+
+def _plan(rng: random.Random, n: int) -> list[tuple[str, str, float, float]]:
+    """(state, clock the age is a share of or "", low, high) for each backlog case."""
+    plan = [(state, clock, share, share) for state, clock, share in LATE]
+    for state, part, clock, (lo, hi) in BACKLOG:
+        plan += [(state, clock, lo, hi)] * max(1, round(part * (n - len(LATE))))
+    return plan
+
+
 def seed_backlog(store: Store, n: int, rng: random.Random, now: datetime | None = None) -> None:
-    """`n` open cases received over the last minutes, moved on to varied states."""
+    """`n` open cases of a good shift: every state, stages done on time (at their own past
+    instants, through `Store.act`), officers out on the dispatched ones, two just overdue."""
     now = now or datetime.now(UTC)
     gen = Generator(store.d, rng)
-    actor = Actor("d02", "demo-other-terminal")
-    for i in range(n):
-        age = rng.uniform(2, 150) if i % 4 else rng.uniform(150, 1800)
-        post(store, gen.record(now - timedelta(seconds=age)), actor)
-    officers = [o.code for s in store.d.squads for o in s.officers]
-    rng.shuffle(officers)
-    for c in store.cases("open"):
-        roll = rng.random()
-        try:
-            if roll < 0.30:
-                continue  # stays new
-            store.act(c.id, "ack", actor)
-            if roll < 0.50:
-                continue
-            if not officers:
-                continue
-            store.act(c.id, "dispatch", actor, to=officers.pop())
-            if roll < 0.75:
-                continue
-            store.act(c.id, "arrive", actor)
-            if roll < 0.92:
-                continue
-            store.act(c.id, "handle", actor)
-        except Refused:
-            continue
+    for state, clock, lo, hi in _plan(rng, n):
+        rec = gen.record(now)
+        budget = store.clocks.budgets(rec["category"], rec["priority"])
+        age = rng.uniform(lo, hi) * (budget[clock] if clock else 1)
+        received = now - timedelta(seconds=age)
+        rec["received_at"] = received.isoformat()
+        ingest_records(store, [(None, rec)], origin="demo", actor=COLLEAGUE, now=received)
+        ext = rec["external_id"]
+        case = next((c for c in store.cases("open") if c.external_id == ext), None)
+        for move, at in stage_times(rng, received, state, budget) if case else ():
+            if at >= now:
+                break
+            try:
+                to = best_assignee(store, case) if move == "dispatch" else None
+                case = store.act(case.id, move, COLLEAGUE, to=to, now=at)
+            except Refused:
+                break
+
+
+def best_assignee(store: Store, case: CaseView) -> str | None:
+    """Whom a colleague sends: the dispatch modal's top choice (competence first)."""
+    from tafang.console.i18n import Strings
+    from tafang.console.screens.assign import rank
+
+    choices = rank(case, store.officers(), store.d, Strings("zh"))
+    free = [c for c in choices if c.kind != "officer" or c.rank[1] == 0]
+    return free[0].code if free else None
 
 
 class DemoFeed(threading.Thread):
@@ -215,7 +279,7 @@ class DemoFeed(threading.Thread):
             self.policy = clocks if isinstance(clocks, Policy) else Policy(store.d)
         self.started_at = datetime.now(UTC)
         self.feed_actor = Actor("demo-feed", "demo")
-        self.field_actor = Actor("d02", "demo-other-terminal")
+        self.delays: dict[tuple[int, str], float] = {}
 
     def stop(self, timeout: float = 2.0) -> None:
         self._halt.set()
@@ -234,7 +298,7 @@ class DemoFeed(threading.Thread):
                 if clock >= next_case:
                     post(self.store, self.gen.record(now), self.feed_actor)
                     next_case = clock + self.rng.expovariate(1.0 / every)
-                if self.o.progress and self.rng.random() < 0.25:
+                if self.o.progress and int(clock * 2) % 4 == 0:
                     self.progress(now)
                 if self.policy is not None and int(clock * 2) % 2 == 0:
                     sweep(self.store, self.policy, now)
@@ -243,19 +307,29 @@ class DemoFeed(threading.Thread):
                 continue
 
     def progress(self, now: datetime) -> None:
-        """One step of field work: an arrival, a hand-back or a closure."""
-        cases = self.store.cases("open")
-        moves = {"dispatched": "arrive", "on_scene": "handle", "handled": "close"}
-        ready = [
-            c for c in cases if c.status in moves and (now - c.updated_at).total_seconds() > 20
-        ]
-        if not ready:
-            return
-        c = self.rng.choice(ready)
-        try:
-            self.store.act(c.id, moves[c.status], self.field_actor, expected_version=c.version)
-        except Refused:
-            pass
+        """Colleagues' work: each open case takes its next step once its own delay has
+        passed (mostly inside the clocks; one in twenty late), so cases flow to closure."""
+        for c in self.store.cases("open"):
+            step = NEXT.get(c.status)
+            if step is None:
+                continue
+            move, since, (lo, hi) = step
+            start = getattr(c, since) or c.received_at
+            wait = self.delays.setdefault((c.id, move), self._delay(lo, hi))
+            if (now - start).total_seconds() < wait:
+                continue
+            actor = CHECKER if move == "close" else COLLEAGUE
+            try:
+                to = best_assignee(self.store, c) if move == "dispatch" else None
+                if move == "dispatch" and to is None:
+                    continue  # nobody free: it waits, as it would
+                self.store.act(c.id, move, actor, to=to, expected_version=c.version, now=now)
+            except Refused:
+                self.delays[(c.id, move)] = wait + 30  # the user moved it, or a race: later
+
+    def _delay(self, lo: float, hi: float) -> float:
+        late = self.rng.random() < 0.05
+        return self.rng.uniform(hi, hi * 1.5) if late else self.rng.uniform(lo, hi)
 
     def heartbeat(self, now: datetime) -> None:
         """The in-process sweep stands in for the daemon, so the header says so."""
