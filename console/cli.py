@@ -104,7 +104,7 @@ def _wall_command(sub: Any) -> None:
 def _run_commands(sub: Any) -> None:
     """The long-running modes and intake."""
     d = sub.add_parser("demo", help="console on a scratch store with a simulated live feed")
-    d.add_argument("--speed", type=float, default=6.0, help="new cases per minute (default 6)")
+    d.add_argument("--speed", type=float, default=2.0, help="new cases per minute (default 2)")
     d.add_argument("--lang", choices=["zh", "en"])
     d.add_argument("--keep", action="store_true", help="keep the scratch store afterwards")
     c = sub.add_parser("console", help="the console on the configured store")
