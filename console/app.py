@@ -168,13 +168,15 @@ def parse_command(line: str, t: Strings | None = None) -> Command | str:
 
 
 class TafangCommands(Provider):
-    """Every console action in the command palette (ctrl+p), in the UI language."""
+    """Every console action the operator's role may take, in the command palette (ctrl+p),
+    in the UI language."""
 
     def _items(self) -> Iterable[tuple[str, str, str]]:
         app = self.app
         assert isinstance(app, TafangApp)
         for name, g in GESTURES.items():
-            yield f"{app.t(f'action.{name}')} ({key_shown(g.key)})", name, action_of(name)
+            if app.may(f"tafang.{name}"):  # a move the role may not make is not offered
+                yield f"{app.t(f'action.{name}')} ({key_shown(g.key)})", name, action_of(name)
 
     async def discover(self) -> Hits:
         app = self.app

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from tafang.console.app import TafangApp
+from tafang.console.app import TafangApp, TafangCommands
 from tafang.console.screens.ask import AskScreen
 from tafang.console.screens.confirm import ConfirmScreen
 from tafang.console.screens.new_case import NewCaseScreen
@@ -55,6 +55,9 @@ async def test_dispatcher_hold_is_refused_before_any_question(store, gudang) -> 
     async with app.run_test(size=(120, 36)) as pilot:
         await until(pilot, lambda: app.loaded and app.dash.queue.cursor_case_id == cid)
         assert "tafang.hold" not in shown_keys(app) and "tafang.ack" in shown_keys(app)
+        offered = [text for text, _, _ in TafangCommands(app.screen)._items()]
+        assert app.t("action.ack") in " ".join(offered)
+        assert app.t("action.hold") not in " ".join(offered)  # not in the palette either
         await pilot.press("p")
         await pilot.pause()
         assert not isinstance(app.screen, AskScreen)  # no reason asked for nothing
