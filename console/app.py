@@ -498,6 +498,7 @@ class TafangApp(App[None]):
             h.append(
                 f"  {t('header.breached')} {c.breached}", style="bold red" if c.breached else ""
             )
+            self._header_overdue(h)
         else:
             h.append(f"  {t('header.loading')}")
         if self.compliance is not None:
@@ -526,14 +527,17 @@ class TafangApp(App[None]):
         h.append(f"  {role} ", style="bold")
         h.append(safe(self.operator_name))
 
-    def _header_day(self, h: Text, now: datetime) -> None:
-        """Overdue per stage, today's flow and 1-3-5 rates with the hours' sparkline, mute."""
-        t = self.t
-        if self.loaded and self.counts.breached:
+    def _header_overdue(self, h: Text) -> None:
+        """Overdue cases per stage, beside the overdue count."""
+        if self.counts.breached:
             clocks = {cid: r.clock for cid, r in self.state.rows.items()}
             by = overdue_by_stage(self.state.light, clocks)
-            parts = " ".join(f"{t(f'clock.{k}')}{n}" for k, n in sorted(by.items()))
+            parts = " ".join(f"{self.t(f'clock.{k}')}{n}" for k, n in sorted(by.items()))
             h.append(f" ({parts})", style="red")
+
+    def _header_day(self, h: Text, now: datetime) -> None:
+        """Today's flow and 1-3-5 rates with the hours' sparkline, and the bell's mute."""
+        t = self.t
         d = self.day
         if d.per_hour:
             h.append(f"  {t('shift.received')} {d.received} {t('shift.closed')} {d.closed}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -155,3 +155,16 @@ async def test_mute_silences_the_breach_bell(store, gudang) -> None:
         app._ring([cid])
         await pilot.pause(0.1)
         assert len(rings) == 4
+
+
+async def test_header_shows_the_day_and_overdue_per_stage(store, gudang) -> None:
+    cid = new_case(store, gudang)
+    app = TafangApp(store, gudang, operator="d01", terminal="t", lang="zh", figures_after=0.1)
+    async with app.run_test(size=(200, 30)) as pilot:
+        await until(pilot, lambda: app.loaded and app.day.per_hour)
+        text = app.header_text().plain
+        assert "今日受理 1" in text and "1-3-5" in text and "█" in text  # this hour's case
+        late = app.state.cases[cid].received_at + timedelta(minutes=2)
+        app.now = lambda: late  # the respond clock ran out
+        app._tick()
+        assert "已超时 1 (响应1)" in app.header_text().plain
