@@ -263,6 +263,7 @@ class TafangApp(App[None]):
         self._frozen = False
         self.operator_name = self._person(operator)
         self.day = DayFigures()
+        self._overdue_by: dict[str, int] = {}
         self.muted_until: datetime | None = None
         self.mute_minutes = 0
         self.dash = Dashboard(
@@ -462,6 +463,10 @@ class TafangApp(App[None]):
     def _tick(self) -> None:
         now = self.now()
         self.counts, newly = self.state.tick(now)
+        if self.counts.breached:
+            rows, light = self.state.rows, self.state.light
+            clocks = {cid: rows[cid].clock for cid, v in light.items() if v == "breached"}
+            self._overdue_by = overdue_by_stage(light, clocks)
         if not self.dash.ready:
             return
         queue = self.dash.queue
@@ -528,10 +533,10 @@ class TafangApp(App[None]):
         h.append(safe(self.operator_name))
 
     def _header_overdue(self, h: Text) -> None:
-        """Overdue cases per stage, beside the overdue count."""
-        if self.counts.breached:
-            clocks = {cid: r.clock for cid, r in self.state.rows.items()}
-            by = overdue_by_stage(self.state.light, clocks)
+        """Overdue cases per stage, beside the overdue count (counted on the tick: a walk
+        over every row is too dear for each repaint an action makes)."""
+        if self.counts.breached and self._overdue_by:
+            by = self._overdue_by
             parts = " ".join(f"{self.t(f'clock.{k}')}{n}" for k, n in sorted(by.items()))
             h.append(f" ({parts})", style="red")
 
