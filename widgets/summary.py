@@ -15,7 +15,7 @@ from rich.text import Text
 from tafang.widgets.rows import Summary, SummaryEntry
 from tafang.widgets.text import safe
 from tafang.widgets.words import Words
-from textual.geometry import Size
+from textual import events
 from textual.widget import Widget
 
 _Piece = list[tuple[str, str | None]]  # (text, component) runs that stay on one line
@@ -33,7 +33,7 @@ class SummaryLine(Widget):
     }
 
     DEFAULT_CSS = """
-    SummaryLine { height: auto; background: $boost; padding: 0 1; }
+    SummaryLine { height: 1; background: $boost; padding: 0 1; }
     SummaryLine > .summary-line--section { text-style: bold; color: $text-accent; }
     SummaryLine > .summary-line--free { color: $text-success; text-style: bold; }
     SummaryLine > .summary-line--out { color: $text-warning; text-style: bold; }
@@ -58,7 +58,21 @@ class SummaryLine(Widget):
         if summary == self.summary:
             return
         self.summary = summary
-        self.refresh(layout=True)
+        self._fit_height()
+        self.refresh()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        """As many lines as the packing needs at this width (set, not `auto`: an auto height
+        measured before the first data arrived could stay behind the content)."""
+        width = self.content_size.width
+        if width <= 0:
+            return
+        lines = max(len(self.packed(width)), 1)
+        if self.styles.height is None or self.styles.height.value != lines:
+            self.styles.height = lines
 
     # Building ------------------------------------------------------------------------------
     def _entry(self, e: SummaryEntry) -> _Piece:
@@ -117,9 +131,6 @@ class SummaryLine(Widget):
         if line:
             lines.append(line)
         return lines
-
-    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return max(len(self.packed(max(width, 1))), 1)
 
     def render(self) -> Text:
         out = Text(no_wrap=True, overflow="ellipsis")

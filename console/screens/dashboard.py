@@ -10,6 +10,7 @@ worker and cached per case version, so cursor moves never wait for the store.
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -108,6 +109,7 @@ class Dashboard(Screen[None]):
         self.now = now
         self._timelines: OrderedDict[tuple[int, int], list[TimelineEntry]] = OrderedDict()
         self._detail_timer: Timer | None = None
+        self._detail_due = 0.0
         self._detail_id: int | None = None
         self._map_states: tuple[CellState, ...] | None = None
         self._queue: EventQueue | None = None
@@ -150,7 +152,7 @@ class Dashboard(Screen[None]):
         self.queue.focus()
         self.post_message(self.Ready())
         if self.state is not None:
-            self.set_interval(1.0, self._refresh_detail)
+            self.set_interval(1.0, self._tick_detail)
 
     class Ready(Message):
         """The widgets exist: the app may hand them what it loaded meanwhile."""
@@ -199,16 +201,36 @@ class Dashboard(Screen[None]):
         return self._detail
 
     def on_event_queue_cursor_moved(self, m: EventQueue.CursorMoved) -> None:
-        """Follow the cursor once it rests (the app marks the map the same way)."""
-        if self._detail_timer is not None:
-            self._detail_timer.stop()
+        """Follow the cursor once it rests. One timer, re-armed only when it fires early:
+        a key repeat costs a clock read, not a timer (each is an asyncio task)."""
         self._detail_id = m.case_id
-        self._detail_timer = self.set_timer(DETAIL_DELAY, self._refresh_detail)
+        self._detail_due = time.monotonic() + DETAIL_DELAY
+        if self._detail_timer is None:
+            self._detail_timer = self.set_timer(DETAIL_DELAY, self._detail_rested)
+
+    def _detail_rested(self) -> None:
+        self._detail_timer = None
+        left = self._detail_due - time.monotonic()
+        if left > 0.005:  # the cursor moved again meanwhile: wait for the rest of the pause
+            self._detail_timer = self.set_timer(left, self._detail_rested)
+            return
+        self._refresh_detail()
+
+    def _tick_detail(self) -> None:
+        """Once a second: the countdowns move; the case is rebuilt only if the store sent a
+        newer version (or the pane shows another case)."""
+        shown = self._detail.detail
+        case = self.state.cases.get(self._detail_id) if self.state and self._detail_id else None
+        if shown is not None and case is not None and case.version == shown.version:
+            if self.now is not None:
+                self._detail.tick(self.now())
+            return
+        if self._detail_timer is None:
+            self._refresh_detail()
 
     def _refresh_detail(self) -> None:
         """Draw the cursor's case from what the app holds (no I/O); its record comes from
         the cache, or a worker reads it."""
-        self._detail_timer = None
         if self.state is None or self.vm is None or self.now is None or not self.is_attached:
             return
         now = self.now()
