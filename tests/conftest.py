@@ -160,10 +160,13 @@ def roster_as(dest: Path, logins: dict[str, str]) -> Path:
 
     text_ = (ROOT / "config.toml").read_text(encoding="utf-8")
     for code, login in logins.items():
-        block = re.compile(rf'(code = "{re.escape(code)}"\nname = "[^"\n]*"\n)(login = "[^"]*"\n)?')
-        new = f'login = "{login}"\n'
-        text_, n = block.subn(lambda m, new=new: m.group(1) + new, text_, count=1)
-        assert n == 1, code
+        # The operator's block: from its code line to the next blank line; one login line.
+        block = re.compile(rf'(?m)^code = "{re.escape(code)}"\n(?:(?!\n).+\n)*')
+        m = block.search(text_)
+        assert m is not None, code
+        lines = [ln for ln in m.group(0).splitlines() if not ln.startswith("login = ")]
+        body = "\n".join([*lines, f'login = "{login}"']) + "\n"
+        text_ = text_[: m.start()] + body + text_[m.end() :]
     dest.write_text(text_, encoding="utf-8")
     return dest
 
