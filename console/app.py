@@ -665,6 +665,14 @@ class TafangApp(App[None]):
         if pending and row is not None:
             label = self.t("queue.pending", status=row.status_label)
             self.state.rows[case.id] = replace(row, status_label=label)
+        if pending and self.dash.ready and self._queue_filled:
+            # The row is the answer the eye waits for: only it (and the header) now; the
+            # map and squads follow with the store's answer a few ms later.
+            self.counts = self.state.counts()
+            shown, gone = self.state.rows_for([case.id], self.filter)
+            self.dash.queue.update_rows(shown, gone, now)
+            self._refresh_header()
+            return
         self._repaint(now, [case.id])
 
     def _settle(self, case_id: int, answer: CaseView | None) -> bool:

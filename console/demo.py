@@ -223,10 +223,13 @@ def stage_times(
 
 def _plan(rng: random.Random, n: int) -> list[tuple[str, str, float, float]]:
     """(state, clock the age is a share of or "", low, high) for each backlog case."""
-    plan = [(state, clock, share, share) for state, clock, share in LATE]
+    plan = [(state, clock, share, share) for state, clock, share in LATE][:n]
+    rest = n - len(plan)
     for state, part, clock, (lo, hi) in BACKLOG:
-        plan += [(state, clock, lo, hi)] * max(1, round(part * (n - len(LATE))))
-    return plan
+        plan += [(state, clock, lo, hi)] * round(part * rest)
+    state, _, clock, (lo, hi) = BACKLOG[3]  # rounding: the difference is on scene
+    plan += [(state, clock, lo, hi)] * (n - len(plan))
+    return plan[:n]
 
 
 def seed_backlog(store: Store, n: int, rng: random.Random, now: datetime | None = None) -> None:
