@@ -437,6 +437,8 @@ class TafangApp(App[None]):
         """Hand the widgets the state; with `changed` (case ids), the queue takes only those
         rows instead of re-sorting every open case (an action must repaint within 50 ms)."""
         self.counts = self.state.counts()
+        if changed is None:
+            self._count_overdue()
         if not self.dash.ready:
             return
         self.dash.queue.lights = self.state.light  # the store's rule, as of `now`
@@ -463,10 +465,7 @@ class TafangApp(App[None]):
     def _tick(self) -> None:
         now = self.now()
         self.counts, newly = self.state.tick(now)
-        if self.counts.breached:
-            rows, light = self.state.rows, self.state.light
-            clocks = {cid: rows[cid].clock for cid, v in light.items() if v == "breached"}
-            self._overdue_by = overdue_by_stage(light, clocks)
+        self._count_overdue()
         if not self.dash.ready:
             return
         queue = self.dash.queue
@@ -531,6 +530,12 @@ class TafangApp(App[None]):
         role = t(f"role.{self.role}") if self.role else t("shift.off_roster")
         h.append(f"  {role} ", style="bold")
         h.append(safe(self.operator_name))
+
+    def _count_overdue(self) -> None:
+        """Overdue per stage for the header: on the tick and after a full repaint only."""
+        rows, light = self.state.rows, self.state.light
+        clocks = {cid: rows[cid].clock for cid, v in light.items() if v == "breached"}
+        self._overdue_by = overdue_by_stage(light, clocks) if clocks else {}
 
     def _header_overdue(self, h: Text) -> None:
         """Overdue cases per stage, beside the overdue count (counted on the tick: a walk
