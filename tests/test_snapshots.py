@@ -233,3 +233,21 @@ async def test_detail_pane_follows_the_cursor_in_plain_words(seeded: Store, guda
         assert "已超时 3" in header and "09:00:00" in header
         shot = app.export_screenshot()
         assert "版本" not in shot and "catch_up" not in shot
+
+
+@pytest.mark.anyio
+async def test_after_an_action_the_cursor_goes_to_the_next_case_needing_it(  # type: ignore[no-untyped-def]
+    seeded: Store, gudang
+) -> None:
+    app = make_app(seeded, gudang)
+    app.figures_after = 0.05
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: app.loaded, "first load")
+        queue = app.dash.queue
+        await pilot.press("down")
+        assert queue.cursor_case_id == 9  # breached, new: the dispatcher acknowledges it
+        await pilot.press("a")
+        assert queue.cursor_case_id == 8  # at once: the most overdue other case
+        await until(pilot, lambda: seeded.get(9).status == "acknowledged", "the store's answer")
+        await pilot.pause()
+        assert queue.cursor_case_id == 8  # the answer moved case 9's row, not the cursor

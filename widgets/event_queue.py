@@ -71,7 +71,7 @@ _SEP = " "
 DROP_ORDER = ("channel", "assignee", "category", "status")
 """Columns given up, in this order, when the widget is too narrow to show a readable title."""
 MIN_TITLE = 16
-WIDE_TITLE = 32
+WIDE_TITLE = 36
 """Cells the title keeps before other columns are widened (names shown whole)."""
 WIDEN_ORDER = ("channel", "assignee", "category", "status")
 MIN_SCROLLED = 3
