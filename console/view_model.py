@@ -200,6 +200,12 @@ def _assignee_name(vm: ViewModel, code: str) -> str:
     return vm.squad_names.get(code) or vm.partner_names.get(code, code)
 
 
+def _when(vm: ViewModel, at: datetime, now: datetime) -> str:
+    """A deadline in local time, with its date when it is not today (a resolve clock)."""
+    same_day = at.astimezone(vm.tz).date() == now.astimezone(vm.tz).date()
+    return local(vm, at, "%H:%M:%S" if same_day else "%m-%d %H:%M")
+
+
 def clock_lines(vm: ViewModel, case: CaseView, now: datetime) -> tuple[ClockLine, ...]:
     """Every clock of a case that has a deadline: running ones with their light (the store's
     `light_at`), met ones with the time they were met."""
@@ -214,7 +220,7 @@ def clock_lines(vm: ViewModel, case: CaseView, now: datetime) -> tuple[ClockLine
         met = getattr(case, _MET_AT[c])
         if due is not None and c in RUNNING.get(status, ()):
             light = light_at(due, float(budgets.get(c, 0)) or None, vm.at_risk, at)
-            text = t("case.clock_due", clock=name, at=local(vm, due))
+            text = t("case.clock_due", clock=name, at=_when(vm, due, now))
             out.append(ClockLine(name, text, due, light))
         elif met is not None:
             out.append(
