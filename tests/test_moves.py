@@ -55,16 +55,16 @@ def test_shorthand_covers_exactly_the_bound_moves() -> None:
     bound = {n for n, g in MOVE_KEYS.items() if g is not None}
     assert {a for a in SHORTHAND.values() if a in MOVES} == bound
     assert set(SHORTHAND.values()) - bound == {"open", "filter"}
-    for word, name in SHORTHAND.items():
-        if name in MOVES:
-            assert usage(name).startswith(f"{word} ID")
+    for name in bound:  # the usage line names one of the move's words (others are aliases)
+        words = [w for w, n in SHORTHAND.items() if n == name]
+        assert any(usage(name).startswith(f"{w} ID") for w in words), name
 
 
 def test_binding_ids_stay_stable_for_deployment_keymaps() -> None:
     ids = {b.id for b in TafangApp.BINDINGS}  # type: ignore[union-attr]
     old = "ack dispatch arrive handle close hold resume return rework void merge escalate "
     old += "supervise open new filter map command help clear"
-    assert ids == {f"tafang.{n}" for n in old.split()}
+    assert {f"tafang.{n}" for n in old.split()} <= ids  # new bindings may come, none may go
     assert action_of("ack") == "move('ack')" and action_of("help") == "help"
     assert list(GESTURES)[:2] == ["ack", "dispatch"]
 
