@@ -481,37 +481,43 @@ class TafangApp(App[None]):
         self._refresh_header()
 
     def header_text(self) -> Text:
-        """The header line: time, operator, daemon, store, counts, compliance, filter."""
+        """The header line, most needed first (a narrow terminal cuts from the end): time, an
+        outage, the overdue and at-risk counts, a muted bell, the daemon, the filter; then the
+        shift and operator, compliance and the day's flow."""
         now = self.now()
         t = self.t
         h = Text(no_wrap=True, overflow="ellipsis")
         h.append(now.astimezone(self.tz).strftime("%H:%M:%S"), style="bold")
-        self._header_shift(h, now)
-        if self.daemon_seen:
-            words, ok = daemon_text(t, self.daemon_at, now, self.tz)
-            h.append("  ")
-            h.append(words, style="green" if ok else "bold red")
         if self.store_down is not None:
             h.append("  ")
             since = self.store_down.astimezone(self.tz).strftime("%H:%M:%S")
             h.append(t("header.store_down", since=since), style="bold white on red")
-        if self.loaded:
-            c = self.counts
-            h.append(f"  {t('header.open')} {c.open}")
-            h.append(f"  {t('header.at_risk')} {c.at_risk}", style="yellow" if c.at_risk else "")
-            h.append(
-                f"  {t('header.breached')} {c.breached}", style="bold red" if c.breached else ""
-            )
-            self._header_overdue(h)
-        else:
-            h.append(f"  {t('header.loading')}")
-        if self.compliance is not None:
-            h.append(f"  {t('header.compliance')} {self.compliance:.0f}%")
-        self._header_day(h, now)
+        self._header_counts(h)
+        self._header_muted(h, now)
+        if self.daemon_seen:
+            words, ok = daemon_text(t, self.daemon_at, now, self.tz)
+            h.append("  ")
+            h.append(words, style="green" if ok else "bold red")
         if self.filter.active:
             h.append(f"  {t('header.filter')}: ", style="bold")
             h.append(safe(self.vm.describe(self.filter)), style="reverse")
+        self._header_shift(h, now)
+        if self.compliance is not None:
+            h.append(f"  {t('header.compliance')} {self.compliance:.0f}%")
+        self._header_day(h)
         return h
+
+    def _header_counts(self, h: Text) -> None:
+        """Overdue (by stage), at risk and open; 'loading' until the first load."""
+        t = self.t
+        if not self.loaded:
+            h.append(f"  {t('header.loading')}")
+            return
+        c = self.counts
+        h.append(f"  {t('header.breached')} {c.breached}", style="bold red" if c.breached else "")
+        self._header_overdue(h)
+        h.append(f"  {t('header.at_risk')} {c.at_risk}", style="yellow" if c.at_risk else "")
+        h.append(f"  {t('header.open')} {c.open}")
 
     def _person(self, operator: str) -> str:
         """The operator's own name (in English its `name_en`), without a role title."""
@@ -545,8 +551,8 @@ class TafangApp(App[None]):
             parts = " ".join(f"{self.t(f'clock.{k}')}{n}" for k, n in sorted(by.items()))
             h.append(f" ({parts})", style="red")
 
-    def _header_day(self, h: Text, now: datetime) -> None:
-        """Today's flow and 1-3-5 rates with the hours' sparkline, and the bell's mute."""
+    def _header_day(self, h: Text) -> None:
+        """Today's flow and 1-3-5 rates with the hours' sparkline."""
         t = self.t
         d = self.day
         if d.per_hour:
@@ -557,9 +563,12 @@ class TafangApp(App[None]):
             )
             h.append(f"  1-3-5 {rates} ")
             h.append(sparkline(d.per_hour), style="cyan")
+
+    def _header_muted(self, h: Text, now: datetime) -> None:
+        """A muted breach bell is said early: a dispatcher must know the bell is off."""
         if self.muted_until is not None and now < self.muted_until:
             until = self.muted_until.astimezone(self.tz).strftime("%H:%M")
-            h.append(f"  {t('shift.muted', until=until)}", style="bold yellow")
+            h.append(f"  {self.t('shift.muted', until=until)}", style="bold yellow")
 
     @work(thread=True, exclusive=True, group="day", exit_on_error=False)
     def _day_figures(self) -> None:
