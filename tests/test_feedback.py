@@ -128,3 +128,35 @@ async def test_command_line_dispatch_shows_the_officer_at_once(db, gudang: Deplo
             con.commit()
             con.close()
         await until(pilot, lambda: store.get(cid).assignee == "2-03" and not app.pending)
+
+
+async def test_modal_enter_keeps_the_footer_and_shows_the_row(db, gudang: Deployment) -> None:
+    """Closing the dispatch modal does not rebuild the dashboard's footer (its keys are the
+    ones it showed before: the rebuild cost two full restyles between Enter and the frame);
+    the row shows the dispatch pending at once."""
+    from tafang.console.screens.assign import AssignScreen
+    from textual.widgets._footer import FooterKey
+
+    store, path = db
+    cid = new_case(store, gudang)
+    app = TafangApp(store, gudang, operator="d01", terminal="t-1", lang="en")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: app.loaded and app.dash.queue.cursor_case_id == cid)
+        await until(pilot, lambda: app.dash.query(FooterKey))
+        await pilot.pause(0.1)
+        keys = list(app.dash.query(FooterKey))
+        words = [k.description for k in keys]
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, AssignScreen))
+        con = locked(path)
+        try:
+            await pilot.press("enter")
+            await until(pilot, lambda: app.screen is app.dash)
+            row = app.dash.queue.row_for(cid)
+            assert row is not None and row.status == "dispatched"  # before the store answers
+        finally:
+            con.commit()
+            con.close()
+        await until(pilot, lambda: not app.pending)
+        assert list(app.dash.query(FooterKey)) == keys  # the same widgets, not rebuilt
+        assert [k.description for k in keys] == words

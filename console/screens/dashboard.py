@@ -23,6 +23,7 @@ from tafang.console.view_model import case_detail, summary
 from tafang.store.views import TimelineEntry
 from tafang.widgets.detail_pane import DetailPane
 from tafang.widgets.event_queue import EventQueue
+from tafang.widgets.footer import Footer
 from tafang.widgets.grid_map import GridMap
 from tafang.widgets.rows import CellSpec, CellState, OfficerRow, PartnerRow, QueueRow
 from tafang.widgets.squad_panel import SquadPanel
@@ -35,7 +36,7 @@ from textual.screen import Screen
 from textual.suggester import SuggestFromList
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 
 if TYPE_CHECKING:
     from tafang.console.live_state import LiveState
