@@ -62,3 +62,21 @@ async def test_top_ranked_officer_is_of_the_case_group(store: Store, gudang: Dep
             assert gudang.officers_by_code[top.code][1].group == group, (group, top)
             await pilot.press("escape")
             await pilot.pause(0.02)
+
+
+def test_dispatch_list_names_fit_the_longest_in_the_language(gudang: Deployment) -> None:
+    """The name column is as wide as the longest name shown (`Support squad` was cut to
+    `Support squ…` at a fixed 12 cells in English); the reasons still start in one column."""
+    from tafang.console.i18n import Strings
+    from tafang.console.screens.assign import Choice, choice_text, name_width
+
+    t = Strings("en")
+    choices = [
+        Choice(s.code, "squad", t.pick(s.name, s.name_en), (t("assign.squad"),), (2, i))
+        for i, s in enumerate(gudang.squads)
+    ]
+    cells = name_width(choices)
+    lines = [choice_text(c, cells).plain for c in choices]
+    assert any("Support squad " in line for line in lines)
+    assert not any("…" in line for line in lines)
+    assert len({line.rindex(t("assign.squad")) for line in lines}) == 1

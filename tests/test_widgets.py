@@ -615,6 +615,28 @@ async def test_squad_panel_cursor_skips_headers_and_chooses() -> None:
         assert panel.cursor_code == "G201"
 
 
+async def test_squad_panel_agency_column_fits_the_longest_label() -> None:
+    """In English `emergency` (9 cells) showed as `emergen…`: the column is as wide as the
+    longest agency label in the UI language, and the heading lines up with it."""
+    since = NOW - timedelta(minutes=3)
+    rows = [
+        OfficerRow("1-10", "Wu Bin", "Z1", "Squad 1", agency, "emergency_fire", "available",
+                   "available", None, since, 0)
+        for agency in ("emergency", "police")
+    ]  # fmt: skip
+    app = WidgetApp(lambda: SquadPanel(lang="en", words=EN))
+    async with app.run_test(size=(70, 16)) as pilot:
+        panel = app.query_one(SquadPanel)
+        panel.set_data(rows, [], NOW)
+        await pilot.pause()
+        text = panel.lines_text
+        assert "emergen…" not in "\n".join(text)
+        line = next(t for t in text if " emergency " in t)
+        heading = text[0]
+        assert heading.index(EN.column("agency")) == line.index("emergency")
+        assert heading.index(EN.column("status")) == line.index("available")
+
+
 # --- pinned breaches, next case, hints (issue 9) ------------------------------------------------
 def breached_queue(n_breached: int, n_total: int) -> tuple[list[QueueRow], dict[int, str]]:
     """Rows 1..n_breached overdue (row 1 the most), the rest running on time."""

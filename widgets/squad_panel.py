@@ -171,11 +171,17 @@ class SquadPanel(ScrollView, can_focus=True):
             names.setdefault(o.squad, o.squad_name)
         return squads, names
 
+    def _agency_width(self) -> int:
+        """The agency column: as wide as its longest label in the UI language, or its title
+        (`emergency` is 9 cells in English; a fixed 8 cut it to `emergen…`)."""
+        labels = [safe(o.agency) for o in self._officers] + [self.words.column("agency")]
+        return max(width_of(s) for s in labels)
+
     def _heading(self, width: int) -> _Line:
         """Column titles over the officer lines (the time column says what it counts)."""
         w = self.words
         text = " " + fit(w.column("officer"), 15)
-        text += " " + fit(w.column("agency"), 8)
+        text += " " + fit(w.column("agency"), self._agency_width())
         text += " " + fit(w.column("status"), 8 if self.lang == "zh" else 9)
         text += " " + fit(w.column("on_case"), 7) + " " + fit(w.column("since"), 5, "right")
         return _Line("heading", ((fit(text, width, sanitize=False), "heading"),))
@@ -185,6 +191,7 @@ class SquadPanel(ScrollView, can_focus=True):
         words = self.words
         squads, names = self._squads()
         lines: list[_Line] = [self._heading(width)] if squads else []
+        agency_w = self._agency_width()
         for squad, members in squads.items():
             counts = {s: sum(1 for o in members if o.status == s) for s in STATUSES}
             summary = " · ".join(f"{words.officer_count(s)} {counts[s]}" for s in STATUSES)
@@ -195,7 +202,7 @@ class SquadPanel(ScrollView, can_focus=True):
                 segs: list[tuple[str, str | None]] = [
                     (" " + fit(o.code, 6), "muted"),
                     (" " + fit(o.name, 8), None),
-                    (" " + fit(o.agency, 8), "muted"),
+                    (" " + fit(o.agency, agency_w), "muted"),
                     (" " + fit(o.status_label, 8 if self.lang == "zh" else 9), o.status),
                     (" " + fit(case, 7), None),
                     (" " + fit(since_text(o.since, self._now), 5, "right"), "muted"),

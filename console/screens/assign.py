@@ -17,7 +17,7 @@ from rich.text import Text
 from tafang.console.i18n import Strings
 from tafang.store.config import Deployment
 from tafang.store.views import CaseView, OfficerView
-from tafang.widgets.text import fit, safe
+from tafang.widgets.text import fit, safe, width_of
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -120,12 +120,23 @@ def rank(
     return out
 
 
-def choice_text(c: Choice) -> Text:
+NAME_CELLS = (12, 24)
+"""The name column: at least 12 cells, as wide as the longest name shown, up to 24."""
+
+
+def name_width(choices: Sequence[Choice]) -> int:
+    """Cells for the name column: the longest name in the UI language (`Support squad`
+    was cut to `Support squ…` at a fixed 12), within NAME_CELLS."""
+    widest = max((width_of(safe(c.name)) for c in choices), default=0)
+    return max(NAME_CELLS[0], min(widest, NAME_CELLS[1]))
+
+
+def choice_text(c: Choice, name_cells: int = NAME_CELLS[0]) -> Text:
     """One line of the list: code, name, reasons; literal text throughout. Busy officers dim."""
     busy = c.kind == "officer" and c.rank[1] > 0
     line = Text(style="dim" if busy else "")
     line.append(f"{c.code:<10}", style="bold")
-    line.append(fit(c.name, 12))
+    line.append(fit(c.name, name_cells))
     line.append(" ")
     line.append(" · ".join(c.reasons), style="dim" if not busy else "")
     return line
@@ -165,7 +176,8 @@ class AssignScreen(ModalScreen[str | None]):
     def _options(self) -> list[Option]:
         if not self.shown:
             return [Option(Text(self.t("assign.none")), disabled=True)]
-        return [Option(choice_text(c), id=c.code) for c in self.shown]
+        cells = name_width(self.choices)  # one width while filtering: columns stay put
+        return [Option(choice_text(c, cells), id=c.code) for c in self.shown]
 
     @on(Input.Changed, "#assign-filter")
     def _filter(self, event: Input.Changed) -> None:
