@@ -575,11 +575,14 @@ def _non_blank(lines: list[bytes | str]) -> int:
 def store_per_example(
     request: pytest.FixtureRequest, tmp_path: Path, gudang: Deployment
 ) -> Iterator[Callable[[], Store]]:
-    """A fresh store for each Hypothesis example, so no example sees another's cases."""
+    """A fresh store for each Hypothesis example, so no example sees another's cases; the
+    previous example's store is closed (and its PostgreSQL database dropped) first, so a run
+    of examples holds one database's connections, not fifty."""
     cleanup = ExitStack()
     n = itertools.count()
 
     def make() -> Store:
+        cleanup.close()
         if request.param == "sqlite":
             url = f"sqlite:///{tmp_path / f'example{next(n)}.db'}"
         else:
