@@ -535,9 +535,12 @@ def ingest_json(result: Any, origin: str) -> dict[str, Any]:
 def cmd_ingest(args: argparse.Namespace) -> int:
     from tafang.console.progress import MeteredInput, bar
     from tafang.store.intake import ingest
+    from tafang.store.moves import CREATE_ROLES
 
     dep = _config(args)
     store = _open_store(args, dep)
+    actor = _actor(args, store)
+    store.may(CREATE_ROLES, "ingest", actor)  # importing makes cases: a write like any other
     if args.path == "-":
         stream, origin = sys.stdin.buffer, "stdin"
     else:
@@ -547,7 +550,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot read {args.path}: {e.strerror}") from e
     with stream, bar(f"ingest {origin}", "lines", _regular_size(stream)) as b:
         lines = MeteredInput(stream, b) if b else stream
-        result = ingest(store, lines, origin=origin, actor=_actor(args, store))
+        result = ingest(store, lines, origin=origin, actor=actor)
     for line_no, reason in result.errors:
         print(f"{origin}:{line_no}: rejected: {reason}", file=sys.stderr)
     if args.json:

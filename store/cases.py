@@ -220,7 +220,7 @@ class Store:
         self, fields: Mapping[str, Any], actor: Actor, now: datetime | None = None
     ) -> CaseView:
         """A case typed in by a dispatcher. Fields are already validated by the form."""
-        self._may(CREATE_ROLES, "create", actor)
+        self.may(CREATE_ROLES, "create", actor)
         now = now or utcnow()
         values: dict[str, Any] = {
             "source": "hotline",
@@ -343,7 +343,7 @@ class Store:
         if r is not None:
             raise Refused(r.message, r.code, id=case["id"], **r.params)
 
-    def _may(self, roles: frozenset[str], what: str, actor: Actor) -> None:
+    def may(self, roles: frozenset[str], what: str, actor: Actor) -> None:
         """A write that is not a move (create, officer status): the same role rule."""
         rule = Move(what, (), None, what, roles=roles)
         _refuse(refusal_for(rule, self.role(actor), actor.operator))
@@ -406,7 +406,7 @@ class Store:
         self, code: str, status: str, actor: Actor, now: datetime | None = None
     ) -> None:
         """Off duty / back on duty, from the squad panel; goes on the record."""
-        self._may(CREATE_ROLES, "officer_status", actor)
+        self.may(CREATE_ROLES, "officer_status", actor)
         if code not in self.d.officers_by_code:
             raise Refused(f"no officer {code!r} in this deployment")
         if status not in ("available", "off_duty"):

@@ -6,6 +6,7 @@ packaged deployment, stylesheets, migrations); these tests build the wheel and u
 
 from __future__ import annotations
 
+import getpass
 import shutil
 import subprocess
 import sys
@@ -81,8 +82,7 @@ def test_the_wheel_runs_on_its_own_outside_the_checkout(tmp_path: Path) -> None:
         "PATH": f"{env_dir / 'bin'}:/usr/bin:/bin",
         "HOME": str(home),
         "TAFANG_DB": str(home / "scratch.db"),
-        # No TAFANG_OPERATOR: the OS user is not on the packaged roster, and --operator may
-        # only name yourself; ingest and reads need no roster entry.
+        # No TAFANG_OPERATOR: --operator may only name yourself; who acts is the OS user.
         "LANG": "C.UTF-8",
     }
 
@@ -107,6 +107,16 @@ def test_the_wheel_runs_on_its_own_outside_the_checkout(tmp_path: Path) -> None:
         f' "grid": "33010600700801"}}\n'
         for i in range(3)
     )
+    r = tafang("ingest", "-", stdin=lines)  # the OS user is not on the packaged roster
+    assert r.returncode == 1 and "is not on the roster" in r.stderr, r.stderr
+    r = tafang("config", "init")  # as an operator does: the packaged roster, to edit
+    assert r.returncode == 0, r.stderr
+    user_config = home / ".config" / "tafang" / "config.toml"
+    text = user_config.read_text(encoding="utf-8")
+    me = getpass.getuser()
+    user_config.write_text(text.replace('login = "zhangmin"', f'login = "{me}"'), "utf-8")
+    r = tafang("config", "check")
+    assert r.returncode == 0 and "(user config dir)" in r.stdout, r.stderr
     r = tafang("ingest", "-", stdin=lines)
     assert r.returncode == 0 and "accepted=3" in r.stdout, r.stderr
     r = tafang("daemon", "--once")

@@ -178,7 +178,7 @@ def _case_via_cli(cli) -> str:  # type: ignore[no-untyped-def]
     return "1"
 
 
-def test_hostile_cli_calls_are_refused_with_exit_1(cli, sqlite_url: str) -> None:  # type: ignore[no-untyped-def]
+def test_hostile_cli_calls_are_refused_with_exit_1(cli, sqlite_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
     store = Store(make_engine(sqlite_url), load_config(ROOT / "config.toml"))
     store.create({"title": "堆物", "grid": store.d.tower.grids[0].code}, D01)
     cid = _case_via_cli(cli)
@@ -193,6 +193,13 @@ def test_hostile_cli_calls_are_refused_with_exit_1(cli, sqlite_url: str) -> None
     rc, err = cli("v01", "case", "reopen", cid, "-r", "x")
     assert rc == 1 and "roles rule" in err
     rc, err = cli(None, "case", "show", cid)  # reads work off the roster
+    assert rc == 0, err
+    jsonl = tmp_path / "in.jsonl"
+    jsonl.write_text('{"source": "hotline", "external_id": "h1", "title": "噪声"}\n', "utf-8")
+    rc, err = cli(None, "ingest", str(jsonl))  # importing makes cases: a write, refused
+    assert rc == 1 and "is not on the roster" in err
+    assert cli("v01", "ingest", str(jsonl))[0] == 1  # a viewer does not import either
+    rc, err = cli("d01", "ingest", str(jsonl))
     assert rc == 0, err
     timeline = store.timeline(int(cid))
     assert [e.operator for e in timeline][-1] == "s01"
