@@ -774,9 +774,7 @@ class TafangApp(App[None]):
             timeout=8,
         )
 
-    def action_move(
-        self, name: str, case: CaseView | None = None, confirmed: bool = False
-    ) -> None:
+    def action_move(self, name: str, case: CaseView | None = None, confirmed: bool = False) -> None:
         """Any move of the store's registry on the current case (or `case`): asks for what
         the move needs (an officer, a target case, a reason), then runs it."""
         if self._refuse_early(name):

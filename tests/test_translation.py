@@ -122,8 +122,9 @@ async def test_palette_speaks_chinese_and_finds_cases_officers_cells(store, guda
         options = app.screen.query_one("CommandList")
         await until(
             pilot,
-            lambda: options.option_count
-            and "没有匹配项" in str(options.get_option_at_index(0).prompt),
+            lambda: (
+                options.option_count and "没有匹配项" in str(options.get_option_at_index(0).prompt)
+            ),
         )
         await pilot.press("escape")
         await pilot.press("ctrl+p")

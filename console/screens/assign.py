@@ -103,9 +103,7 @@ def rank(
     in the report first), then officers, free before busy, each by case group, circle, load and
     distance; whole squads last."""
     group_names = {g.code: t.pick(g.name, g.name_en) for g in d.case_groups}
-    out = [
-        officer_choice(o, case, d, t, group_names) for o in officers if o.status in STATUS_ORDER
-    ]
+    out = [officer_choice(o, case, d, t, group_names) for o in officers if o.status in STATUS_ORDER]
     said = f"{case.display_title}".lower()
     for p in d.partners:
         if case.category and case.category in p.categories:

@@ -106,8 +106,7 @@ class NewCaseScreen(ModalScreen[dict[str, Any] | None]):
             for i in ("f-title", "f-grid-label", "f-location", "f-reporter")
         )
         chosen = any(
-            isinstance(self.query_one(f"#{i}", Select).value, str)
-            for i in ("f-category", "f-grid")
+            isinstance(self.query_one(f"#{i}", Select).value, str) for i in ("f-category", "f-grid")
         )
         return typed or chosen or bool(self.query_one("#f-description", TextArea).text.strip())
 
