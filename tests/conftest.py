@@ -117,6 +117,12 @@ def fresh_pg_url(*, migrated: bool = True) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    """Async tests (the Textual app under Pilot) run on asyncio."""
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
 def gudang() -> Deployment:
     return load_config(ROOT / "config.toml")
 

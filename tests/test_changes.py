@@ -235,8 +235,3 @@ async def test_console_on_postgresql_shows_another_terminals_ack(pg_url: str, gu
     finally:
         store.engine.dispose()
         theirs.dispose()
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"

@@ -29,11 +29,6 @@ from tafang.store.models import Heartbeat
 pytestmark = [pytest.mark.anyio, pytest.mark.filterwarnings("ignore::ResourceWarning")]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 OTHER = Actor("d02", "terminal-2")
 LEAD = Actor("s02", "terminal-3")  # a supervisor: void, supervise
 SIZE = (120, 36)

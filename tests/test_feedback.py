@@ -22,11 +22,6 @@ OTHER = Actor("d02", "terminal-2")
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def db(tmp_path: Path, gudang: Deployment) -> Iterator[tuple[Store, Path]]:
     path = tmp_path / "fb.db"
     engine = make_engine(f"sqlite:///{path}")

@@ -21,11 +21,6 @@ OTHER = Actor("d02", "terminal-2")
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def store(tmp_path: Path, gudang: Deployment) -> Iterator[Store]:
     engine = make_engine(f"sqlite:///{tmp_path / 'roles.db'}")
     yield Store(engine, gudang)

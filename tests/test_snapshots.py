@@ -190,11 +190,6 @@ def test_dashboard_english_120x36(snap_compare, seeded: Store, gudang: Deploymen
     assert snap_compare(make_app(seeded, gudang, "en"), terminal_size=(120, 36), run_before=settled)
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def pane_text(app: TafangApp) -> str:
     return app.dash.detail.render().plain
 

@@ -35,11 +35,6 @@ SH = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def store(tmp_path: Path, gudang: Deployment) -> Iterator[Store]:
     engine = make_engine(f"sqlite:///{tmp_path / 'tr.db'}")
     yield Store(engine, gudang)

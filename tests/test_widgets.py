@@ -30,11 +30,6 @@ ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2024, 5, 6, 1, 0, 0, tzinfo=UTC)  # 09:00 in Hangzhou
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def qrow(case_id: int, due_in: float | None, **kw: object) -> QueueRow:
     """A queue row whose running clock (60 s budget) is due `due_in` seconds from NOW."""
     fields: dict[str, object] = dict(
