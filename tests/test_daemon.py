@@ -143,6 +143,7 @@ def test_a_second_daemon_on_a_sqlite_file_is_refused_with_exit_2(tmp_path: Path)
 
 
 # ---- the real loop: scheduler timers, real clock -----------------------------------------
+@pytest.mark.slow  # a race / fuzz / real-time test: still runs in .ci/run
 def test_loop_escalates_at_the_deadline_and_stops_cleanly(db_url: str) -> None:
     d = DaemonThread(db_url).start()
     writer = open_store(db_url)  # another process creates the cases

@@ -122,6 +122,7 @@ def test_merge_void_reopen_supervise_escalate(store: Store) -> None:
 ACTION_NAMES = sorted(MOVES)
 
 
+@pytest.mark.slow  # a race / fuzz / real-time test: still runs in .ci/run
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -191,6 +192,7 @@ for cid in ids:
 """
 
 
+@pytest.mark.slow  # a race / fuzz / real-time test: still runs in .ci/run
 def test_two_processes_dispatching_one_case_exactly_one_wins(
     db_url: str, gudang: Deployment, tmp_path
 ) -> None:

@@ -214,6 +214,7 @@ def test_no_terminal_no_progress(tmp_path: Path) -> None:
     assert code == 0 and err == "" and out.startswith("ok: record intact")
 
 
+@pytest.mark.slow  # a race / fuzz / real-time test: still runs in .ci/run
 def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     lines = [json.dumps({**REC, "external_id": str(i)}) for i in range(12_000)]
     f = write_lines(tmp_path, lines)

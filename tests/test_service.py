@@ -189,6 +189,7 @@ def events(lines: list[str]) -> list[tuple[str, str]]:
     return out
 
 
+@pytest.mark.slow  # a race / fuzz / real-time test: still runs in .ci/run
 def test_daemon_once_through_the_cli_in_the_journal_and_with_log_levels(tmp_path: Path) -> None:
     db = tmp_path / "t.db"
     base = [str(TAFANG), "--db", str(db), "--config", str(ROOT / "config.toml")]
