@@ -48,7 +48,7 @@ from tafang.console.messages import (
 )
 from tafang.console.optimistic import provisional
 from tafang.console.palette import RecordCommands, TafangPalette
-from tafang.console.poller import poll
+from tafang.console.poller import poll_in_worker
 from tafang.console.queue_filter import Filter
 from tafang.console.screens.ask import AskScreen
 from tafang.console.screens.assign import AssignScreen, rank
@@ -89,7 +89,6 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Input
-from textual.worker import get_current_worker
 
 if TYPE_CHECKING:
     from tafang.console.demo import DemoOptions
@@ -357,16 +356,7 @@ class TafangApp(App[None]):
 
     @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
     def _poll(self) -> None:
-        worker = get_current_worker()
-        poll(
-            self.store,
-            self.post_message,
-            now=self.now,
-            cancelled=lambda: worker.is_cancelled,
-            interval=self.poll_interval,
-            first_slow=self.figures_after,
-            vm=self.vm,
-        )
+        poll_in_worker(self, interval=self.poll_interval, first_slow=self.figures_after)
 
     # ---- live data ----------------------------------------------------------------------
     def on_store_loaded(self, m: StoreLoaded) -> None:

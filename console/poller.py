@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from tafang.console.messages import (
@@ -25,6 +26,7 @@ from tafang.store.cases import Store
 from tafang.store.changes import ChangeFeed
 from tafang.store.queries import daemon_heartbeat, open_cases, partners_handled, todays_compliance
 from textual.message import Message
+from textual.worker import get_current_worker
 
 
 def poll(
@@ -155,3 +157,17 @@ def _today_start(tz_name: str) -> Callable[[datetime], datetime]:
         return loc.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
 
     return start
+
+
+def poll_in_worker(app: Any, **options: Any) -> None:
+    """The body of an app's poll worker (the console's, the wall's): `poll` the app's store
+    for the app until the worker is cancelled. `options` go to `poll`."""
+    worker = get_current_worker()
+    poll(
+        app.store,
+        app.post_message,
+        now=app.now,
+        cancelled=lambda: worker.is_cancelled,
+        vm=app.vm,
+        **options,
+    )

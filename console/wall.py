@@ -28,7 +28,7 @@ from tafang.console.messages import (
     StoreHealth,
     StoreLoaded,
 )
-from tafang.console.poller import poll
+from tafang.console.poller import poll_in_worker
 from tafang.console.screens.dashboard import HeaderLine
 from tafang.console.view_model import ViewModel, daemon_text
 from tafang.store.cases import Store
@@ -47,7 +47,6 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Static
-from textual.worker import get_current_worker
 
 Clock = Callable[[], datetime]
 FIGURES_EVERY = 15.0
@@ -215,15 +214,7 @@ class WallApp(App[None]):
     # ---- workers: every read of the store happens off the UI thread ----------------------
     @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
     def _poll(self) -> None:
-        worker = get_current_worker()
-        poll(
-            self.store,
-            self.post_message,
-            now=self.now,
-            cancelled=lambda: worker.is_cancelled,
-            vm=self.vm,
-            slow_every=self.figures_every,
-        )
+        poll_in_worker(self, slow_every=self.figures_every)
 
     def _day_soon(self) -> None:
         """Read the day's counts now, or when the last read is DAY_GAP old: changes come in
