@@ -538,9 +538,6 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from tafang.store.moves import CREATE_ROLES
 
     dep = _config(args)
-    store = _open_store(args, dep)
-    actor = _actor(args, store)
-    store.may(CREATE_ROLES, "ingest", actor)  # importing makes cases: a write like any other
     if args.path == "-":
         stream, origin = sys.stdin.buffer, "stdin"
     else:
@@ -548,6 +545,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             stream, origin = open(args.path, "rb"), Path(args.path).name
         except OSError as e:
             raise UsageError(f"cannot read {args.path}: {e.strerror}") from e
+    store = _open_store(args, dep)
+    actor = _actor(args, store)
+    store.may(CREATE_ROLES, "ingest", actor)  # importing makes cases: a write like any other
     with stream, bar(f"ingest {origin}", "lines", _regular_size(stream)) as b:
         lines = MeteredInput(stream, b) if b else stream
         result = ingest(store, lines, origin=origin, actor=actor)
