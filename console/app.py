@@ -638,10 +638,10 @@ class TafangApp(App[None]):
         The row shows the expected state at once, marked pending (`console.optimistic`); a
         second move on a case whose first is still pending waits for that answer, then goes
         with the version the store gave."""
-        if self.dash.ready:  # the cursor goes on to the next case needing action
-            self.dash.queue.advance_from(case_id)
         waiting = case_id in self.pending
         self._show_pending(case_id, action, to)
+        if self.dash.ready:  # the cursor goes on to the case needing action most
+            self.dash.queue.advance_from(case_id)
         if waiting:
             self._waiting.setdefault(case_id, []).append((action, to, reason, into))
             return

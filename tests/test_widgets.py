@@ -710,10 +710,11 @@ async def test_after_an_action_the_cursor_goes_to_the_next_case_needing_action()
         assert queue.cursor_case_id == 1
         queue.advance_from(4)  # not the cursor's case: the cursor stays
         assert queue.cursor_case_id == 1
-        queue.advance_from(1)
-        assert queue.cursor_case_id == 3  # breached, first in order after the one acted on
+        queue.advance_from(1)  # the acted-on case is still the most urgent: stay with it
+        assert queue.cursor_case_id == 1
         queue.update_rows([replace(rows[0], due=NOW + timedelta(seconds=170))], [], NOW)
-        assert queue.cursor_case_id == 3  # the acted-on row moved: the cursor did not follow
+        queue.advance_from(1)  # its row moved down: on to the case needing action most
+        assert queue.cursor_case_id == 3
 
 
 async def test_an_empty_queue_says_how_to_get_cases() -> None:

@@ -237,12 +237,14 @@ class EventQueue(ScrollView, can_focus=True):
         return [self.render_line(y).text for y in range(self.scrollable_content_region.height)]
 
     def advance_from(self, case_id: int) -> None:
-        """After an action on the cursor's case: on to the next case needing action (the
-        first other row with a running clock; the sort puts breached ones first)."""
+        """After an action on the cursor's case (its row already showing the new state): on
+        to the case that needs action most, the first row with a running clock (the sort puts
+        breached ones first). That is the same case when it is still the most urgent, so
+        acknowledge-then-dispatch stays on one case; the cursor never rides a row down."""
         if self._cursor_id != case_id:
             return
         for index, row in enumerate(self._rows):
-            if row.case_id != case_id and row.due is not None and row.held_at is None:
+            if row.due is not None and row.held_at is None:
                 self._move_to(index)
                 return
 
