@@ -1,10 +1,12 @@
 """Scripts and people (issue 8, item 6): `--json` on ingest, report, audit verify and db upgrade
 with the same exit codes; a progress bar on stderr only when stderr is a terminal; shell
-completion. Every run here is a real `python -m tafang` process on a real SQLite file."""
+completion. Each run is the CLI on a real SQLite file with pipes for its streams, in this
+process; the progress-bar tests run a real `python -m tafang` process under a pty."""
 
 from __future__ import annotations
 
 import getpass
+import io
 import json
 import os
 import pty
@@ -38,10 +40,7 @@ def tafang(
         roster_as(cfg, {"d01": getpass.getuser()})
     cmd = [sys.executable, "-m", "tafang", "--config", str(cfg), *argv]
     if not stderr_tty:
-        r = subprocess.run(
-            cmd, input=stdin, capture_output=True, env=env, cwd=tmp_path, timeout=120
-        )
-        return r.returncode, r.stdout.decode(), r.stderr.decode()
+        return in_process(cmd[3:], stdin, env, tmp_path)
     master, slave = pty.openpty()
     p = subprocess.Popen(
         cmd,
@@ -68,6 +67,38 @@ def tafang(
     out = p.stdout.read()
     p.wait(timeout=120)
     return p.returncode, out.decode(), seen.decode("utf-8", "replace")
+
+
+def in_process(
+    argv: list[str], stdin: bytes | None, env: dict[str, str], cwd: Path
+) -> tuple[int, str, str]:
+    """`tafang.console.cli.main(argv)` in this process with its own environment, working
+    directory and pipes for stdin, stdout and stderr (none of them a terminal): what a
+    script meets, without paying for a new interpreter each time."""
+    from tafang.console.cli import main
+
+    out, err = io.BytesIO(), io.BytesIO()
+    pipes = (
+        io.TextIOWrapper(io.BytesIO(stdin or b""), encoding="utf-8"),
+        io.TextIOWrapper(out, encoding="utf-8", write_through=True),
+        io.TextIOWrapper(err, encoding="utf-8", write_through=True),
+    )
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    saved_pipes = sys.stdin, sys.stdout, sys.stderr
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    sys.stdin, sys.stdout, sys.stderr = pipes
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse's --help
+        code = e.code if isinstance(e.code, int) else 0
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved_pipes
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return code, out.getvalue().decode(), err.getvalue().decode()
 
 
 def write_lines(tmp_path: Path, lines: list[str], name: str = "in.jsonl") -> Path:
