@@ -23,6 +23,19 @@ from tests.conftest import roster_as
 CODES = {"d01": "dispatcher", "s01": "supervisor", "c01": "checker", "v01": "viewer"}
 
 
+def drop_logins(url: str, names: list[str]) -> None:
+    """End the test logins' sessions and drop their roles (roles are cluster-wide)."""
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = ANY(:n)"),
+            {"n": names},
+        )
+        for n in names:
+            c.execute(text(f'DROP ROLE IF EXISTS "{n}"'))
+    admin.dispose()
+
+
 @pytest.fixture
 def logins(pg_url: str, tmp_path: Path) -> Iterator[dict[str, object]]:
     """Login roles (unique per test: roles are cluster-wide) for d01, s01, c01 and v01, on a
@@ -48,17 +61,7 @@ def logins(pg_url: str, tmp_path: Path) -> Iterator[dict[str, object]]:
         for e in engines:
             e.dispose()
         owner.dispose()
-        admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = ANY(:n)"
-                ),
-                {"n": list(names.values())},
-            )
-            for n in names.values():
-                c.execute(text(f'DROP ROLE IF EXISTS "{n}"'))
-        admin.dispose()
+        drop_logins(pg_url, list(names.values()))
 
 
 def _handled_by_d01(store: Store) -> int:
@@ -160,13 +163,8 @@ def test_a_login_granted_nothing_on_the_roster_is_refused_by_the_trigger(
             store.create({"title": "x"}, Actor("d01", "t"))
         stray.dispose()
     finally:
-        with admin.connect() as c:
-            c.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = :n"),
-                {"n": name},
-            )
-            c.execute(text(f'DROP ROLE IF EXISTS "{name}"'))
         admin.dispose()
+        drop_logins(pg_url, [name])
 
 
 def test_hostile_cli_calls_exit_1_with_a_reason(
@@ -234,11 +232,4 @@ def test_the_daemon_login_escalates_and_a_dispatcher_login_may_not(
         assert rc == 0, capsys.readouterr().err
     finally:
         daemon.dispose()
-        admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = :n"),
-                {"n": name},
-            )
-            c.execute(text(f'DROP ROLE IF EXISTS "{name}"'))
-        admin.dispose()
+        drop_logins(pg_url, [name])
