@@ -376,7 +376,7 @@ async def test_flash_highlights_a_row_then_stops() -> None:
     async with app.run_test(size=(140, 8)) as pilot:
         queue = app.query_one(EventQueue)
         queue.set_rows([qrow(1, 10), qrow(2, -1)], NOW)
-        queue.flash(1, seconds=0.2)
+        queue.flash(1, seconds=60)  # long enough that a loaded CI machine can't miss it
         await pilot.pause()
         flash = queue.get_component_rich_style("event-queue--flash", partial=True)
         row1 = next(s for s in lines(queue) if "case 1" in s.text)
@@ -386,7 +386,8 @@ async def test_flash_highlights_a_row_then_stops() -> None:
             row = next(s for s in lines(queue) if "case 1" in s.text)
             return segment_with(row, "case 1").style.bgcolor == flash.bgcolor  # type: ignore[union-attr]
 
-        for _ in range(100):  # the flash timer ends it (0.2 s); wait for that, not a fixed time
+        queue.flash(1, seconds=0.05)  # a fresh, short flash replaces the long one
+        for _ in range(250):  # the flash timer ends it; wait for that, not a fixed time
             if not flashing():
                 break
             await pilot.pause(0.02)
