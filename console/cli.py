@@ -8,6 +8,7 @@ rejected intake lines, broken record), 2 usage or config error, 3 the store is u
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import socket
@@ -82,7 +83,20 @@ def build_parser() -> argparse.ArgumentParser:
     _case_commands(sub)
     _admin_commands(sub)
     _wall_command(sub)
+    for name in EXTENSIONS:
+        COMMANDS.update(importlib.import_module(name).register(sub))
     return p
+
+
+# Command groups kept in their own modules: each has `register(sub) -> {command: handler}`
+# and imports its heavy parts inside the handlers (the CLI starts in well under a second).
+EXTENSIONS = (
+    "tafang.console.cli_shift",
+    "tafang.console.cli_field",
+    "tafang.console.cli_assess",
+    "tafang.console.cli_inspect",
+    "tafang.console.cli_outbox",
+)
 
 
 def _wall_command(sub: Any) -> None:
