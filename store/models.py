@@ -187,12 +187,16 @@ class Outbox(SQLModel, table=True):
     contact: str = Field(max_length=32)  # contact level name
     case_id: int | None = None
     payload: str = Field(sa_column=Column(Text, nullable=False))  # JSON
-    status: str = Field(default="pending", max_length=16)  # pending | sent | dead
+    status: str = Field(default="pending", max_length=16)  # pending | sent | given_up
     attempts: int = 0
     next_attempt_at: datetime
     last_error: str = ""
     created_at: datetime
     sent_at: datetime | None = None
+    # Retried until delivered or a person gives up on it (migration 0009; on the record)
+    given_up_at: datetime | None = None
+    given_up_by: str | None = Field(default=None, max_length=32)
+    give_up_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class FeedCursor(SQLModel, table=True):
@@ -233,3 +237,107 @@ class Heartbeat(SQLModel, table=True):
     pid: int = 0
     host: str = ""
     info: str = ""
+
+
+# ---- issue 12: enterprises, joint inspections, risk points, partner items (0008) -------------
+class Enterprise(SQLModel, table=True):
+    """An enterprise of the register (企业库), keyed by its unified social credit code."""
+
+    __tablename__ = "enterprises"
+
+    id: int | None = Field(default=None, primary_key=True)
+    credit_code: str = Field(max_length=18, unique=True)
+    name: str = Field(sa_column=Column(Text, nullable=False))
+    grid: str | None = Field(default=None, max_length=32)
+    address: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    risk_grade: str = Field(default="B", max_length=1)  # A (low risk) … D (high)
+    contact: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    updated_at: datetime
+
+
+class InspectionPlan(SQLModel, table=True):
+    """One planned visit to an enterprise: departments, officers, a window; items apart.
+
+    A plan merged into another (进一次门、查多项事) keeps its row with status `merged` and
+    `merged_into`; a visit is a plan that was not merged away."""
+
+    __tablename__ = "inspection_plans"
+    __table_args__ = (Index("ix_inspection_plans_enterprise", "enterprise_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    enterprise_id: int
+    title: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    departments: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    officers: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    window_from: datetime
+    window_to: datetime
+    status: str = Field(default="planned", max_length=16)  # planned | merged | done | cancelled
+    merged_into: int | None = None
+    visited_at: datetime | None = None
+    created_at: datetime
+    created_by: str = Field(default="", max_length=32)
+    version: int = 1
+
+
+class InspectionItem(SQLModel, table=True):
+    """One checklist item of a plan, with its result once inspected."""
+
+    __tablename__ = "inspection_items"
+    __table_args__ = (Index("ix_inspection_items_plan", "plan_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int
+    department: str = Field(max_length=32)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    result: str = Field(default="", max_length=8)  # "" | pass | fail | na
+    note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    checked_by: str = Field(default="", max_length=32)
+    checked_at: datetime | None = None
+
+
+class InspectionMerge(SQLModel, table=True):
+    """A proposal to merge a new plan into an overlapping one, and its decision."""
+
+    __tablename__ = "inspection_merges"
+    __table_args__ = (UniqueConstraint("plan_id", "other_id", name="uq_inspection_merge"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int  # the newer plan
+    other_id: int  # the plan it would join
+    status: str = Field(default="proposed", max_length=16)  # proposed | accepted | declined
+    proposed_at: datetime
+    decided_at: datetime | None = None
+    decided_by: str = Field(default="", max_length=32)
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+class RiskPoint(SQLModel, table=True):
+    """A risk point (风险点) in a grid, of one class, checked every `every_days` days."""
+
+    __tablename__ = "risk_points"
+    __table_args__ = (Index("ix_risk_points_grid", "grid"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=32, unique=True)
+    name: str = Field(sa_column=Column(Text, nullable=False))
+    grid: str = Field(max_length=32)
+    risk_class: str = Field(max_length=16)
+    enterprise_id: int | None = None
+    address: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    every_days: int = 30
+    next_check_at: datetime | None = None
+    last_case_id: int | None = None
+    active: bool = True
+    updated_at: datetime
+
+
+class PartnerItems(SQLModel, table=True):
+    """Items a partner team handled on a case (bikes moved); the last count given wins."""
+
+    __tablename__ = "partner_items"
+
+    case_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    partner: str = Field(max_length=32)
+    items: int
+    at: datetime
+    by: str = Field(default="", max_length=32)
