@@ -1,0 +1,206 @@
+"""Joint inspections on SQLite and PostgreSQL: plans, the merge proposal, results, the rate."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+from tafang.store import inspections as ins
+from tafang.store.cases import Actor, Refused, Store
+from tafang.store.enterprises import import_csv
+
+ME = Actor("d01")
+CHECKER = Actor("c01")
+REGISTER = """credit_code,name,grid,risk_grade
+914403001922038216,华为技术有限公司,N3-07,B
+9144030071526726XG,腾讯科技有限公司,N3-08,C
+"""
+
+
+@pytest.fixture
+def ents(store: Store) -> Store:
+    import_csv(store, REGISTER, origin="reg.csv", actor=ME)
+    return store
+
+
+def _plan(store: Store, ent: int, dept: str, first: date, last: date, n: int = 2) -> ins.PlanView:
+    items = [(dept, f"{dept} item {i}") for i in range(n)]
+    p, _ = ins.create_plan(
+        store, ent, departments=[dept], items=items, first=first, last=last, actor=ME
+    )
+    return p
+
+
+def test_a_second_plan_in_an_overlapping_window_proposes_a_merge(ents: Store) -> None:
+    a = _plan(ents, 1, "market", date(2026, 3, 2), date(2026, 3, 6))
+    b, props = ins.create_plan(
+        ents,
+        1,
+        departments=["hr"],
+        items=[("hr", "劳动合同签订"), ("hr", "工资支付台账")],
+        first=date(2026, 3, 5),
+        last=date(2026, 3, 12),
+        officers=["1-01"],
+        actor=ME,
+    )
+    assert [(m.plan_id, m.other_id, m.status) for m in props] == [(b.id, a.id, "proposed")]
+    # Another enterprise, or a window that does not overlap, proposes nothing.
+    _, none1 = ins.create_plan(
+        ents,
+        2,
+        departments=["hr"],
+        items=[],
+        first=date(2026, 3, 5),
+        last=date(2026, 3, 6),
+        actor=ME,
+    )
+    _, none2 = ins.create_plan(
+        ents,
+        1,
+        departments=["fire"],
+        items=[],
+        first=date(2026, 3, 13),
+        last=date(2026, 3, 14),
+        actor=ME,
+    )
+    assert none1 == [] and none2 == []
+
+    merged = ins.decide(ents, props[0].id, True, ME, reason="一次上门")
+    assert merged.status == "accepted" and merged.decided_by == "d01"
+    kept = ins.plan(ents, a.id)
+    assert kept.departments == ("hr", "market") and kept.joint
+    assert kept.officers == ("1-01",)
+    # The window narrowed to the overlap: 5 and 6 March, local days.
+    assert ins.window(ents.d.timezone, date(2026, 3, 5), date(2026, 3, 6)) == (
+        kept.window_from,
+        kept.window_to,
+    )
+    assert ins.plan(ents, b.id).status == "merged" and ins.plan(ents, b.id).merged_into == a.id
+    assert len(ins.items(ents, a.id)) == 4 and ins.items(ents, b.id) == []
+    with pytest.raises(Refused, match="already accepted"):
+        ins.decide(ents, props[0].id, False, ME)
+    with ents.read_engine.connect() as c:
+        rec = c.execute(
+            text("SELECT operator, detail FROM audit WHERE action = 'inspection.merge.accepted'")
+        ).one()
+    assert rec.operator == "d01" and json.loads(rec.detail)["reason"] == "一次上门"
+
+
+def test_declining_keeps_two_visits_on_the_record(ents: Store) -> None:
+    a = _plan(ents, 1, "market", date(2026, 3, 2), date(2026, 3, 6))
+    b, props = ins.create_plan(
+        ents,
+        1,
+        departments=["fire"],
+        items=[],
+        first=date(2026, 3, 6),
+        last=date(2026, 3, 6),
+        actor=ME,
+    )
+    d = ins.decide(ents, props[0].id, False, ME, reason="消防需夜查")
+    assert d.status == "declined"
+    assert ins.plan(ents, a.id).departments == ("market",)
+    assert ins.plan(ents, b.id).status == "planned"
+    with ents.read_engine.connect() as c:
+        assert (
+            c.execute(
+                text("SELECT count(*) FROM audit WHERE action = 'inspection.merge.declined'")
+            ).scalar_one()
+            == 1
+        )
+
+
+def test_results_per_item_then_done_and_the_rate(ents: Store) -> None:
+    """Hand-computed: 5 visits made in March, 3 by two or more departments: 60 %."""
+    at = datetime(2026, 3, 10, 2, tzinfo=UTC)
+    firsts = [date(2026, 3, 2) + timedelta(days=10 * n) for n in range(5)]
+    made = [
+        _plan(ents, 1 + n % 2, "market", d, d + timedelta(days=6), n=1)
+        for n, d in enumerate(firsts)
+    ]
+    # Plans 0 and 1 get a merged partner (an hr plan each); plan 2 is planned jointly.
+    for p, first in zip(made[:2], firsts, strict=False):
+        _, props = ins.create_plan(
+            ents,
+            p.enterprise_id,
+            departments=["hr"],
+            items=[("hr", "社保")],
+            first=first,
+            last=first,
+            actor=ME,
+        )
+        ins.decide(ents, props[0].id, True, ME)
+    joint, _ = ins.create_plan(
+        ents,
+        2,
+        departments=["market", "fire"],
+        items=[("fire", "灭火器")],
+        first=date(2026, 5, 1),
+        last=date(2026, 5, 2),
+        actor=ME,
+    )
+    visits = [made[0], made[1], joint, made[3], made[4]]
+    with pytest.raises(Refused, match="without a result"):
+        ins.complete(ents, visits[0].id, CHECKER, at=at)
+    for v in visits:
+        for it in ins.items(ents, v.id):
+            ins.record_result(
+                ents, it.id, "pass" if it.department != "hr" else "fail", CHECKER, note="x"
+            )
+        ins.complete(ents, v.id, CHECKER, at=at)
+    assert {i.result for i in ins.items(ents, made[0].id)} == {"pass", "fail"}
+    with pytest.raises(Refused, match="result must be"):
+        ins.record_result(ents, 1, "maybe", CHECKER)
+    r = ins.joint_rate(ents, datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC))
+    assert (r.joint, r.visits, r.merged) == (3, 5, 2)
+    assert r.rate == pytest.approx(0.6)
+    # Made visits outside the period are not counted; an empty period has no rate.
+    empty = ins.joint_rate(ents, datetime(2026, 4, 1, tzinfo=UTC), datetime(2026, 5, 1, tzinfo=UTC))
+    assert empty.visits == 0 and empty.rate is None
+    # made[2] was never visited: still planned.
+    assert ins.plan(ents, made[2].id).status == "planned"
+
+
+def test_refusals(ents: Store) -> None:
+    with pytest.raises(Refused, match="unknown"):
+        ins.create_plan(
+            ents,
+            1,
+            departments=["army"],
+            items=[],
+            first=date(2026, 1, 1),
+            last=date(2026, 1, 2),
+            actor=ME,
+        )
+    with pytest.raises(Refused, match="not in the register"):
+        ins.create_plan(
+            ents,
+            99,
+            departments=["hr"],
+            items=[],
+            first=date(2026, 1, 1),
+            last=date(2026, 1, 2),
+            actor=ME,
+        )
+    with pytest.raises(Refused, match="before it starts"):
+        ins.create_plan(
+            ents,
+            1,
+            departments=["hr"],
+            items=[],
+            first=date(2026, 1, 3),
+            last=date(2026, 1, 2),
+            actor=ME,
+        )
+    with pytest.raises(Refused):  # a viewer may not plan
+        ins.create_plan(
+            ents,
+            1,
+            departments=["hr"],
+            items=[],
+            first=date(2026, 1, 1),
+            last=date(2026, 1, 2),
+            actor=Actor("nobody"),
+        )
