@@ -14,12 +14,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, text, update
 from tafang.store.clocks import ClockRules
 from tafang.store.config import LEVELS, Deployment
 from tafang.store.db import insert_new, reader
+from tafang.store.duty import DUTIES, ON_DUTY, shown_status, takes_cases
 from tafang.store.models import END_STATUSES, Case, Officer
 from tafang.store.moves import (
     BEFORE_HOLD,
@@ -29,6 +31,7 @@ from tafang.store.moves import (
     STATUS_WORDS,
     Move,
     Refusal,
+    duty_refusal,
     refusal_for,
 )
 from tafang.store.outbox import enqueue
@@ -41,6 +44,7 @@ from tafang.store.record import (
     lock_head,
     save_head,
 )
+from tafang.store.record_key import RecordKey, RecordKeyError, load_record_key
 from tafang.store.views import CASE_FIELDS, CaseView, OfficerView, TimelineEntry
 
 CASES = Case.__table__
@@ -99,13 +103,24 @@ class Store:
         store/changes.py); NOTIFY is transactional, so listeners hear it at commit.
         """
         with self.engine.begin() as conn:
-            head = lock_head(conn)
+            try:
+                head = lock_head(conn, self.record_key)
+            except RecordKeyError as e:  # keyed record, no key or another one: no plain hole
+                raise Refused(str(e), "record_key") from e
             before = head.change_seq
             yield conn, head
             save_head(conn, head)
             if head.change_seq != before and conn.dialect.name == "postgresql":
                 notify = text("SELECT pg_notify('tafang_changes', :seq)")  # changes.CHANNEL
                 conn.execute(notify, {"seq": str(head.change_seq)})
+
+    @cached_property
+    def record_key(self) -> RecordKey | None:
+        """The record key (store/record_key.py), read once; None: a plain chain."""
+        try:
+            return load_record_key(self.d.record.key_file)
+        except RecordKeyError as e:
+            raise Refused(str(e), "record_key") from e
 
     # ---- roster --------------------------------------------------------------------------
     def sync_roster(self) -> int:
@@ -206,11 +221,13 @@ class Store:
                         group=o.group,
                         circle=o.circle,
                         role=o.role,
-                        status=r.status if r else "available",
+                        status=shown_status(r.status, r.duty) if r else "available",
                         case_id=r.case_id if r else None,
                         grid=r.grid if r else None,
                         status_since=r.status_since if r else self.opened_at,
                         load=loads.get(o.code, 0),
+                        duty=r.duty if r else ON_DUTY,
+                        duty_since=r.duty_since if r else None,
                     )
                 )
         return out
@@ -393,8 +410,6 @@ class Store:
         on_scene = [c for c in mine if c.status == "on_scene"]
         top = (on_scene or mine or [None])[0]
         status = "available" if top is None else top.status.replace("dispatched", "en_route")
-        if r.status == "off_duty" and top is None:
-            status = "off_duty"
         values: dict[str, Any] = {"status": status, "case_id": top.id if top else None}
         if top is not None and top.grid:
             values["grid"] = top.grid
@@ -403,37 +418,57 @@ class Store:
             conn.execute(update(OFFICERS).where(OFFICERS.c.code == code).values(**values))
 
     def set_officer_status(
-        self, code: str, status: str, actor: Actor, now: datetime | None = None
-    ) -> None:
-        """Off duty / back on duty, from the squad panel; goes on the record."""
-        self.may(CREATE_ROLES, "officer_status", actor)
+        self, code: str, duty: str, actor: Actor, now: datetime | None = None
+    ) -> str:
+        """Set an officer on duty, off duty or on a break (store/duty.py), on the record.
+
+        `duty` is a state of DUTIES (`available` is read as on duty). Going off duty or on a
+        break is refused while cases are in the officer's hands (reassign them first).
+        Returns the duty state before the change."""
         if code not in self.d.officers_by_code:
-            raise Refused(f"no officer {code!r} in this deployment")
-        if status not in ("available", "off_duty"):
-            raise Refused(f"an officer can be set available or off_duty, not {status!r}")
+            raise Refused(f"no officer {code!r} in this deployment", "unknown_officer", officer=code)
+        _refuse(duty_refusal(self.role(actor), actor.operator, code))
+        duty = ON_DUTY if duty == "available" else duty
+        if duty not in DUTIES:
+            raise Refused(f"an officer's duty is one of {', '.join(DUTIES)}, not {duty!r}")
         now = now or utcnow()
         with self.write() as (conn, head):
+            r = self._officer_row(conn, code, now)
+            if duty != ON_DUTY:
+                _idle_or_refuse(conn, code, duty)
+            if r.duty == duty:
+                return duty
             head.change_seq += 1
-            self._officer_row(conn, code, now)
             conn.execute(
                 update(OFFICERS)
                 .where(OFFICERS.c.code == code)
-                .values(status=status, status_since=now, case_id=None)
+                .values(duty=duty, duty_since=now, version=r.version + 1)
             )
-            append(
-                conn,
-                head,
-                [
-                    Entry(
-                        now,
-                        actor.operator,
-                        actor.terminal,
-                        "officer_status",
-                        None,
-                        {"officer": code, "status": status},
-                    )
-                ],
-            )
+            detail = {"officer": code, "duty": duty, "was": r.duty}
+            entry = Entry(now, actor.operator, actor.terminal, "officer_status", None, detail)
+            append(conn, head, [entry])
+        return r.duty
+
+
+def _idle_or_refuse(conn: Connection, code: str, duty: str) -> None:
+    """An officer with cases in hand may not go off duty or on a break: hand them over."""
+    held = conn.execute(
+        select(CASES.c.id)
+        .where(OPEN_SQL)
+        .where(CASES.c.assignee == code)
+        .where(CASES.c.assignee_kind == "officer")
+        .where(CASES.c.status.in_(("dispatched", "on_scene")))
+        .order_by(CASES.c.id)
+    ).scalars().all()
+    if held:
+        ids = ", ".join(str(i) for i in held)
+        raise Refused(
+            f"officer {code} still has case {ids} in hand: reassign or finish it before "
+            f"setting {duty.replace('_', ' ')}",
+            "duty_busy",
+            officer=code,
+            ids=ids,
+        )
 
 
 def _refuse(r: Refusal | None) -> None:
@@ -544,13 +579,12 @@ def _dispatch(a: Ask, p: Plan) -> None:
         p.changes["acknowledged_at"] = a.now
     p.changes.update(assignee=code, assignee_kind=kind, dispatched_at=a.now, arrived_at=None)
     if kind == "officer":
-        live = a.conn.execute(
-            select(OFFICERS.c.status).where(OFFICERS.c.code == code)
+        duty = a.conn.execute(
+            select(OFFICERS.c.duty).where(OFFICERS.c.code == code)
         ).scalar_one_or_none()
-        if live == "off_duty":
-            raise Refused(
-                f"officer {code} is off duty (休息): choose another", "off_duty", officer=code
-            )
+        if duty is not None and not takes_cases(duty):
+            word = {"off_duty": "off duty (下班)", "on_break": "on a break (休息)"}[duty]
+            raise Refused(f"officer {code} is {word}: choose another", duty, officer=code)
         p.officers.add(code)
     p.detail.update(assignee=code, kind=kind)
 

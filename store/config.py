@@ -177,6 +177,7 @@ class Officer(_Model):
     group: str  # case group code
     circle: str  # home enforcement circle code
     role: Literal["officer", "leader"] = "officer"
+    mobile: str = ""  # @-mentioned by the squad robot when told of a case (issue 11)
 
 
 class Squad(_Model):
@@ -184,6 +185,7 @@ class Squad(_Model):
     name: str
     name_en: str = ""
     officers: list[Officer] = Field(min_length=1)
+    robot: Robot | None = None  # the squad's group robot: its officers are told here
 
 
 class Partner(_Model):
@@ -194,6 +196,9 @@ class Partner(_Model):
     name_en: str = ""
     categories: list[str] = []  # category codes it takes
     contact: str = ""
+    # What one item it handles (a bike moved) saves the public side (reports: 政企共管).
+    minutes_per_item: float = Field(default=0.0, ge=0)
+    yuan_per_item: float = Field(default=0.0, ge=0)
 
 
 SECRET_KEYS = frozenset({"token", "secret", "key", "access_token", "sign", "password"})
@@ -241,21 +246,15 @@ class Operator(_Model):
     role: Literal["viewer", "dispatcher", "supervisor", "checker", "admin"] = "dispatcher"
 
 
-class Contact(_Model):
-    """The duty contact of one tower level; secrets are named env vars, never values.
+class Robot(_Model):
+    """A group chat robot (a squad's, or a tower level's as `Contact`); secrets are named
+    env vars, never values (see `Contact`)."""
 
-    A named secret is read from the environment variable, else from the systemd credential
-    of the same name (`$CREDENTIALS_DIRECTORY/NAME`). WeCom robots (`format = "wecom"`) take
-    their webhook key from `token_env` (`key_env` is accepted as its other name) and are not
-    signed."""
-
-    level: Literal["grid", "enforcement", "emergency", "risk", "centre"]
     name: str
     url: str
     format: Literal["json", "dingtalk", "wecom"] = "json"
-    # env var holding the access token (appended as access_token=, or key= for WeCom)
     token_env: str | None = None
-    secret_env: str | None = None  # env var holding the DingTalk signing secret
+    secret_env: str | None = None
     at_mobiles: list[str] = []
     rate_per_minute: int = Field(default=20, gt=0)
 
@@ -270,12 +269,37 @@ class Contact(_Model):
         return data
 
     @model_validator(mode="after")
-    def _wecom(self) -> Contact:
+    def _wecom(self) -> Robot:
         if self.format == "wecom" and not self.token_env:
             raise ValueError("a wecom contact needs key_env (or token_env): the webhook key")
         if self.format == "wecom" and self.secret_env:
             raise ValueError("wecom robots are not signed: drop secret_env")
         return self
+
+
+class Contact(Robot):
+    """The duty contact of one tower level; secrets are named env vars, never values.
+
+    A named secret is read from the environment variable, else from the systemd credential
+    of the same name (`$CREDENTIALS_DIRECTORY/NAME`). WeCom robots (`format = "wecom"`) take
+    their webhook key from `token_env` (`key_env` is accepted as its other name) and are not
+    signed."""
+
+    level: Literal["grid", "enforcement", "emergency", "risk", "centre"]
+    # A circle of that level (enforcement / emergency / risk circle code; grid: the grid's
+    # enforcement circle): this contact takes the level's notices for that circle only.
+    circle: str | None = None
+
+
+class Notices(_Model):
+    """`[notices]`: when undelivered escalation notices are themselves escalated.
+
+    A notice is retried until delivered or given up by a person; once one has waited
+    `alarm_after_minutes`, the daemon tells the centre through `alarm`, another contact than
+    the robots that fail (e.g. the duty phone's gateway), once per stuck episode."""
+
+    alarm_after_minutes: int = Field(default=10, gt=0, le=1440)
+    alarm: Contact | None = None
 
 
 class Feed(_Model):
@@ -314,6 +338,20 @@ class Ui(_Model):
     keymap: dict[str, str] = {}
 
 
+class Record(_Model):
+    """The record's key and its witnesses (issue 13; store/record_key.py, store/witness.py).
+
+    `key_file`: the record key when neither TAFANG_RECORD_KEY_FILE nor the systemd
+    credential `record-key` gives one. `witness_file`: an append-only file the daemon writes
+    the record's anchor to every `witness_interval` seconds (and `audit verify` reads);
+    `witness_robot`: the anchor also goes to the centre's contact through the outbox."""
+
+    key_file: str | None = None
+    witness_file: str | None = None
+    witness_interval: float = Field(default=60, ge=1, le=86400)
+    witness_robot: bool = True
+
+
 class Deployment(_Model):
     name: str
     timezone: str = "Asia/Shanghai"
@@ -327,9 +365,11 @@ class Deployment(_Model):
     partners: list[Partner] = []
     operators: list[Operator] = []
     contacts: list[Contact] = []
+    notices: Notices = Notices()
     feeds: list[Feed] = []
     calendar: Calendar = Calendar()
     ui: Ui = Ui()
+    record: Record = Record()
 
     model_config = ConfigDict(extra="forbid", frozen=True, ignored_types=(cached_property,))
 
@@ -356,7 +396,7 @@ class Deployment(_Model):
         _unique("categories", (c.code for c in self.categories))
         _unique("squads", (s.code for s in self.squads))
         _unique("officers", (o.code for s in self.squads for o in s.officers))
-        _unique("contacts (level)", (c.level for c in self.contacts))
+        _unique("contacts (level, circle)", (f"{c.level}@{c.circle}" for c in self.contacts))
         _unique("operators", (o.code for o in self.operators))
         _unique("operators (login)", (o.login for o in self.operators if o.login))
         _unique(
@@ -387,6 +427,10 @@ class Deployment(_Model):
         for pi, p in enumerate(self.partners):
             for ci, c in enumerate(p.categories):
                 _ref(f"partners[{pi}].categories[{ci}]", c, cats)
+        circles = {"grid": enf, "enforcement": enf, "emergency": emer, "risk": risk}
+        for i, k in enumerate(self.contacts):
+            if k.circle is not None:
+                _ref(f"contacts[{i}].circle", k.circle, circles.get(k.level, set()))
         chans = {c.code for c in self.channels}
         for fi, f in enumerate(self.feeds):
             _ref(f"feeds[{fi}].channel", f.channel, chans)
@@ -428,7 +472,23 @@ class Deployment(_Model):
 
     def contact_for(self, level: int) -> Contact | None:
         name = LEVELS[level]
-        return next((c for c in self.contacts if c.level == name), None)
+        return next((c for c in self.contacts if c.level == name and c.circle is None), None)
+
+    def circle_at(self, level: int, grid_code: str | None) -> str | None:
+        """The circle a grid's case is in at a tower level (grid level: its enforcement
+        circle); None at the centre or for an unknown grid."""
+        circles = self.circles_of(grid_code or "")
+        if circles is None or not 0 <= level <= 3:
+            return None
+        return circles[max(0, level - 1)]
+
+    def contact_name(self, level: int, grid_code: str | None) -> str:
+        """The outbox `contact` of a level's notice for a case in this grid: `level@circle`
+        when that circle has its own contact at this level, else the level's name."""
+        circle = self.circle_at(level, grid_code)
+        if circle and any(c.level == LEVELS[level] and c.circle == circle for c in self.contacts):
+            return f"{LEVELS[level]}@{circle}"
+        return LEVELS[level]
 
     def role_of(self, operator: str) -> str | None:
         """The operator's role; None = not on the roster (reads only, no moves)."""

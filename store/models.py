@@ -38,6 +38,7 @@ class Case(SQLModel, table=True):
             postgresql_where=text("next_check_at IS NOT NULL"),
         ),
         Index("ix_cases_updated", "updated_seq"),
+        Index("ix_cases_received", "received_at"),  # period reports (migration 0007)
         Index(
             "ix_cases_open_assignee",
             "assignee",
@@ -109,6 +110,10 @@ class Officer(SQLModel, table=True):
     grid: str | None = None  # where the officer is (last case's grid)
     status_since: datetime
     version: int = 1
+    # On duty, off duty or on break (migration 0005; store/duty.py): whether the officer may
+    # be sent at all. `status` above is what the cases in hand make of them.
+    duty: str = Field(default="on_duty", max_length=16)
+    duty_since: datetime | None = None
 
 
 class AuditEntry(SQLModel, table=True):
@@ -138,6 +143,11 @@ class ChainHead(SQLModel, table=True):
     seq: int = 0
     hash: str = ""
     change_seq: int = 0  # last `cases.updated_seq` handed out
+    # The record key's binding (migration 0010, store/record.py): the first keyed entry, the
+    # key's id and its MAC of that seq; NULL while the record is a plain chain.
+    keyed_from: int | None = None
+    key_id: str | None = Field(default=None, max_length=32)
+    key_mark: str | None = Field(default=None, max_length=64)
 
 
 class DeadLetter(SQLModel, table=True):
@@ -237,6 +247,28 @@ class Heartbeat(SQLModel, table=True):
     pid: int = 0
     host: str = ""
     info: str = ""
+
+
+# ---- issue 12: history import (0007) ----------------------------------------------------------
+class CaseHistory(SQLModel, table=True):
+    """A case brought in by `tafang ingest --history`: who did each stage before Tafang, and
+    the counts the record cannot show (its moves happened elsewhere). Its row marks the case
+    as imported; live moves made afterwards are on the record as usual."""
+
+    __tablename__ = "case_history"
+
+    case_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    origin: str = Field(default="", max_length=200)
+    imported_at: datetime
+    acknowledged_by: str = Field(default="", max_length=32)
+    dispatched_by: str = Field(default="", max_length=32)
+    arrived_by: str = Field(default="", max_length=32)
+    handled_by: str = Field(default="", max_length=32)
+    closed_by: str = Field(default="", max_length=32)
+    returns: int = 0  # 回退
+    reworks: int = 0  # 返工
+    extensions: int = 0  # 延期 / 挂账
+    supervisions: int = 0  # 督办
 
 
 # ---- issue 12: enterprises, joint inspections, risk points, partner items (0008) -------------
@@ -341,3 +373,28 @@ class PartnerItems(SQLModel, table=True):
     items: int
     at: datetime
     by: str = Field(default="", max_length=32)
+
+
+# ---- issue 11: the shift's handover (0005) ----------------------------------------------------
+class HandoverNote(SQLModel, table=True):
+    """A note for the next shift (交接班), kept under the handover it goes to."""
+
+    __tablename__ = "handover_notes"
+    __table_args__ = (Index("ix_handover_notes_handover", "handover"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    handover: str = Field(max_length=40)  # the incoming shift, e.g. "2026-12-03/night"
+    at: datetime
+    by: str = Field(max_length=32)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class HandoverAck(SQLModel, table=True):
+    """The incoming 带班领导 took the handover over; once per handover."""
+
+    __tablename__ = "handover_acks"
+
+    handover: str = Field(primary_key=True, max_length=40)
+    at: datetime
+    by: str = Field(max_length=32)
+    leader: str = Field(max_length=32)  # the rostered leader of the incoming shift

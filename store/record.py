@@ -3,6 +3,14 @@
 Each entry's hash covers its content and the previous entry's hash, so editing or deleting
 a row behind the application's back breaks the chain at that row. Appends lock the single
 `audit_head` row, which serialises them across processes and terminals.
+
+With a record key (store/record_key.py) the hash is HMAC-SHA256 under that key, so nobody
+without it — a database owner included — can re-chain an edited record. The key is bound to
+the store at the first write made with it: `audit_head.keyed_from` is the first keyed entry
+(entries before it stay plain and verify as plain), `key_id` names the key and `key_mark` is
+the key's MAC of `keyed_from`, so that point cannot be moved. A writer without the key (or
+with another key) is refused once the record is keyed: a plain entry after `keyed_from` would
+be a hole.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
 from tafang.store.models import AuditEntry, ChainHead
+from tafang.store.record_key import RecordKey, RecordKeyError
 
 AUDIT = AuditEntry.__table__
 HEAD = ChainHead.__table__
@@ -44,6 +53,17 @@ class Head:
     seq: int
     hash: str
     change_seq: int
+    keyed_from: int | None = None  # first keyed entry; None: the record is a plain chain
+    key_id: str | None = None
+    key_mark: str | None = None
+    key: RecordKey | None = None  # this process's key, bound by `bind_key`
+    introduced: bool = False  # this transaction binds the key to the store (save_head)
+
+    def key_for(self, seq: int) -> RecordKey | None:
+        """The key entry `seq` is chained with (None: plain SHA-256)."""
+        if self.keyed_from is None or seq < self.keyed_from:
+            return None
+        return self.key
 
 
 @dataclass(frozen=True)
@@ -56,22 +76,64 @@ class Entry:
     detail: dict[str, Any] | str  # a str is taken as already written by `dump_detail`
 
 
-def lock_head(conn: Connection) -> Head:
+_HEAD_COLUMNS = (
+    HEAD.c.seq,
+    HEAD.c.hash,
+    HEAD.c.change_seq,
+    HEAD.c.keyed_from,
+    HEAD.c.key_id,
+    HEAD.c.key_mark,
+)
+
+
+def lock_head(conn: Connection, key: RecordKey | None = None) -> Head:
     """Lock the head row for this transaction (FOR UPDATE on PostgreSQL; SQLite's
-    BEGIN IMMEDIATE already holds the write lock)."""
-    q = select(HEAD.c.seq, HEAD.c.hash, HEAD.c.change_seq).where(HEAD.c.id == 1)
+    BEGIN IMMEDIATE already holds the write lock), with `key` bound (`bind_key`)."""
+    q = select(*_HEAD_COLUMNS).where(HEAD.c.id == 1)
     if conn.dialect.name != "sqlite":
         q = q.with_for_update()
     row = conn.execute(q).one()
-    return Head(row.seq, row.hash, row.change_seq)
+    head = Head(row.seq, row.hash, row.change_seq, row.keyed_from, row.key_id, row.key_mark)
+    bind_key(head, key)
+    return head
+
+
+def read_head(conn: Connection) -> Head | None:
+    """The head row without a lock (verify, the witness); None if it was deleted."""
+    row = conn.execute(select(*_HEAD_COLUMNS).where(HEAD.c.id == 1)).first()
+    if row is None:
+        return None
+    return Head(row.seq, row.hash, row.change_seq, row.keyed_from, row.key_id, row.key_mark)
+
+
+def bind_key(head: Head, key: RecordKey | None) -> None:
+    """Decide how this transaction's entries are chained: plain while the record was never
+    keyed and no key is at hand; keyed from the next entry on when a key comes for the first
+    time (the migration point); refused when the record is keyed and this key is not its."""
+    head.key = key
+    if head.keyed_from is None:
+        if key is not None:
+            head.keyed_from, head.key_id = head.seq + 1, key.id
+            head.key_mark, head.introduced = key.mark(head.seq + 1), True
+        return
+    if key is None:
+        raise RecordKeyError(
+            f"the record is keyed (from entry {head.keyed_from}, key id {head.key_id}) and "
+            "this process has no record key: set TAFANG_RECORD_KEY_FILE, config "
+            "[record] key_file or the systemd credential record-key"
+        )
+    if key.id != head.key_id:
+        raise RecordKeyError(
+            f"the record key from {key.source} (id {key.id}) is not this record's "
+            f"(id {head.key_id}): entries chained with it would not verify"
+        )
 
 
 def save_head(conn: Connection, head: Head) -> None:
-    conn.execute(
-        update(HEAD)
-        .where(HEAD.c.id == 1)
-        .values(seq=head.seq, hash=head.hash, change_seq=head.change_seq)
-    )
+    values: dict[str, Any] = dict(seq=head.seq, hash=head.hash, change_seq=head.change_seq)
+    if head.introduced:
+        values.update(keyed_from=head.keyed_from, key_id=head.key_id, key_mark=head.key_mark)
+    conn.execute(update(HEAD).where(HEAD.c.id == 1).values(**values))
 
 
 def digest(
@@ -83,9 +145,11 @@ def digest(
     action: str,
     case_id: int | None,
     detail: str,
+    key: RecordKey | None = None,
 ) -> str:
-    """SHA-256 of the JSON array [seq, prev, at, operator, terminal, action, case_id, detail]
-    (compact separators, non-ASCII as is, UTF-8 with lone surrogates passed through)."""
+    """SHA-256 (with `key`: HMAC-SHA256) of the JSON array [seq, prev, at, operator,
+    terminal, action, case_id, detail] (compact separators, non-ASCII as is, UTF-8 with lone
+    surrogates passed through)."""
     if (
         type(seq) is int
         and (case_id is None or type(case_id) is int)
@@ -103,7 +167,8 @@ def digest(
         )
     else:
         body = _digest_body(seq, prev, at, operator, terminal, action, case_id, detail)
-    return _sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
+    data = body.encode("utf-8", "surrogatepass")
+    return _sha256(data).hexdigest() if key is None else key.mac(data)
 
 
 def _digest_body(
@@ -155,7 +220,8 @@ def rows_for(head: Head, entries: Iterable[Entry]) -> list[dict[str, Any]]:
         seq = head.seq + 1
         detail = dump_detail(e.detail)
         at = e.at.astimezone(UTC)  # stored and re-read as UTC: hash what is re-read
-        h = digest(seq, head.hash, at, e.operator, e.terminal, e.action, e.case_id, detail)
+        key = head.key_for(seq)
+        h = digest(seq, head.hash, at, e.operator, e.terminal, e.action, e.case_id, detail, key)
         rows.append(
             dict(
                 seq=seq,
@@ -209,8 +275,9 @@ def chain_rows(
             cid = case_id
         else:
             raise TypeError(f"case_id must be an int or None, not {type(case_id).__name__}")
-        body = f"[{seq},{_json_str(prev)},{act},{cid},{encoded}]"
-        h = _sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
+        body = f"[{seq},{_json_str(prev)},{act},{cid},{encoded}]".encode("utf-8", "surrogatepass")
+        key = head.key_for(seq)
+        h = _sha256(body).hexdigest() if key is None else key.mac(body)
         rows.append((seq, stored_at, operator, terminal, action, case_id, detail, prev, h))
         prev = h
     head.seq, head.hash = seq, prev
@@ -230,6 +297,9 @@ class Verdict:
     bad_seq: int | None = None
     reason: str = ""
     anchor: bool | None = None  # the anchor matched / did not; None: none given or not reached
+    keyed_from: int | None = None  # first keyed entry (None: a plain chain throughout)
+    key_id: str | None = None
+    needs_key: bool = False  # keyed, and no key was given: the MACs could not be checked
 
 
 def record_head(engine: Engine) -> tuple[int, str]:
@@ -244,44 +314,84 @@ def verify(
     batch: int = 20_000,
     anchor: tuple[int, str] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    key: RecordKey | None = None,
 ) -> Verdict:
     """Walk the whole chain; report the first entry that was edited, deleted or inserted.
 
-    A chain alone cannot tell a cleanly cut tail (entries deleted and the head rewound); an
-    `anchor` (seq, hash) kept outside the database — the daemon logs one a minute — can.
+    Entries from `keyed_from` on are checked with `key` (a keyed record without the key is
+    refused with `needs_key`: its MACs cannot be checked). A chain alone cannot tell a
+    cleanly cut tail (entries deleted and the head rewound); an `anchor` (seq, hash) kept
+    outside the database — the daemon writes one to its witnesses — can.
     `progress(checked, total)` is called once per batch of entries."""
-    verdict = _walk(engine, batch, progress)
+    verdict = _walk(engine, batch, progress, key)
     if not verdict.ok or anchor is None:
         return verdict
     seq, digest = anchor
     with engine.connect() as conn:
         kept = conn.execute(select(AUDIT.c.hash).where(AUDIT.c.seq == seq)).scalar_one_or_none()
     if kept is None:
-        return Verdict(
-            False,
-            verdict.checked,
-            seq,
-            f"entry {seq} of the anchor is gone: the "
+        return replace(
+            verdict,
+            ok=False,
+            bad_seq=seq,
+            reason=f"entry {seq} of the anchor is gone: the "
             f"record was cut back to {verdict.checked} entries",
             anchor=False,
         )
     if kept != digest:
-        return Verdict(
-            False,
-            verdict.checked,
-            seq,
-            f"entry {seq} does not match the anchor: the record was rewritten from there on",
+        return replace(
+            verdict,
+            ok=False,
+            bad_seq=seq,
+            reason=f"entry {seq} does not match the anchor: the record was rewritten from there on",
             anchor=False,
         )
     return replace(verdict, anchor=True)
 
 
-def _walk(engine: Engine, batch: int, progress: Callable[[int, int], None] | None) -> Verdict:
+def _key_problem(head: Head, key: RecordKey | None) -> Verdict | None:
+    """Why the keyed part cannot be checked (no key, another key, a moved start), or None."""
+    if head.keyed_from is None:
+        return None
+    base = Verdict(False, 0, head.keyed_from, keyed_from=head.keyed_from, key_id=head.key_id)
+    if key is None:
+        return replace(
+            base,
+            needs_key=True,
+            reason=f"entries from {head.keyed_from} on are chained with the record key "
+            f"(id {head.key_id}); give it to check them",
+        )
+    if key.id != head.key_id:
+        return replace(
+            base,
+            reason=f"the record names key id {head.key_id} but the key from {key.source} is "
+            f"id {key.id}: a wrong key, or audit_head was edited",
+        )
+    if head.key_mark != key.mark(head.keyed_from):
+        return replace(
+            base,
+            reason=f"the start of the keyed record (entry {head.keyed_from}) does not carry "
+            "the key's mark: audit_head was edited to pass keyed entries off as plain",
+        )
+    return None
+
+
+def _walk(
+    engine: Engine,
+    batch: int,
+    progress: Callable[[int, int], None] | None,
+    key: RecordKey | None = None,
+) -> Verdict:
     prev, expected, checked = "", 1, 0
     with engine.connect() as conn:
-        head = conn.execute(select(HEAD.c.seq, HEAD.c.hash).where(HEAD.c.id == 1)).first()
+        head = read_head(conn)
         if head is None:
             return Verdict(False, 0, None, "the record's head row (audit_head) was deleted")
+        problem = _key_problem(head, key)
+        if problem is not None:
+            return problem
+        head.key = key
+        done = replace(Verdict(True, 0), keyed_from=head.keyed_from, key_id=head.key_id)
         last = 0
         while True:
             try:
@@ -290,48 +400,63 @@ def _walk(engine: Engine, batch: int, progress: Callable[[int, int], None] | Non
                 ).all()
             except (ValueError, TypeError):  # a value edited into something unreadable
                 bad = _first_unreadable(conn, last)
-                return Verdict(
-                    False, checked, bad, f"entry {bad} was altered: a stored value is unreadable"
+                return replace(
+                    done,
+                    ok=False,
+                    checked=checked,
+                    bad_seq=bad,
+                    reason=f"entry {bad} was altered: a stored value is unreadable",
                 )
             if not rows:
                 break
             if progress is not None:
                 progress(checked, head.seq)
-            for r in rows:
-                if r.seq != expected:
-                    return Verdict(
-                        False,
-                        checked,
-                        expected,
-                        f"entry {expected} is missing (next present is {r.seq})",
-                    )
-                if r.prev_hash != prev:
-                    return Verdict(
-                        False, checked, r.seq, f"entry {r.seq} does not link to entry {r.seq - 1}"
-                    )
-                h = digest(
-                    r.seq, r.prev_hash, r.at, r.operator, r.terminal, r.action, r.case_id, r.detail
+            broken = _check_rows(rows, head, prev, expected)
+            if broken is not None:
+                return replace(
+                    done, ok=False, checked=checked + broken[0], bad_seq=broken[1], reason=broken[2]
                 )
-                if h != r.hash:
-                    return Verdict(
-                        False,
-                        checked,
-                        r.seq,
-                        f"entry {r.seq} ({r.action}) was altered: its content does "
-                        "not match its hash",
-                    )
-                prev, expected, checked, last = r.hash, r.seq + 1, checked + 1, r.seq
+            last = rows[-1].seq
+            prev, expected, checked = rows[-1].hash, last + 1, checked + len(rows)
         if progress is not None:
             progress(checked, head.seq)
         if head.seq != checked or head.hash != prev:
-            return Verdict(
-                False,
-                checked,
-                checked + 1,
-                f"the record ends at entry {checked} but {head.seq} were written: "
+            return replace(
+                done,
+                ok=False,
+                checked=checked,
+                bad_seq=checked + 1,
+                reason=f"the record ends at entry {checked} but {head.seq} were written: "
                 f"entries {checked + 1}..{head.seq} were deleted",
             )
-    return Verdict(True, checked)
+    return replace(done, checked=checked)
+
+
+def _check_rows(
+    rows: list[Any], head: Head, prev: str, expected: int
+) -> tuple[int, int, str] | None:
+    """The first broken entry of one batch as (entries good before it, seq, reason)."""
+    for n, r in enumerate(rows):
+        if r.seq != expected:
+            return n, expected, f"entry {expected} is missing (next present is {r.seq})"
+        if r.prev_hash != prev:
+            return n, r.seq, f"entry {r.seq} does not link to entry {r.seq - 1}"
+        key = head.key_for(r.seq)
+        h = digest(
+            r.seq, r.prev_hash, r.at, r.operator, r.terminal, r.action, r.case_id, r.detail, key
+        )
+        if h != r.hash:
+            how = "MAC (keyed with the record key)" if key else "hash"
+            return (
+                n,
+                r.seq,
+                (
+                    f"entry {r.seq} ({r.action}, operator {r.operator}) was altered: its content "
+                    f"does not match its {how}"
+                ),
+            )
+        prev, expected = r.hash, r.seq + 1
+    return None
 
 
 def _first_unreadable(conn: Connection, after: int) -> int | None:
