@@ -136,6 +136,13 @@ def _run_commands(sub: Any) -> None:
     )
     i.add_argument("path", help="a JSON Lines file, or - for stdin")
     i.add_argument(
+        "--history",
+        action="store_true",
+        help="past cases as they were (status, stage times, operators): no clocks run, no "
+        "escalation, no notification; one 'import' entry per batch on the record; "
+        "a supervisor's move",
+    )
+    i.add_argument(
         "--json",
         action="store_true",
         help="print the counts and the rejected lines (line, reason) as one JSON object",
@@ -561,10 +568,16 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot read {args.path}: {e.strerror}") from e
     store = _open_store(args, dep)
     actor = _actor(args, store)
-    store.may(CREATE_ROLES, "ingest", actor)  # importing makes cases: a write like any other
+    history = getattr(args, "history", False)
+    if history:  # closed cases on the record without their moves: the lead's decision
+        from tafang.store.moves import LEAD
+
+        store.may(LEAD, "ingest --history", actor)
+    else:
+        store.may(CREATE_ROLES, "ingest", actor)  # importing makes cases: a write like any other
     with stream, bar(f"ingest {origin}", "lines", _regular_size(stream)) as b:
         lines = MeteredInput(stream, b) if b else stream
-        result = ingest(store, lines, origin=origin, actor=actor)
+        result = ingest(store, lines, origin=origin, actor=actor, history=history)
     for line_no, reason in result.errors:
         print(f"{origin}:{line_no}: rejected: {reason}", file=sys.stderr)
     if args.json:

@@ -6,18 +6,27 @@ The lock serialises concurrent ingests, so the key check inside it cannot race; 
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Connection, insert
 from sqlalchemy.exc import IntegrityError
 from tafang.store.cases import Store
 from tafang.store.intake.outcome import IngestResult
 from tafang.store.intake.prepare import Context, Prepared
-from tafang.store.intake.rows import EXTERNAL_AT, INSERT_COLUMNS, SOURCE_AT, sqlite_time
+from tafang.store.intake.rows import (
+    EXTERNAL_AT,
+    INSERT_COLUMNS,
+    ROW_COLUMNS,
+    SOURCE_AT,
+    sqlite_time,
+)
 from tafang.store.intake.sql import Sql
 from tafang.store.models import DeadLetter
 from tafang.store.record import AUDIT_ROW, chain_rows, dump_detail, encode_detail
 
 Key = tuple[str, str]
 Entry = tuple[str, int | None, str, str]  # (action, case id, detail, encoded detail)
+_STATUS_AT = ROW_COLUMNS.index("status")
 
 
 class Tally:
@@ -67,8 +76,11 @@ def _insert(
             seq = head.change_seq
             ids = sql.new_ids(len(fresh))
             rows = [p[2] + (case_id, seq) for p, case_id in zip(fresh, ids, strict=True)]
-            sql.insert_tuples("cases", INSERT_COLUMNS, rows)
-            entries = [("ingest", i, p[3], p[4]) for p, i in zip(fresh, ids, strict=True)]
+            if ctx.history:
+                entries = _history(sql, ctx, fresh, ids, rows)
+            else:
+                sql.insert_tuples("cases", INSERT_COLUMNS, rows)
+                entries = [("ingest", i, p[3], p[4]) for p, i in zip(fresh, ids, strict=True)]
         if bad:
             entries += _dead_letters(conn, ctx, bad)
         if entries:
@@ -79,6 +91,30 @@ def _insert(
             )
             sql.insert_tuples("audit", AUDIT_ROW, audit)
     return len(fresh), len(cases) - len(fresh), batch_keys
+
+
+def _history(
+    sql: Sql, ctx: Context, fresh: list[Prepared], ids: list[int], rows: list[tuple[Any, ...]]
+) -> list[Entry]:
+    """Past cases and their `case_history` rows; one `import` entry on the record for the
+    batch (a year of history is not 60,000 entries; the cases' own rows say who did what)."""
+    from tafang.store.intake.history import HISTORY_INSERT_COLUMNS, HISTORY_ROW
+
+    sql.insert_tuples("cases", HISTORY_INSERT_COLUMNS, rows)
+    hist = [p[3] + (i,) for p, i in zip(fresh, ids, strict=True)]
+    sql.insert_tuples("case_history", HISTORY_ROW, hist)
+    closed = sum(1 for r in rows if r[_STATUS_AT] == "closed")
+    detail = dump_detail(
+        {
+            "origin": ctx.origin,
+            "history": True,
+            "cases": len(ids),
+            "closed": closed,
+            "first_id": min(ids),
+            "last_id": max(ids),
+        }
+    )
+    return [("import", None, detail, encode_detail(detail))]
 
 
 def _fresh(

@@ -28,6 +28,14 @@ KNOWN_FIELDS = frozenset(
         "lon",
     )
 )
+HISTORY_TIMES = ("acknowledged_at", "dispatched_at", "arrived_at", "handled_at", "closed_at")
+HISTORY_BY = ("acknowledged_by", "dispatched_by", "arrived_by", "handled_by", "closed_by")
+HISTORY_COUNTS = ("returns", "reworks", "extensions", "supervisions")
+HISTORY_FIELDS = frozenset(
+    ("status", "assignee", "escalation_level", *HISTORY_TIMES, *HISTORY_BY, *HISTORY_COUNTS)
+)
+"""A history record (`tafang ingest --history`) may carry these too; a live intake keeps
+them, like any field it does not know, in the case's raw values (a feed cannot close a case)."""
 TEXT_LIMITS = {
     "title": MAX_TEXT,
     "description": MAX_DESCRIPTION,

@@ -35,12 +35,23 @@ class Context:
     fixed: bool  # `now` was injected by the caller: every batch uses it
     origin: str
     actor: Actor
+    history: bool = False  # `ingest --history`: cases as they were (see `history`)
 
     @classmethod
-    def of(cls, store: Store, now: datetime | None, origin: str, actor: Actor) -> Context:
+    def of(
+        cls, store: Store, now: datetime | None, origin: str, actor: Actor, history: bool = False
+    ) -> Context:
         sqlite = store.engine.dialect.name == "sqlite"
         return cls(
-            store.d, store.clocks, now or utcnow(), sqlite, sqlite, now is not None, origin, actor
+            store.d,
+            store.clocks,
+            now or utcnow(),
+            sqlite,
+            sqlite,
+            now is not None,
+            origin,
+            actor,
+            history,
         )
 
     def fresh(self, at: datetime | None = None) -> Context:
@@ -56,6 +67,10 @@ Prepared = tuple[Any, ...]
 
 def prepare(ctx: Context, items: Iterable[Item]) -> list[Prepared]:
     """Validate, start the clocks and lay out rows ready for the driver."""
+    if ctx.history:
+        from tafang.store.intake.history import prepare_history
+
+        return prepare_history(ctx, items)
     out: list[Prepared] = []
     d, now, nul_ok, sqlite = ctx.d, ctx.now, ctx.nul_ok, ctx.sqlite
     start = ctx.clocks.start

@@ -28,6 +28,7 @@ def ingest(
     now: datetime | None = None,
     batch: int = 5000,
     workers: int | None = None,
+    history: bool = False,
 ) -> IngestResult:
     """Import JSON Lines (a file opened in binary mode, or any iterable of lines).
 
@@ -41,8 +42,10 @@ def ingest(
     the input is longer than a batch, the machine has a second core and this process runs
     no other thread (forking a threaded process is unsafe); 0 = all in this process. Streams
     are never handed to workers.
+
+    `history`: the records are past cases, brought in as they were (`intake.history`).
     """
-    ctx = Context.of(store, now, origin, actor)
+    ctx = Context.of(store, now, origin, actor, history)
     if is_stream(lines):
         return _ingest_stream(store, ctx, lines, batch)
     it = iter(lines)

@@ -34,13 +34,15 @@ def normalise(
     now: datetime | None = None,
     nul_ok: bool = True,
     scan: bool = True,
+    known: frozenset[str] = KNOWN_FIELDS,
 ) -> Normalised | Rejected:
     """Validate one parsed record by hand (no pydantic per record: intake must be fast).
 
     `nul_ok=False` for PostgreSQL, whose text cannot hold NUL. `now` is the receipt time
     when the record has no readable `received_at`. `scan=False` skips the search for NUL and
     lone surrogates when the caller knows there are none (a JSON line without `\\u`).
-    The readers run in the order of the triage flags they add.
+    The readers run in the order of the triage flags they add. `known`: the fields not
+    kept as unknown (a history import adds HISTORY_FIELDS).
     """
     if type(record) is not dict and not isinstance(record, dict):
         return Rejected(f"not a JSON object (got {json_type(record)})")
@@ -74,8 +76,8 @@ def normalise(
     values["received_at"] = read_received_at(get("received_at"), lk.tz, now, raw, triage)
     values["lat"] = read_coord("lat", get("lat"), 90.0, raw, triage)
     values["lon"] = read_coord("lon", get("lon"), 180.0, raw, triage)
-    if len(record) > len(KNOWN_FIELDS) or not KNOWN_FIELDS.issuperset(record):
-        read_unknown(record, KNOWN_FIELDS, raw)
+    if len(record) > len(known) or not known.issuperset(record):
+        read_unknown(record, known, raw)
     values["raw"] = dump_raw(raw) if raw else "{}"
     values["triage"] = bool(triage)
     values["triage_reason"] = "; ".join(triage)
