@@ -220,3 +220,15 @@ def file_due_checks(store: Store, now: datetime | None = None, actor: Actor | No
                 .values(next_check_at=nxt, last_case_id=case_id, updated_at=now)
             )
     return res.accepted
+
+
+def checks_filed(store: Store, since: datetime, until: datetime) -> int:
+    """Planned checks filed as cases with a receipt time in [since, until)."""
+    q = select(func.count()).where(
+        CASES.c.source == SOURCE,
+        CASES.c.external_id.like("risk:%"),
+        CASES.c.received_at >= since,
+        CASES.c.received_at < until,
+    )
+    with store.read_engine.connect() as conn:
+        return conn.execute(q).scalar_one()
