@@ -26,7 +26,8 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
-from tafang.sla.escalate import DaemonLock, LockBusy, next_deadline, sweep
+from tafang.sla.escalate import DaemonLock, next_deadline, sweep
+from tafang.sla.leader import Leadership
 from tafang.sla.policy import Policy
 from tafang.store.cases import Store
 from tafang.store.config import Deployment
@@ -41,7 +42,9 @@ TICK_SECONDS = 1.0
 DELIVER_SECONDS = 1.0
 HEARTBEAT_SECONDS = 5.0
 ANCHOR_SECONDS = 60.0  # how often the record's head goes to the log (an outside anchor)
+ALARM_SECONDS = 5.0  # how often stuck notices are looked for (`[notices] alarm_after_minutes`)
 CALENDAR_SECONDS = 86400.0  # how often a calendar gap is logged again while it remains
+RISK_SECONDS = 60.0  # how often due risk-point checks are filed as cases (store/risk.py)
 MIN_REARM = timedelta(milliseconds=50)
 
 
@@ -146,6 +149,7 @@ class _Daemon:
         log: JsonLog,
         batch: int,
         on_sweep: Callable[[list[EscalationResult], datetime], None] | None,
+        leader: Leadership | None = None,
     ) -> None:
         # Imported here so that `write_heartbeat` users (the demo) need not load httpx.
         from tafang.sla.feeds import poll_due
@@ -168,10 +172,25 @@ class _Daemon:
         self.escalated = 0
         self.last_sweep: datetime | None = None
         self.calendar = policy.calendar
+        self.leader = leader
+        self.lost = threading.Event()  # leadership gone: the loop stops, the daemon waits again
 
     # jobs --------------------------------------------------------------------------------
+    def leading(self) -> bool:
+        """Still the leader, asked of the server (issue 13: a restart frees the lock
+        silently); on a loss the daemon steps down: this run of jobs ends."""
+        if self.lost.is_set():
+            return False
+        if self.leader is None or self.leader.holds():
+            return True
+        self.lost.set()
+        self.log("warning", "stepped_down", reason="the store's leader lock is no longer held")
+        return False
+
     def sweep_once(self, event: str = "escalated") -> list[EscalationResult]:
         with self._sweep_lock:
+            if not self.leading():
+                return []
             now = self.clock()
             try:
                 results = sweep(self.store, self.policy, now, batch=self.batch)
@@ -180,6 +199,7 @@ class _Daemon:
                 return []
             done = self.clock()
             self.last_sweep = now
+            self.log("debug", "swept", start=now, end=done, count=len(results))
             if results:
                 self.escalated += len(results)
                 if self.on_sweep is not None:
@@ -202,7 +222,8 @@ class _Daemon:
         self.rearm(after=before)
 
     def tick(self) -> None:
-        self.rearm()
+        if self.leading():
+            self.rearm()
 
     def rearm(self, after: datetime | None = None) -> None:
         """Arm the sweep at the earliest deadline in the store (the truth)."""
@@ -237,6 +258,8 @@ class _Daemon:
             )
 
     def deliver_job(self) -> None:
+        if self.lost.is_set():
+            return
         try:
             report = self.deliver(self.store, self.d, now=self.clock())
             fields: dict[str, Any] = {
@@ -247,7 +270,23 @@ class _Daemon:
         except Exception as e:
             self.log("error", "deliver_failed", error=f"{type(e).__name__}: {e}")
 
+    def alarm_job(self) -> None:
+        """Notices undelivered for `[notices] alarm_after_minutes`: the centre is told."""
+        from tafang.sla.notify.alarm import raise_alarm
+
+        if self.lost.is_set():
+            return
+        try:
+            key = raise_alarm(self.store, self.d, self.clock())
+        except Exception as e:
+            self.log("error", "alarm_failed", error=f"{type(e).__name__}: {e}")
+            return
+        if key is not None:
+            self.log("error", "notices_undeliverable", alarm=key)
+
     def poll_job(self) -> None:
+        if self.lost.is_set():
+            return
         try:
             report = self.poll(self.store, self.d, now=self.clock())
             fields: dict[str, Any] = {"accepted": report.accepted, "rejected": report.rejected}
@@ -259,6 +298,8 @@ class _Daemon:
             self.log("error", "poll_failed", error=f"{type(e).__name__}: {e}")
 
     def heartbeat(self, **extra: Any) -> None:
+        if self.lost.is_set():
+            return  # the heartbeat row is the leader's
         info = {
             "escalated": self.escalated,
             "last_sweep": self.last_sweep.isoformat() if self.last_sweep else None,
@@ -299,6 +340,20 @@ class _Daemon:
                 "(holidays, workdays) or upgrade chinese_calendar",
             )
 
+    def risk_job(self) -> None:
+        """Planned risk-point checks that fell due become cases (once each: intake dedupes)."""
+        from tafang.store.risk import file_due_checks
+
+        if self.lost.is_set():
+            return
+        try:
+            filed = file_due_checks(self.store, self.clock())
+        except Exception as e:
+            self.log("error", "risk_checks_failed", error=f"{type(e).__name__}: {e}")
+            return
+        if filed:
+            self.log("info", "risk_checks_filed", cases=filed)
+
     # running -------------------------------------------------------------------------------
     def run_once(self) -> None:
         self.sweep_once("catch_up")
@@ -306,6 +361,8 @@ class _Daemon:
         self.poll_job()
         self.heartbeat(once=True)
         self.anchor_job()
+        self.alarm_job()
+        self.risk_job()
 
     def run_forever(self, stop: threading.Event) -> None:
         from apscheduler.executors.pool import ThreadPoolExecutor
@@ -322,7 +379,9 @@ class _Daemon:
         s.add_job(self.deliver_job, "interval", seconds=DELIVER_SECONDS, id="deliver")
         s.add_job(self.heartbeat, "interval", seconds=HEARTBEAT_SECONDS, id="heartbeat")
         s.add_job(self.anchor_job, "interval", seconds=ANCHOR_SECONDS, id="anchor")
+        s.add_job(self.alarm_job, "interval", seconds=ALARM_SECONDS, id="alarm")
         s.add_job(self.calendar_job, "interval", seconds=CALENDAR_SECONDS, id="calendar")
+        s.add_job(self.risk_job, "interval", seconds=RISK_SECONDS, id="risk")
         if self.d.feeds:
             every = max(1.0, min(f.interval for f in self.d.feeds))
             s.add_job(self.poll_job, "interval", seconds=every, id="feeds")
@@ -330,7 +389,7 @@ class _Daemon:
         self.rearm()
         self.heartbeat()
         self.log("info", "running", next_deadline=self._armed)
-        while not stop.wait(0.5):
+        while not stop.wait(0.5) and not self.lost.is_set():
             pass
         with self._arm_lock:
             sched, self.sched = self.sched, None
@@ -360,14 +419,14 @@ def run_daemon(
     unroute = _route_logs(log)
     stop = stop_event or threading.Event()
     restore = _install_signals(stop, log)
-    lock = DaemonLock(store.engine)
+    leader = Leadership(DaemonLock(store.engine), log)
     try:
-        refused = _lead(lock, store, once, stop, log)
+        refused = _lead(leader, store, once, stop, log)
         if refused is not None:
             return refused
         if policy is None:
             policy = store.clocks if isinstance(store.clocks, Policy) else Policy(deployment)
-        daemon = _Daemon(store, deployment, policy, clock, log, batch, on_sweep)
+        daemon = _Daemon(store, deployment, policy, clock, log, batch, on_sweep, leader)
         added = store.sync_roster()  # officers new to the config start available
         db = store.engine.dialect.name
         log("info", "started", pid=os.getpid(), db=db, once=once, roster_added=added)
@@ -377,7 +436,8 @@ def run_daemon(
             daemon.run_once()
             log("info", "done", seconds=round(time.perf_counter() - t0, 3))
             return 0
-        daemon.run_forever(stop)
+        while _run_led(daemon, leader, stop, log):
+            pass
         daemon.heartbeat(stopped=True)
         log("info", "stopped", escalated=daemon.escalated)
         return 0
@@ -385,29 +445,42 @@ def run_daemon(
         log("error", "fatal", error=f"{type(e).__name__}: {e}")
         return 1
     finally:
-        lock.release()
+        leader.release()
         restore()
         unroute()
 
 
+def _run_led(daemon: _Daemon, leader: Leadership, stop: threading.Event, log: JsonLog) -> bool:
+    """Run the jobs while leading; True to run again after stepping down and leading anew
+    (the lock was lost, e.g. to a server restart, and taken back), False when stopped."""
+    log("info", "leading", pid=os.getpid())
+    daemon.run_forever(stop)
+    if stop.is_set() or not daemon.lost.is_set():
+        return False
+    leader.release()
+    log("info", "waiting_for_leader", reason="stepped down; waiting for the lock again")
+    if not leader.wait_take(stop):
+        return False
+    daemon.lost.clear()
+    return True
+
+
 def _lead(
-    lock: DaemonLock, store: Store, once: bool, stop: threading.Event, log: JsonLog
+    leader: Leadership, store: Store, once: bool, stop: threading.Event, log: JsonLog
 ) -> int | None:
     """Take the store's leadership; None once led, else the exit code to return.
 
-    On PostgreSQL (and not `once`) a second daemon waits for the leader's lock; otherwise a
-    busy lock is exit code 2, and a stop while waiting exit code 0."""
-    if lock.try_acquire():
+    On PostgreSQL (and not `once`) a second daemon waits for the leader's lock, through
+    server restarts; otherwise a busy lock is exit code 2, and a stop while waiting 0."""
+    if leader.try_take():
         return None
-    holder = lock.describe_holder()
+    holder = leader.lock.describe_holder()
     if once or store.engine.dialect.name != "postgresql":
         log("error", "lock_busy", reason=holder)
         print(f"tafang daemon: {holder}; one daemon per store", file=sys.stderr)
         return 2
     log("info", "waiting_for_leader", reason=holder)
-    try:
-        lock.acquire(wait=True, stop=stop)
-    except LockBusy:
+    if not leader.wait_take(stop):
         log("info", "stopped", while_waiting=True)
         return 0
     return None

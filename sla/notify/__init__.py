@@ -11,10 +11,13 @@ One concept a module:
 - `formats`   the seam to a robot's wire format; `dingtalk` and `webhook` (plain JSON) are
               the formats, each one module (signing, body, success check)
 - `send`      one message: signed URL, POST under a hard deadline, answer checked
-- `settle`    outcomes written: sent, retried with backoff, or dead
+- `settle`    outcomes written: sent, or retried with capped backoff (never dropped;
+              only rows actually posted are charged an attempt)
+- `alarm`     notices stuck too long are told the centre through another contact
 - `deliver`   `deliver_due`: claim, batches per target in parallel, settle, report
 - `report`    what a call did; `redact` keeps secrets out of logs and errors;
-              `admin` the outbox for operators (summary, requeue)
+              `admin` the outbox for operators (summary, requeue); people give up on a
+              notice or retry it through `tafang.store.notices`
 
 At least once: a crash mid-send only delays rows until their lease ends, and the
 `Idempotency-Key` header lets receivers drop the rare double.

@@ -39,7 +39,7 @@ def outbox_summary(store: Store, *, dead_limit: int = 50) -> dict[str, Any]:
             .order_by(OUTBOX.c.id.desc())
             .limit(dead_limit)
         ).all()
-    totals = {"pending": 0, "sent": 0, "dead": 0}
+    totals = {"pending": 0, "sent": 0, "dead": 0, "given_up": 0}
     by_contact: dict[str, dict[str, int]] = {}
     for contact, status, n in rows:
         totals[status] = totals.get(status, 0) + n
@@ -55,7 +55,8 @@ def outbox_summary(store: Store, *, dead_limit: int = 50) -> dict[str, Any]:
 def requeue_dead(
     store: Store, ids: Sequence[int] | None = None, *, now: datetime | None = None
 ) -> int:
-    """Give dead rows another full round of tries (after fixing a contact); returns the count."""
+    """Put rows an older version left `dead` back in the queue; returns the count. (Rows no
+    longer die: a notice is retried until delivered or given up by a person.)"""
     now = now or datetime.now(UTC)
     q = update(OUTBOX).where(OUTBOX.c.status == "dead")
     if ids is not None:

@@ -37,7 +37,9 @@ class _Robots:
 
     @classmethod
     def of(cls, d: Deployment) -> _Robots:
-        contacts = {c.level: c for c in d.contacts}
+        contacts: dict[str, Contact] = {c.level: c for c in d.contacts}
+        if d.notices.alarm is not None:  # stuck notices are told the centre this other way
+            contacts["alarm"] = d.notices.alarm
         targets = {lv: robot_key(c) for lv, c in contacts.items()}
         rates: dict[str, int] = {}  # levels sharing a robot share its limit: the strictest
         for lv, t in targets.items():

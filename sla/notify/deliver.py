@@ -40,7 +40,7 @@ class _Batch:
 
     outcomes: list[Outcome] = field(default_factory=list)
     deferred: list[Message] = field(default_factory=list)  # not started (call budget)
-    untried: list[str] = field(default_factory=list)  # keys skipped after a failure
+    untried: list[Message] = field(default_factory=list)  # skipped after a failure: uncharged
     first_error: str = ""
     requests: int = 0
 
@@ -88,13 +88,12 @@ def _deliver_contact(
 def _send_batch(
     plan: Plan, names: Names, client: httpx.Client, now: datetime, s: NotifySettings, started: float
 ) -> _Batch:
-    """Try the messages in order; after a failure the rest share it, after the call budget
-    the rest are deferred."""
+    """Try the messages in order; after a failure the rest wait, untried and uncharged;
+    after the call budget the rest are deferred."""
     b = _Batch()
     for i, msg in enumerate(plan.messages):
         if b.first_error:
-            b.outcomes.append((msg, f"not tried after an earlier failure: {b.first_error}"))
-            b.untried.append(msg.key)
+            b.untried.append(msg)
             continue
         if time.monotonic() - started > s.call_budget:
             b.deferred = plan.messages[i:]

@@ -88,9 +88,12 @@ class Names:
         return ZH.get(f"clock.{clock}") or one_line(clock, 20)
 
 
+TAGS = {"escalation": "【超时升级】", "outbox_stuck": "【通知未送达】"}
+
+
 def _headline(ev: dict[str, Any]) -> str:
     kind = ev.get("kind", "escalation")
-    tag = "【超时升级】" if kind == "escalation" else f"【{one_line(kind, 20)}】"
+    tag = TAGS.get(kind) or f"【{one_line(kind, 20)}】"
     case = f"案件 #{ev['case_id']}" if ev.get("case_id") is not None else "通知"
     return f"{tag}{case} {one_line(ev.get('title'))}".rstrip()
 

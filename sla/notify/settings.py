@@ -16,9 +16,10 @@ class NotifySettings:
 
     connect_timeout: float = 3.0
     read_timeout: float = 5.0
-    max_attempts: int = 8  # a row is dead after this many failed tries
+    # No cap on attempts: a notice is retried until delivered or a person gives up on it
+    # (`tafang outbox give-up`); only the interval is capped.
     backoff_base: float = 2.0  # seconds before the 2nd try; doubles each failure
-    backoff_cap: float = 300.0
+    backoff_cap: float = 300.0  # the longest wait between tries, jitter included
     jitter: float = 0.2  # ± share of the backoff, so retries of many rows spread out
     lease: float = 60.0  # > call_budget + request_deadline: a claimed row's hiding time
     request_deadline: float = 8.0  # hard wall-clock limit of one request, answer included

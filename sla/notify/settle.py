@@ -1,6 +1,10 @@
-"""Settling a target's batch: each row sent, retried later (jittered backoff) or dead.
+"""Settling a target's batch: each row sent, or retried later (jittered, capped backoff).
 
-Messages claimed but never tried give their rate-window slots back and are due again at once.
+A notice is never dropped by the machine: it is retried until delivered or until a person
+gives up on it (`tafang outbox give-up`). Only rows actually posted are charged an attempt:
+messages behind a failure in the batch (`untried`) wait with the failed one, uncharged, and
+messages claimed but never started (`deferred`) are due again at once; both give their
+rate-window slots back.
 """
 
 from __future__ import annotations
@@ -8,7 +12,6 @@ from __future__ import annotations
 import logging
 import random
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Connection, delete, update
 from tafang.sla.notify.plan import Message, Plan
@@ -24,9 +27,11 @@ Outcome = tuple[Message, str | None]  # a message tried, and why it failed (None
 
 
 def backoff(attempts: int, s: NotifySettings = DEFAULT_SETTINGS) -> float:
-    """Seconds before the next try after `attempts` failures: doubling, capped, jittered."""
-    base = min(s.backoff_cap, s.backoff_base * 2 ** max(0, attempts - 1))
-    return base * random.uniform(1 - s.jitter, 1 + s.jitter)
+    """Seconds before the next try after `attempts` failures: doubling, jittered, never more
+    than `backoff_cap` (at the cap the jitter spreads the tries below it)."""
+    base = s.backoff_base * 2 ** min(max(0, attempts - 1), 32)
+    wait = base * random.uniform(1 - s.jitter, 1 + s.jitter)
+    return wait if wait <= s.backoff_cap else s.backoff_cap * random.uniform(1 - s.jitter, 1)
 
 
 def settle(
@@ -34,29 +39,32 @@ def settle(
     plan: Plan,
     outcomes: list[Outcome],
     deferred: list[Message],
-    untried: list[str],
+    untried: list[Message],
     now: datetime,
     ended: datetime,
     s: NotifySettings,
 ) -> tuple[int, int, int]:
-    """Write a target's outcomes and release what was deferred; returns (sent, failed, dead).
+    """Write a target's outcomes and release what was not tried; returns (sent, failed, 0).
 
     Sent rows carry the claim's `now`; the backoff counts from `ended` (a batch may have
-    run for many seconds, in the background). Messages never sent give their rate-window
-    slots back (`untried`, `deferred`)."""
-    sent = failed = dead = 0
+    run for many seconds, in the background). The last number (rows given up by the
+    machine) is always 0 now: kept for the report's shape."""
+    sent = failed = 0
+    retry_at: datetime | None = None
     with store.engine.begin() as conn:
         for msg, err in outcomes:
             if err is None:
                 sent += _sent(conn, msg, now)
                 continue
-            for_retry, for_dead = _failed(conn, msg, err, ended, s)
-            failed, dead = failed + for_retry, dead + for_dead
+            at = _failed(conn, msg, err, ended, s)
+            failed += len(msg.rows)
+            retry_at = at if retry_at is None else min(retry_at, at)
+        if untried:
+            _wait_behind(conn, untried, retry_at or ended, outcomes)
+            _unreserve(conn, plan.target, [m.key for m in untried], now)
         if deferred:
             _release(conn, plan.target, deferred, now)
-        if untried:
-            _unreserve(conn, plan.target, untried, now)
-    return sent, failed, dead
+    return sent, failed, 0
 
 
 def _sent(conn: Connection, msg: Message, now: datetime) -> int:
@@ -71,23 +79,43 @@ def _sent(conn: Connection, msg: Message, now: datetime) -> int:
 
 def _failed(
     conn: Connection, msg: Message, err: str, ended: datetime, s: NotifySettings
-) -> tuple[int, int]:
-    """Each row of a failed message: due again after its backoff, or dead. (retry, dead)."""
-    retry = dead = 0
+) -> datetime:
+    """Each row of a failed message: charged one attempt, due again after its backoff.
+    Returns the earliest retry time."""
+    first: datetime | None = None
     for r in msg.rows:
         tries = r.attempts + 1
-        values: dict[str, Any] = {"attempts": tries, "last_error": err[:1000]}
-        if tries >= s.max_attempts:
-            values["status"] = "dead"
-            dead += 1
-            log.error("notification %s to %s is dead: %s", r.key, r.contact, err)
-        else:
-            values["next_attempt_at"] = ended + timedelta(seconds=backoff(tries, s))
-            retry += 1
+        at = ended + timedelta(seconds=backoff(tries, s))
+        first = at if first is None else min(first, at)
+        if tries in (8, 16) or tries % 50 == 0:  # said now and then, not at every retry
+            log.error(
+                "notification %s to %s still undelivered after %d tries: %s",
+                r.key,
+                r.contact,
+                tries,
+                err,
+            )
         conn.execute(
-            update(OUTBOX).where(OUTBOX.c.id == r.id, OUTBOX.c.status == "pending").values(**values)
+            update(OUTBOX)
+            .where(OUTBOX.c.id == r.id, OUTBOX.c.status == "pending")
+            .values(attempts=tries, last_error=err[:1000], next_attempt_at=at)
         )
-    return retry, dead
+    assert first is not None
+    return first
+
+
+def _wait_behind(
+    conn: Connection, msgs: list[Message], at: datetime, outcomes: list[Outcome]
+) -> None:
+    """Messages not tried after a failure: not charged, due again with the failed one."""
+    why = next((e for _m, e in outcomes if e), "") or ""
+    ids = [r.id for m in msgs for r in m.rows]
+    for i in range(0, len(ids), 500):
+        conn.execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.id.in_(ids[i : i + 500]), OUTBOX.c.status == "pending")
+            .values(next_attempt_at=at, last_error=f"not tried: {why}"[:1000])
+        )
 
 
 def _release(conn: Connection, target: str, msgs: list[Message], now: datetime) -> None:

@@ -1,0 +1,118 @@
+"""Leadership that is checked, not assumed: one daemon sweeps a store, and knows when it stops.
+
+`Leadership` wraps the store's `DaemonLock`. On PostgreSQL the advisory lock lives in one
+session: a server restart (or a killed backend) ends that session and frees the lock without
+a word to the holder, who would sweep on beside a new leader. So the leader asks `holds()`
+before each sweep and on every tick, on the lock's own connection: the lock is in `pg_locks`
+under that backend's pid, or the leader steps down at once. Waiting for the lock rides out an
+unreachable server (connection errors are retried, never fatal), and a stop while waiting or
+reconnecting is a clean exit. SQLite's `flock` cannot vanish under its holder.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from sqlalchemy import text
+from tafang.sla.escalate import ADVISORY_KEY, DaemonLock
+
+_HI, _LO = (ADVISORY_KEY >> 32) & 0xFFFFFFFF, ADVISORY_KEY & 0xFFFFFFFF
+# A bigint advisory key shows in pg_locks as classid (high half), objid (low half), objsubid 1.
+_TRY = text("SELECT pg_try_advisory_lock(:k)")
+_HELD = text(
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+    "AND pid = pg_backend_pid() AND classid = :hi AND objid = :lo AND objsubid = 1"
+)
+
+
+class Leadership:
+    """Take, check and give up the store's leadership; never raises for a lost server."""
+
+    def __init__(self, lock: DaemonLock, log: Callable[..., None]) -> None:
+        self.lock = lock
+        self.log = log
+        self.postgres = lock.engine.dialect.name == "postgresql"
+        self._guard = threading.Lock()  # the lock's connection is used by one thread at a time
+
+    @property
+    def held(self) -> bool:
+        return self.lock.held
+
+    def try_take(self) -> bool:
+        """Take the lock if free; False also when the server does not answer (logged)."""
+        with self._guard:
+            try:
+                return self._try_pg() if self.postgres else self.lock.try_acquire()
+            except Exception as e:
+                self._drop()
+                self.log("warning", "leader_lock_unreachable", error=_short(e))
+                return False
+
+    def _try_pg(self) -> bool:
+        """`pg_try_advisory_lock` on a connection kept for as long as the lock is held."""
+        if self.lock._conn is not None:
+            return True
+        conn = self.lock.engine.connect()
+        try:
+            got = bool(conn.execute(_TRY, {"k": ADVISORY_KEY}).scalar())
+            conn.commit()
+        except Exception:
+            conn.invalidate()
+            conn.close()
+            raise
+        if got:
+            self.lock._conn = conn
+        else:
+            conn.close()
+        return got
+
+    def wait_take(self, stop: threading.Event, every: float = 1.0) -> bool:
+        """Wait for the lock, through server restarts; False when `stop` is set first."""
+        while not stop.is_set():
+            if self.try_take():
+                return True
+            if stop.wait(every):
+                break
+        return False
+
+    def holds(self) -> bool:
+        """Whether this daemon still holds the lock, asked of the server now (PostgreSQL);
+        on a lost session the lock's connection is dropped and False returned."""
+        if not self.postgres:
+            return self.lock.held
+        with self._guard:
+            conn = self.lock._conn
+            if conn is None:
+                return False
+            try:
+                ok = bool(conn.execute(_HELD, {"hi": _HI, "lo": _LO}).scalar())
+                conn.commit()
+            except Exception as e:
+                self.log("error", "leader_lock_lost", error=_short(e))
+                ok = False
+            if not ok:
+                self._drop()
+            return ok
+
+    def release(self) -> None:
+        """Give the lock up; a dead session has nothing left to give (no error)."""
+        with self._guard:
+            try:
+                self.lock.release()
+            except Exception:
+                self._drop()
+
+    def _drop(self) -> None:
+        """Forget a PostgreSQL lock connection that is gone (invalidated, not returned)."""
+        conn, self.lock._conn = self.lock._conn, None
+        if conn is not None:
+            try:
+                conn.invalidate()
+                conn.close()
+            except Exception:
+                pass
+
+
+def _short(e: BaseException) -> str:
+    return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
