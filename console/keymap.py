@@ -40,6 +40,8 @@ MOVE_KEYS: dict[str, Gesture | None] = {
     "supervise": Gesture("s", "s"),
     "reopen": None,  # closed and void cases leave the queue: `tafang case reopen`
     "note": None,  # `tafang case note`
+    "confirm": None,  # the officer's app (tafang serve)
+    "support": None,  # the officer's app (tafang serve)
 }
 UI_KEYS: dict[str, Gesture] = {
     "open": Gesture("o", "o"),

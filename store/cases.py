@@ -26,6 +26,7 @@ from tafang.store.models import END_STATUSES, Case, Officer
 from tafang.store.moves import (
     BEFORE_HOLD,
     CREATE_ROLES,
+    FIELD,
     MOVES,
     SEPARATED,
     STATUS_WORDS,
@@ -45,6 +46,7 @@ from tafang.store.record import (
     save_head,
 )
 from tafang.store.record_key import RecordKey, RecordKeyError, load_record_key
+from tafang.store.tell import TOLD, tell_officer
 from tafang.store.views import CASE_FIELDS, CaseView, OfficerView, TimelineEntry
 
 CASES = Case.__table__
@@ -78,8 +80,12 @@ def utcnow() -> datetime:
 
 @dataclass(frozen=True)
 class Actor:
+    """Who acts, from where. `field`: an officer authenticated by their key through
+    `tafang serve`; their role is the officer's (moves.FIELD), not the roster's."""
+
     operator: str = "system"
     terminal: str = socket.gethostname()
+    field: bool = False
 
 
 class Store:
@@ -291,8 +297,14 @@ class Store:
         into: int | None = None,
         expected_version: int | None = None,
         now: datetime | None = None,
+        at: datetime | None = None,
+        also: Callable[[Connection], None] | None = None,
     ) -> CaseView:
-        """Apply one move; raise Refused (or Conflict / NotFound) with the reason."""
+        """Apply one move; raise Refused (or Conflict / NotFound) with the reason.
+
+        `at`: when it happened, as reported from the field (arrive / handle stamp it, within
+        the case's own times and not in the future); the record is written at `now`.
+        `also`: more writes in the move's transaction (the field API's request id)."""
         reason = (reason or "").strip()
         move = self._allowed(action, actor)
         now = now or utcnow()
@@ -311,15 +323,29 @@ class Store:
             if move.reason and not reason:
                 msg = f"{action} needs a reason (it goes on the record)"
                 raise Refused(msg, "needs_reason", action=action)
-            plan = _plan(move, Ask(conn, self.d, case, to, reason, into, now))
+            plan = _plan(move, Ask(conn, self.d, case, to, reason, into, now, at))
             changes = plan.changes
             # The clocks need to know how long the hold lasted.
             after = {**case, **changes, "held_at": case["held_at"]}
             changes.update(self.clocks.after(action, after, now))
             self._save(conn, head, case, changes, actor, now)
+            if also is not None:
+                also(conn)
             if action == "escalate":
                 _enqueue_escalation(
-                    conn, head, {**case, **changes}, plan.detail, actor, reason, now
+                    conn, self.d, head, {**case, **changes}, plan.detail, actor, reason, now
+                )
+            if action in TOLD:
+                tell_officer(
+                    conn,
+                    self.d,
+                    action,
+                    {**case, **changes},
+                    key=f"tell-{case_id}-{action}-{head.seq + 1}",
+                    by=actor.operator,
+                    now=now,
+                    reason=reason,
+                    level=plan.detail.get("level"),
                 )
             for code in plan.officers:
                 self._refresh_officer(conn, code, now)
@@ -334,7 +360,10 @@ class Store:
         return self.get(case_id)
 
     def role(self, actor: Actor) -> str | None:
-        """The actor's role from the roster; None = not on the roster (reads only)."""
+        """The actor's role from the roster; None = not on the roster (reads only). An
+        officer in the field (`actor.field`) is an officer of the deployment's squads."""
+        if actor.field:
+            return "officer" if actor.operator in self.d.officers_by_code else None
         return self.d.role_of(actor.operator)
 
     def _allowed(self, action: str, actor: Actor) -> Move:
@@ -356,7 +385,9 @@ class Store:
         (the operators who dispatched or handled it, from the record, may not close it)."""
         hands = _hands(conn, case["id"]) if move.name in SEPARATED else frozenset()
         level = case["escalation_level"] + 1 if move.name == "escalate" else None
-        r = refusal_for(move, self.role(actor), actor.operator, to_level=level, hands=hands)
+        role = self.role(actor)
+        mine = role not in FIELD or _in_hands_of(self.d, case, actor.operator)
+        r = refusal_for(move, role, actor.operator, to_level=level, hands=hands, mine=mine)
         if r is not None:
             raise Refused(r.message, r.code, id=case["id"], **r.params)
 
@@ -426,7 +457,9 @@ class Store:
         break is refused while cases are in the officer's hands (reassign them first).
         Returns the duty state before the change."""
         if code not in self.d.officers_by_code:
-            raise Refused(f"no officer {code!r} in this deployment", "unknown_officer", officer=code)
+            raise Refused(
+                f"no officer {code!r} in this deployment", "unknown_officer", officer=code
+            )
         _refuse(duty_refusal(self.role(actor), actor.operator, code))
         duty = ON_DUTY if duty == "available" else duty
         if duty not in DUTIES:
@@ -481,6 +514,15 @@ def _hands(conn: Connection, case_id: int) -> frozenset[str]:
     q = select(AUDIT.c.operator).where(AUDIT.c.case_id == case_id)
     q = q.where(AUDIT.c.action.in_(("dispatch", "reassign", "handle"))).distinct()
     return frozenset(conn.execute(q).scalars())
+
+
+def _in_hands_of(d: Deployment, case: Mapping[str, Any], officer: str) -> bool:
+    """Is the case with this officer, or with their squad?"""
+    kind, who = case["assignee_kind"], case["assignee"]
+    found = d.officers_by_code.get(officer)
+    return (kind == "officer" and who == officer) or (
+        kind == "squad" and found is not None and found[0].code == who
+    )
 
 
 def handler_of(conn: Connection, case_id: int) -> str | None:
@@ -549,6 +591,7 @@ class Ask:
     reason: str
     into: int | None
     now: datetime
+    at: datetime | None = None  # when it happened, as reported from the field
 
 
 @dataclass(slots=True)
@@ -568,9 +611,37 @@ def _nothing(a: Ask, p: Plan) -> None:
 
 def _stamp(column: str) -> Callable[[Ask, Plan], None]:
     def plan(a: Ask, p: Plan) -> None:
-        p.changes[column] = a.now
+        p.changes[column] = a.now if a.at is None else _reported(a)
+        if a.at is not None:
+            p.detail["reported_at"] = p.changes[column].isoformat()
 
     return plan
+
+
+FIELD_SKEW_SECONDS = 60
+"""A time reported from the field may run this far ahead of ours (phone clocks); it is then
+taken as now. Further ahead it is refused."""
+
+
+def _reported(a: Ask) -> datetime:
+    """The reported time, bounded: not in the future, not before the stage began (dispatch
+    for arrival, arrival for handling)."""
+    at = a.at
+    assert at is not None
+    since_col = "arrived_at" if a.case["status"] == "on_scene" else "dispatched_at"
+    since = a.case[since_col] or a.case["received_at"]
+    if (at - a.now).total_seconds() > FIELD_SKEW_SECONDS:
+        raise Refused(f"reported time {at.isoformat()} is in the future", "reported_future", at=at)
+    if at < since:
+        word = since_col.removesuffix("_at")
+        raise Refused(
+            f"reported time {at.isoformat()} is before the case was {word} "
+            f"({since.isoformat()})",
+            "reported_early",
+            at=at,
+            since=since,
+        )
+    return min(at, a.now)
 
 
 def _dispatch(a: Ask, p: Plan) -> None:
@@ -583,7 +654,7 @@ def _dispatch(a: Ask, p: Plan) -> None:
             select(OFFICERS.c.duty).where(OFFICERS.c.code == code)
         ).scalar_one_or_none()
         if duty is not None and not takes_cases(duty):
-            word = {"off_duty": "off duty (下班)", "on_break": "on a break (休息)"}[duty]
+            word = duty.replace("_", " ")
             raise Refused(f"officer {code} is {word}: choose another", duty, officer=code)
         p.officers.add(code)
     p.detail.update(assignee=code, kind=kind)
@@ -685,6 +756,8 @@ PLANNERS: dict[str, Callable[[Ask, Plan], None]] = {
     "supervise": _supervise,
     "escalate": _escalate,
     "note": _nothing,
+    "confirm": _nothing,
+    "support": _nothing,
 }
 """Move name -> its planner: checks the arguments against the case and fills a Plan."""
 
@@ -729,6 +802,7 @@ def _load(conn: Connection, case_id: int, expected_version: int | None) -> dict[
 
 def _enqueue_escalation(
     conn: Connection,
+    d: Deployment,
     head: Head,
     case: Mapping[str, Any],
     detail: Mapping[str, Any],
@@ -740,8 +814,15 @@ def _enqueue_escalation(
     enqueue(
         conn,
         key=f"case-{case['id']}-manual-{detail['level']}-{head.seq + 1}",
-        contact=LEVELS[detail["level"]],
+        contact=d.contact_name(detail["level"], case["grid"]),
         case_id=case["id"],
         now=now,
-        event=_event(case, "escalation", level=detail["level"], by=actor.operator, reason=reason),
+        event=_event(
+            case,
+            "escalation",
+            level=detail["level"],
+            circle=d.circle_at(detail["level"], case["grid"]),
+            by=actor.operator,
+            reason=reason,
+        ),
     )

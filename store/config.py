@@ -343,13 +343,14 @@ class Record(_Model):
 
     `key_file`: the record key when neither TAFANG_RECORD_KEY_FILE nor the systemd
     credential `record-key` gives one. `witness_file`: an append-only file the daemon writes
-    the record's anchor to every `witness_interval` seconds (and `audit verify` reads);
-    `witness_robot`: the anchor also goes to the centre's contact through the outbox."""
+    the record's anchor to every `witness_interval` seconds when it moved (and `audit verify`
+    reads); the anchor also goes to the centre's contact through the outbox at most every
+    `witness_robot_interval` seconds (0: never)."""
 
     key_file: str | None = None
     witness_file: str | None = None
     witness_interval: float = Field(default=60, ge=1, le=86400)
-    witness_robot: bool = True
+    witness_robot_interval: float = Field(default=3600, ge=0, le=7 * 86400)
 
 
 class Deployment(_Model):

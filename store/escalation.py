@@ -22,6 +22,7 @@ from tafang.store.db import insert_new
 from tafang.store.models import END_STATUSES, Case, Escalation
 from tafang.store.outbox import enqueue
 from tafang.store.record import Entry, append
+from tafang.store.tell import tell_officer
 
 CASES = Case.__table__
 ESCALATIONS = Escalation.__table__
@@ -179,9 +180,20 @@ class _Batch:
         self.entries.append(Entry(now, self.operator, self.terminal, "escalate", cid, detail))
         key = outbox_key(cid, clock, step.level)
         if inserted:
-            event = _event(self.store.d, case, clock, step, now, lateness)
-            enqueue(
-                self.conn, key=key, contact=LEVELS[step.level], case_id=cid, event=event, now=now
+            d = self.store.d
+            event = _event(d, case, clock, step, now, lateness)
+            contact = d.contact_name(step.level, case["grid"])
+            enqueue(self.conn, key=key, contact=contact, case_id=cid, event=event, now=now)
+            new_case = {**case, "escalation_level": step.level, "escalated_at": now}
+            tell_officer(
+                self.conn,
+                d,
+                "escalate",
+                new_case,
+                key=f"tell-{key}",
+                by=self.operator,
+                now=now,
+                level=step.level,
             )
         self.results.append(_result(cid, clock, step, now, lateness, key, inserted))
 
@@ -328,6 +340,10 @@ def _event(
     cat = d.categories_by_code.get(case["category"] or "")
     circles = d.circles_of(case["grid"]) if case["grid"] else None
     contact = d.contact_for(step.level)
+    circle = d.circle_at(step.level, case["grid"])
+    named = d.contact_name(step.level, case["grid"])
+    if "@" in named:  # the circle's own contact at this level
+        contact = next(c for c in d.contacts if f"{c.level}@{c.circle}" == named)
     return {
         "kind": "escalation",
         "case_id": case["id"],
@@ -346,6 +362,7 @@ def _event(
         "level": step.level,
         "level_name": LEVELS[step.level],
         "contact_name": contact.name if contact else None,
+        "circle": circle,
         "due_at": step.due_at.isoformat(),
         "fired_at": now.isoformat(),
         "lateness_ms": lateness,

@@ -96,6 +96,8 @@ class Case(SQLModel, table=True):
     updated_terminal: str = ""
     # Global change counter: terminals poll `max(updated_seq)` to see changes cheaply.
     updated_seq: int = 0
+    # 自查自处: found and handled on the spot by an officer on patrol (migration 0006)
+    self_found: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
 
 
 class Officer(SQLModel, table=True):
@@ -398,3 +400,20 @@ class HandoverAck(SQLModel, table=True):
     at: datetime
     by: str = Field(max_length=32)
     leader: str = Field(max_length=32)  # the rostered leader of the incoming shift
+
+
+# ---- issue 11: the field API (0006) -------------------------------------------------------
+class FieldRequest(SQLModel, table=True):
+    """One request of the field API by its request id: the same id gets the same answer and
+    is done once. The row is written in the transaction of what it did; `answer` (JSON) is
+    filled in right after (a row without one was done, its answer not yet kept)."""
+
+    __tablename__ = "field_requests"
+
+    caller: str = Field(primary_key=True, max_length=64)  # officer code or feed:<channel>
+    request_id: str = Field(primary_key=True, max_length=64)
+    method: str = Field(max_length=8)
+    path: str = Field(max_length=200)
+    status: int = 0  # HTTP status of the answer
+    answer: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    at: datetime

@@ -33,6 +33,13 @@ ESCALATE_TOP = {"dispatcher": 2}
 """The highest tower level (2 = emergency circle) a role may raise a case to by hand."""
 SEPARATED = frozenset({"close"})
 """Moves under 监管分离: not by the case's handler or dispatcher."""
+FIELD = frozenset({"officer"})
+"""An officer in the street, authenticated by their key through `tafang serve` (not a roster
+role): confirms, arrives, handles and asks for support, on cases in their own hands only."""
+
+DUTY_ROLES = DISPATCH
+"""Who may set any officer on or off duty, on a break or back (store/duty.py); an officer
+may also set their own duty (the field API acts under the officer's code)."""
 
 # The state as refusals name it: its code in words, then its Chinese name from the catalogue.
 STATUS_WORDS = {s: f"{s.replace('_', ' ')} ({labels('zh').status(s)})" for s in STATUSES}
@@ -75,8 +82,35 @@ MOVES: dict[str, Move] = {
             "send a dispatched case elsewhere",
             arg="to",
         ),
-        Move("arrive", ("dispatched",), "on_scene", "the officer is on scene (到场)"),
-        Move("handle", ("on_scene",), "handled", "the officer has dealt with it (处置反馈)"),
+        Move(
+            "arrive",
+            ("dispatched",),
+            "on_scene",
+            "the officer is on scene (到场)",
+            roles=DISPATCH | FIELD,
+        ),
+        Move(
+            "handle",
+            ("on_scene",),
+            "handled",
+            "the officer has dealt with it (处置反馈)",
+            roles=DISPATCH | FIELD,
+        ),
+        Move(
+            "confirm",
+            ("dispatched", "on_scene"),
+            None,
+            "the officer has the dispatch (签收, from the field)",
+            roles=FIELD,
+        ),
+        Move(
+            "support",
+            ("dispatched", "on_scene"),
+            None,
+            "the officer asks for support (请求支援, from the field)",
+            reason=True,
+            roles=FIELD,
+        ),
         Move("close", ("handled",), "closed", "close after the check (核查结案)", roles=CHECK),
         Move(
             "hold",
@@ -150,11 +184,13 @@ def refusal_for(
     *,
     to_level: int | None = None,
     hands: frozenset[str] = frozenset(),
+    mine: bool = True,
 ) -> Refusal | None:
     """The one permission rule of a move, or None when it may be made.
 
     `role` None = the operator is not on the roster. `to_level`: for escalate, the level
     the case would reach. `hands`: the operators who dispatched or handled the case (监管分离).
+    `mine`: the case is in the acting officer's hands (theirs or their squad's; field only).
     """
     act = move.name
     if role is None:
@@ -168,7 +204,7 @@ def refusal_for(
     zh = labels("zh")
     role_zh = zh.t(f"role.{role}")
     if role not in move.roles:
-        need = [r for r in ROLES if r in move.roles]
+        need = [r for r in (*ROLES, *FIELD) if r in move.roles]
         return Refusal(
             "role",
             f"{act} needs a {' or '.join(need)}; {operator or 'this operator'} is a {role} "
@@ -190,6 +226,12 @@ def refusal_for(
             f"level {to_level} needs a supervisor (带班领导)",
             {"action": act, "operator": operator, "role": role, "role_zh": role_zh, "top": top},
         )
+    if role in FIELD and not mine:
+        return Refusal(
+            "not_yours",
+            f"officer {operator} may {act} only a case in their own or their squad's hands",
+            {"action": act, "operator": operator},
+        )
     if act in SEPARATED and operator in hands:
         return Refusal(
             "separation",
@@ -198,3 +240,18 @@ def refusal_for(
             {"action": act, "operator": operator},
         )
     return None
+
+
+def duty_refusal(role: str | None, operator: str, officer: str) -> Refusal | None:
+    """The rule of `tafang officer CODE on|off|break|back` and the squad panel's duty key:
+    a dispatcher or supervisor for anyone, an officer for themself; None when allowed."""
+    if (role is not None and role in DUTY_ROLES) or operator == officer:
+        return None
+    need = [r for r in ROLES if r in DUTY_ROLES]
+    return Refusal(
+        "duty_role",
+        f"setting officer {officer}'s duty needs a {' or '.join(need)} (or {officer} "
+        f"themself); {operator or 'this operator'} is "
+        f"{'a ' + role if role else 'not on the roster'}",
+        {"officer": officer, "operator": operator, "role": role or ""},
+    )
