@@ -485,14 +485,10 @@ class Store:
 
 def _idle_or_refuse(conn: Connection, code: str, duty: str) -> None:
     """An officer with cases in hand may not go off duty or on a break: hand them over."""
-    held = conn.execute(
-        select(CASES.c.id)
-        .where(OPEN_SQL)
-        .where(CASES.c.assignee == code)
-        .where(CASES.c.assignee_kind == "officer")
-        .where(CASES.c.status.in_(("dispatched", "on_scene")))
-        .order_by(CASES.c.id)
-    ).scalars().all()
+    q = select(CASES.c.id).where(OPEN_SQL).where(CASES.c.assignee == code)
+    q = q.where(CASES.c.assignee_kind == "officer")
+    q = q.where(CASES.c.status.in_(("dispatched", "on_scene"))).order_by(CASES.c.id)
+    held = list(conn.execute(q).scalars())
     if held:
         ids = ", ".join(str(i) for i in held)
         raise Refused(

@@ -87,6 +87,9 @@ class OfficerView:
     grid: str | None
     status_since: datetime
     load: int = 0  # open cases in hand
+    # on_duty | off_duty | on_break (store/duty.py); `status` already shows the last two
+    duty: str = "on_duty"
+    duty_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

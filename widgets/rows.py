@@ -61,7 +61,7 @@ class OfficerRow:
     squad_name: str
     agency: str
     group: str
-    status: str  # available | en_route | on_scene | off_duty
+    status: str  # available | en_route | on_scene | off_duty | on_break
     status_label: str
     case_id: int | None
     since: datetime  # aware UTC

@@ -24,7 +24,7 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-STATUSES = ("available", "en_route", "on_scene", "off_duty")
+STATUSES = ("available", "en_route", "on_scene", "off_duty", "on_break")
 
 
 def since_text(since: datetime, now: datetime) -> str:
@@ -67,6 +67,7 @@ class SquadPanel(ScrollView, can_focus=True):
         "squad-panel--en_route",
         "squad-panel--on_scene",
         "squad-panel--off_duty",
+        "squad-panel--on_break",
         "squad-panel--muted",
         "squad-panel--heading",
     }
@@ -84,6 +85,7 @@ class SquadPanel(ScrollView, can_focus=True):
     SquadPanel > .squad-panel--en_route { color: $text-warning; text-style: bold; }
     SquadPanel > .squad-panel--on_scene { color: $text-primary; text-style: bold; }
     SquadPanel > .squad-panel--off_duty { color: $text-disabled; }
+    SquadPanel > .squad-panel--on_break { color: $text-muted; text-style: italic; }
     SquadPanel > .squad-panel--muted { color: $text-muted; }
     SquadPanel > .squad-panel--heading { color: $text-muted; text-style: bold; }
     """

@@ -16,6 +16,7 @@ from typing import ClassVar
 from rich.text import Text
 from tafang.console.i18n import Strings
 from tafang.store.config import Deployment
+from tafang.store.duty import takes_cases
 from tafang.store.views import CaseView, OfficerView
 from tafang.widgets.text import fit, safe, width_of
 from textual import on
@@ -58,7 +59,8 @@ def grid_distance(d: Deployment, case_grid: str | None, officer: OfficerView) ->
 
 
 STATUS_ORDER = {"available": 0, "en_route": 1, "on_scene": 2}
-"""Free officers first; busy ones follow (shown with their status), off-duty ones not at all."""
+"""Free officers first; busy ones follow (shown with their status). Officers off duty or on a
+break are not candidates at all (store/duty.py `takes_cases`)."""
 
 
 def _circle_of(d: Deployment, case: CaseView) -> str | None:
@@ -103,7 +105,11 @@ def rank(
     in the report first), then officers, free before busy, each by case group, circle, load and
     distance; whole squads last."""
     group_names = {g.code: t.pick(g.name, g.name_en) for g in d.case_groups}
-    out = [officer_choice(o, case, d, t, group_names) for o in officers if o.status in STATUS_ORDER]
+    out = [
+        officer_choice(o, case, d, t, group_names)
+        for o in officers
+        if takes_cases(o.duty) and o.status in STATUS_ORDER
+    ]
     said = f"{case.display_title}".lower()
     for p in d.partners:
         if case.category and case.category in p.categories:
