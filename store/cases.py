@@ -298,13 +298,14 @@ class Store:
         expected_version: int | None = None,
         now: datetime | None = None,
         at: datetime | None = None,
-        also: Callable[[Connection], None] | None = None,
+        also: Callable[[Connection, Head], None] | None = None,
     ) -> CaseView:
         """Apply one move; raise Refused (or Conflict / NotFound) with the reason.
 
         `at`: when it happened, as reported from the field (arrive / handle stamp it, within
         the case's own times and not in the future); the record is written at `now`.
-        `also`: more writes in the move's transaction (the field API's request id)."""
+        `also`: more writes in the move's transaction (the field API's request id and
+        report), after the case's own."""
         reason = (reason or "").strip()
         move = self._allowed(action, actor)
         now = now or utcnow()
@@ -330,7 +331,7 @@ class Store:
             changes.update(self.clocks.after(action, after, now))
             self._save(conn, head, case, changes, actor, now)
             if also is not None:
-                also(conn)
+                also(conn, head)
             if action == "escalate":
                 _enqueue_escalation(
                     conn, self.d, head, {**case, **changes}, plan.detail, actor, reason, now
