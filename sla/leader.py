@@ -34,6 +34,7 @@ class Leadership:
         self.log = log
         self.postgres = lock.engine.dialect.name == "postgresql"
         self._guard = threading.Lock()  # the lock's connection is used by one thread at a time
+        self._unreachable = False
 
     @property
     def held(self) -> bool:
@@ -43,10 +44,14 @@ class Leadership:
         """Take the lock if free; False also when the server does not answer (logged)."""
         with self._guard:
             try:
-                return self._try_pg() if self.postgres else self.lock.try_acquire()
+                got = self._try_pg() if self.postgres else self.lock.try_acquire()
+                self._unreachable = False
+                return got
             except Exception as e:
                 self._drop()
-                self.log("warning", "leader_lock_unreachable", error=_short(e))
+                if not self._unreachable:  # once per outage, not every second
+                    self.log("warning", "leader_lock_unreachable", error=_short(e))
+                self._unreachable = True
                 return False
 
     def _try_pg(self) -> bool:
