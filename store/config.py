@@ -24,11 +24,30 @@ LEVELS = ("grid", "enforcement", "emergency", "risk", "centre")
 PRIORITIES = ("normal", "urgent", "critical")
 OFFICER_STATUSES = ("available", "en_route", "on_scene", "off_duty")
 
+# Bounds that keep every setting inside what the code can compute with (a timedelta of
+# 10^17 seconds overflows): far beyond any real deployment, so they only catch typos.
+MAX_CLOCK_SECONDS = 30 * 86400  # a respond / dispatch / arrive clock
+MAX_ESCALATION_INTERVAL = 7 * 86400
+MAX_DEPTH = 16  # tables and arrays inside each other; deeper is refused, not recursed into
+CLIP = 80  # values longer than this are cut in error messages
+
+
+def clip(v: object, limit: int = CLIP) -> str:
+    """`v` for an error message: repr'd, cut after `limit` characters with its full length."""
+    s = v if isinstance(v, str) else repr(v)
+    if len(s) <= limit:
+        return repr(s) if isinstance(v, str) else s
+    return repr(s[:limit]) + f"…({len(s)} chars)"
+
 
 class ConfigError(Exception):
     """A config file that cannot be used: names the file, the key path and the reason."""
 
     def __init__(self, path: str, key: str, reason: str) -> None:
+        # A key or reason may echo a value from the file (an unknown key of 1 MiB): cut both.
+        key = key if len(key) <= 4 * CLIP else key[: 4 * CLIP] + f"…({len(key)} chars)"
+        if len(reason) > 8 * CLIP:
+            reason = reason[: 8 * CLIP] + f"…({len(reason)} chars)"
         self.path, self.key, self.reason = path, key, reason
         where = f"{path}: {key}: " if key else f"{path}: "
         super().__init__(where + reason)
@@ -73,8 +92,8 @@ class Grid(_Model):
     community: str
     circle: str  # enforcement circle code
     half: Literal["north", "south"]
-    row: int = Field(ge=0)  # map position
-    col: int = Field(ge=0)
+    row: int = Field(ge=0, le=999)  # map position
+    col: int = Field(ge=0, le=999)
 
 
 class Tower(_Model):
@@ -100,9 +119,9 @@ class CaseGroup(_Model):
 class ClockSeconds(_Model):
     """Overrides for the 1-3-5 clocks, seconds from receipt; unset = the default."""
 
-    respond: int | None = Field(default=None, gt=0)
-    dispatch: int | None = Field(default=None, gt=0)
-    arrive: int | None = Field(default=None, gt=0)
+    respond: int | None = Field(default=None, gt=0, le=MAX_CLOCK_SECONDS)
+    dispatch: int | None = Field(default=None, gt=0, le=MAX_CLOCK_SECONDS)
+    arrive: int | None = Field(default=None, gt=0, le=MAX_CLOCK_SECONDS)
 
 
 class ResolveLimit(_Model):
@@ -110,6 +129,22 @@ class ResolveLimit(_Model):
 
     amount: float = Field(gt=0)
     unit: Literal["minutes", "hours", "days", "working_hours", "working_days"]
+
+    @model_validator(mode="after")
+    def _within_a_year(self) -> ResolveLimit:
+        most = _RESOLVE_MOST[self.unit]
+        if not self.amount <= most:  # also NaN
+            raise ValueError(f"resolve: {self.amount:g} {self.unit} is beyond {most:g} (a year)")
+        return self
+
+
+_RESOLVE_MOST = {
+    "minutes": 366 * 1440,
+    "hours": 366 * 24,
+    "days": 366,
+    "working_hours": 366 * 24,
+    "working_days": 366,
+}
 
 
 class Category(_Model):
@@ -145,19 +180,20 @@ class WorkingHours(_Model):
                 ah, am = (int(x) for x in a.split(":"))
                 bh, bm = (int(x) for x in b.split(":"))
             except ValueError as e:
-                raise ValueError(f"period {p!r} is not HH:MM-HH:MM") from e
+                raise ValueError(f"period {clip(p)} is not HH:MM-HH:MM") from e
             if not (0 <= ah * 60 + am < bh * 60 + bm <= 24 * 60):
-                raise ValueError(f"period {p!r} does not run forward within one day")
+                raise ValueError(f"period {clip(p)} does not run forward within one day")
         return v
 
 
 class Sla(_Model):
-    respond: int = Field(default=60, gt=0)
-    dispatch: int = Field(default=180, gt=0)
-    arrive: int = Field(default=300, gt=0)
+    respond: int = Field(default=60, gt=0, le=MAX_CLOCK_SECONDS)
+    dispatch: int = Field(default=180, gt=0, le=MAX_CLOCK_SECONDS)
+    arrive: int = Field(default=300, gt=0, le=MAX_CLOCK_SECONDS)
     resolve: ResolveLimit = ResolveLimit(amount=1, unit="working_days")
     at_risk: float = Field(default=0.8, gt=0, lt=1)
-    escalation_interval: int = Field(default=120, gt=0)  # seconds between further escalations
+    # seconds between further escalations
+    escalation_interval: int = Field(default=120, gt=0, le=MAX_ESCALATION_INTERVAL)
     priorities: dict[str, ClockSeconds] = {}  # overrides per priority (urgent, critical)
     working_hours: WorkingHours = WorkingHours()
 
@@ -166,7 +202,9 @@ class Sla(_Model):
     def _known_priorities(cls, v: dict[str, ClockSeconds]) -> dict[str, ClockSeconds]:
         for k in v:
             if k not in PRIORITIES:
-                raise ValueError(f"unknown priority {k!r}; expected one of {', '.join(PRIORITIES)}")
+                raise ValueError(
+                    f"unknown priority {clip(k)}; expected one of {', '.join(PRIORITIES)}"
+                )
         return v
 
 
@@ -256,7 +294,12 @@ class Robot(_Model):
     token_env: str | None = None
     secret_env: str | None = None
     at_mobiles: list[str] = []
-    rate_per_minute: int = Field(default=20, gt=0)
+    rate_per_minute: int = Field(default=20, gt=0, le=6000)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        return http_url(v)
 
     @model_validator(mode="before")
     @classmethod
@@ -307,12 +350,38 @@ class Feed(_Model):
 
     channel: str
     url: str
-    interval: float = Field(default=10, gt=0)  # seconds between polls
+    interval: float = Field(default=10, gt=0, le=86400)  # seconds between polls
     cursor_param: str = "since"
     cursor_field: str = "id"  # field of each item whose last value becomes the next cursor
     items_path: str = ""  # dotted path to the list in the response ("" = the body is the list)
     mapping: dict[str, str] = {}  # intake field -> feed field
-    timeout: float = Field(default=5, gt=0)
+    timeout: float = Field(default=5, gt=0, le=600)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        return http_url(v)
+
+
+def http_url(v: str) -> str:
+    """Feeds and robots are reached over HTTP(S) only: file://, gopher:// … are refused."""
+    from urllib.parse import urlsplit
+
+    try:
+        u = urlsplit(v)
+        ok = u.scheme.lower() in ("http", "https") and bool(u.hostname)
+    except ValueError:  # e.g. a broken IPv6 literal
+        ok = False
+    if not ok:
+        raise ValueError(f"must be an http:// or https:// URL with a host, not {clip(v)}")
+    return v
+
+
+class Intake(_Model):
+    """`[intake]`: limits of `tafang ingest`. A line longer than `max_line_bytes` (end of
+    line included) is rejected with its size, and is read in bounded steps, never whole."""
+
+    max_line_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
 
 
 class Calendar(_Model):
@@ -330,10 +399,53 @@ class Calendar(_Model):
         return self
 
 
+def _minutes(hhmm: str) -> int:
+    """Minutes after local midnight of "HH:MM" (00:00 … 23:59); ValueError otherwise."""
+    h, sep, m = hhmm.partition(":")
+    if not (sep and h.isdigit() and m.isdigit() and len(m) == 2 and 0 <= int(h) < 24):
+        raise ValueError(f"{hhmm!r} is not a time HH:MM")
+    if int(m) >= 60:
+        raise ValueError(f"{hhmm!r} is not a time HH:MM")
+    return int(h) * 60 + int(m)
+
+
+class Shift(_Model):
+    """One shift of the duty roster (白班 / 夜班, store/roster.py): its local hours (a night
+    shift runs past midnight: start 20:00, end 08:00), the squads on duty and the 带班领导
+    (an operator code of a supervisor) who takes the handover at its start."""
+
+    code: str
+    name: str
+    name_en: str = ""
+    start: str
+    end: str
+    squads: list[str] = Field(min_length=1)
+    leader: str
+    dispatchers: list[str] = []  # operator codes at the terminals this shift
+
+    @model_validator(mode="after")
+    def _hours(self) -> Shift:
+        if _minutes(self.start) == _minutes(self.end):
+            raise ValueError(f"shift {self.code}: start and end are both {self.start}")
+        return self
+
+
+class Voice(_Model):
+    """The spoken alarm (灵活语音, console/voice.py): new critical cases and breaches said
+    aloud by `command` (the sentence is its last argument), at most one every
+    `min_interval` seconds; off unless `enabled`."""
+
+    enabled: bool = False
+    command: list[str] = Field(default=["espeak-ng", "-v", "cmn", "-s", "150"], min_length=1)
+    min_interval: float = Field(default=15, ge=0)
+    breaches: bool = True
+    critical: bool = True
+
+
 class Ui(_Model):
     lang: Literal["zh", "en"] = "zh"
     bell_on_breach: bool = True
-    refresh_seconds: float = Field(default=0.5, gt=0)
+    refresh_seconds: float = Field(default=0.5, gt=0, le=60)
     # Key remapping by binding id, e.g. {"tafang.ack" = "k", "tafang.dispatch" = "ctrl+d"}.
     keymap: dict[str, str] = {}
 
@@ -369,8 +481,11 @@ class Deployment(_Model):
     notices: Notices = Notices()
     feeds: list[Feed] = []
     calendar: Calendar = Calendar()
+    intake: Intake = Intake()
     ui: Ui = Ui()
     record: Record = Record()
+    shifts: list[Shift] = []
+    voice: Voice = Voice()
 
     model_config = ConfigDict(extra="forbid", frozen=True, ignored_types=(cached_property,))
 
@@ -382,7 +497,7 @@ class Deployment(_Model):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError) as e:
-            raise ValueError(f"unknown time zone {v!r}") from e
+            raise ValueError(f"unknown time zone {clip(v)}") from e
         return v
 
     @model_validator(mode="after")
@@ -435,6 +550,35 @@ class Deployment(_Model):
         chans = {c.code for c in self.channels}
         for fi, f in enumerate(self.feeds):
             _ref(f"feeds[{fi}].channel", f.channel, chans)
+        return self
+
+    @model_validator(mode="after")
+    def _roster(self) -> Deployment:
+        """Shifts name known squads and a supervisor as 带班领导, and tile the day: each one
+        ends where the next begins, so any moment is in exactly one shift."""
+        if not self.shifts:
+            return self
+        _unique("shifts", (s.code for s in self.shifts))
+        squads = {s.code for s in self.squads}
+        ops = {o.code: o for o in self.operators}
+        for i, sh in enumerate(self.shifts):
+            for j, q in enumerate(sh.squads):
+                _ref(f"shifts[{i}].squads[{j}]", q, squads)
+            _ref(f"shifts[{i}].leader", sh.leader, set(ops))
+            if ops[sh.leader].role != "supervisor":
+                raise ValueError(
+                    f"shifts[{i}].leader: {sh.leader} is a {ops[sh.leader].role}; "
+                    "the 带班领导 must be a supervisor"
+                )
+            for j, dc in enumerate(sh.dispatchers):
+                _ref(f"shifts[{i}].dispatchers[{j}]", dc, set(ops))
+        ordered = sorted(self.shifts, key=lambda sh: _minutes(sh.start))
+        for sh, nxt in zip(ordered, [*ordered[1:], ordered[0]], strict=True):
+            if _minutes(sh.end) != _minutes(nxt.start):
+                raise ValueError(
+                    f"shifts: {sh.code} ends at {sh.end} but the next shift ({nxt.code}) "
+                    f"starts at {nxt.start}: shifts must tile the day without gap or overlap"
+                )
         return self
 
     # Look-ups the rest of the code needs; computed once per deployment.
@@ -504,13 +648,34 @@ def _unique(key: str, codes: Iterable[str]) -> None:
     seen: set[str] = set()
     for c in codes:
         if c in seen:
-            raise ValueError(f"{key}: duplicate code {c!r}")
+            raise ValueError(f"{key}: duplicate code {clip(c)}")
         seen.add(c)
 
 
 def _ref(key: str, value: str, known: set[str]) -> None:
     if value not in known:
-        raise ValueError(f"{key}: unknown code {value!r}")
+        raise ValueError(f"{key}: unknown code {clip(value)}")
+
+
+def too_deep(data: object, limit: int = MAX_DEPTH) -> str | None:
+    """The key path of the first value nested deeper than `limit`, or None (no recursion:
+    the check must hold for any depth the TOML parser let through)."""
+    stack: list[tuple[object, str, int]] = [(data, "", 0)]
+    while stack:
+        v, path, depth = stack.pop()
+        items: Iterable[tuple[object, object]]
+        if isinstance(v, dict):
+            items = v.items()
+        elif isinstance(v, list):
+            items = enumerate(v)
+        else:
+            continue
+        if depth >= limit:
+            return path or "(top)"
+        for k, x in items:
+            here = f"{path}[{k}]" if isinstance(k, int) else f"{path}.{k}" if path else str(k)
+            stack.append((x, here, depth + 1))
+    return None
 
 
 def default_config_path() -> Path:
@@ -557,6 +722,11 @@ def load_config(path: str | Path | None = None) -> Deployment:
         raise ConfigError(shown, "", f"not UTF-8 text (byte {e.start})") from e
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(shown, "", f"not valid TOML: {e}") from e
+    except RecursionError as e:
+        raise ConfigError(shown, "", f"nested too deeply (the limit is {MAX_DEPTH})") from e
+    deep = too_deep(data)
+    if deep is not None:
+        raise ConfigError(shown, deep, f"nested too deeply (the limit is {MAX_DEPTH})")
     secret = inline_secret(data)
     if secret:
         raise ConfigError(shown, *secret)

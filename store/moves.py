@@ -41,6 +41,12 @@ DUTY_ROLES = DISPATCH
 """Who may set any officer on or off duty, on a break or back (store/duty.py); an officer
 may also set their own duty (the field API acts under the officer's code)."""
 
+HANDOVER_NOTE_ROLES = ANY_WORKER
+"""Who may leave a note for the next shift (交接班, store/handover.py)."""
+HANDOVER_ACK_ROLES = LEAD
+"""Who may acknowledge a handover: the incoming 带班领导 (another supervisor standing in is
+named so on the record)."""
+
 # The state as refusals name it: its code in words, then its Chinese name from the catalogue.
 STATUS_WORDS = {s: f"{s.replace('_', ' ')} ({labels('zh').status(s)})" for s in STATUSES}
 
