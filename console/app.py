@@ -902,6 +902,34 @@ class TafangApp(App[None]):
         if self.screen is self.dash:
             self.dash.command.focus()
 
+    # ---- joint inspections and risk points (issue 12) ------------------------------------------
+    def action_inspections(self) -> None:
+        """`j`: plan and track joint inspections; decide merge proposals by key."""
+        from tafang.console.screens.inspections import InspectionScreen
+
+        self.push_screen(InspectionScreen(self.store, self.actor, self.t, self.d.timezone))
+
+    def action_risk_layer(self) -> None:
+        """`x`: the map shows risk points per cell instead of case counts, and back."""
+        grid = self.dash.query_one("#map", GridMap)
+        if grid.markers_shown:
+            grid.set_markers(None)
+            self.notify(self.t("risk.layer_off"))
+        else:
+            self._read_risk_layer()
+
+    @work(thread=True, group="risk", exit_on_error=False)
+    def _read_risk_layer(self) -> None:
+        from tafang.store.risk import counts_by_grid
+
+        counts = counts_by_grid(self.store)
+        markers = {g: str(n) if n < 10 else "+" for g, n in counts.items()}
+        self.call_from_thread(self._show_risk_layer, markers)
+
+    def _show_risk_layer(self, markers: dict[str, str]) -> None:
+        self.dash.query_one("#map", GridMap).set_markers(markers)
+        self.notify(self.t("risk.layer_on"))
+
     def action_help(self) -> None:
         remapped = self.d.ui.keymap  # a deployment's own keys win, as in the footer
         keys: list[tuple[str, str] | tuple[str, str, bool]] = [

@@ -51,6 +51,8 @@ UI_KEYS: dict[str, Gesture] = {
     "command": Gesture("colon", show=False),
     "help": Gesture("question_mark"),
     "mute": Gesture("z", show=False),
+    "inspections": Gesture("j", show=False),  # joint inspections (联合检查)
+    "risk_layer": Gesture("x", show=False),  # the map's risk-point layer on/off
 }
 UI_USAGE = {"open": "o ID", "filter": "f TEXT"}
 KEY_SHOWN = {"colon": ":", "question_mark": "?"}

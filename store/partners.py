@@ -69,13 +69,13 @@ def record_items(
 
 def items_of(store: Store, case_id: int) -> int | None:
     with store.read_engine.connect() as conn:
-        return conn.execute(select(ITEMS.c.items).where(ITEMS.c.case_id == case_id)).scalar()
+        return conn.execute(select(ITEMS.c["items"]).where(ITEMS.c.case_id == case_id)).scalar()
 
 
 def figures(store: Store, since: datetime, until: datetime) -> list[PartnerFigures]:
     """Per partner of the config: its cases handled in [since, until) and their items."""
     q = (
-        select(CASES.c.assignee, func.count(), func.coalesce(func.sum(ITEMS.c.items), 0))
+        select(CASES.c.assignee, func.count(), func.coalesce(func.sum(ITEMS.c["items"]), 0))
         .select_from(CASES.outerjoin(ITEMS, ITEMS.c.case_id == CASES.c.id))
         .where(CASES.c.assignee_kind == "partner")
         .where(and_(CASES.c.handled_at >= since, CASES.c.handled_at < until))

@@ -204,3 +204,77 @@ def test_refusals(ents: Store) -> None:
             last=date(2026, 1, 2),
             actor=Actor("nobody"),
         )
+
+
+# ---- the console screen (Pilot) ----------------------------------------------------------------
+@pytest.fixture
+def sqlite_store(tmp_path, gudang):  # type: ignore[no-untyped-def]
+    from tafang.store.db import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'console.db'}")
+    s = Store(engine, gudang)
+    import_csv(s, REGISTER, origin="reg.csv", actor=ME)
+    yield s
+    engine.dispose()
+
+
+async def _until(pilot, cond, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    t0 = time.monotonic()
+    while not cond():
+        assert time.monotonic() - t0 < timeout, "condition not met"
+        await pilot.pause(0.02)
+
+
+@pytest.mark.anyio
+async def test_the_screen_accepts_a_merge_by_key_and_records_results(sqlite_store, gudang) -> None:  # type: ignore[no-untyped-def]
+    from tafang.console.app import TafangApp
+    from tafang.console.screens.inspections import InspectionScreen
+    from textual.widgets import DataTable, Static
+
+    s = sqlite_store
+    a = _plan(s, 1, "market", date(2026, 3, 2), date(2026, 3, 6), n=1)
+    b = _plan(s, 1, "hr", date(2026, 3, 4), date(2026, 3, 9), n=1)
+    app = TafangApp(s, gudang, operator="d01", terminal="t", lang="en")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("j")
+        await _until(pilot, lambda: isinstance(app.screen, InspectionScreen))
+        screen = app.screen
+        await _until(pilot, lambda: screen.board is not None and screen.board.proposals)
+        text = str(screen.query_one("#inspection-proposal", Static).render())
+        assert f"plans {b.id} and {a.id}" in text
+        await pilot.press("a")
+        await _until(pilot, lambda: not ins.proposals(s))
+        assert ins.plan(s, b.id).status == "merged"
+        await _until(pilot, lambda: screen.board is not None and not screen.board.proposals)
+        # The kept plan's checklist: both items; 1 = complies on the first, then 2 = fails.
+        items = screen.query_one("#inspection-items", DataTable)
+        await _until(pilot, lambda: items.row_count == 2)
+        items.focus()
+        await pilot.press("1")
+        await _until(pilot, lambda: ins.items(s, a.id)[0].result == "pass")
+        await pilot.press("down", "2")
+        await _until(pilot, lambda: {i.result for i in ins.items(s, a.id)} == {"pass", "fail"})
+        await pilot.press("c")
+        await _until(pilot, lambda: ins.plan(s, a.id).status == "done")
+        await pilot.press("escape")
+        await _until(pilot, lambda: not isinstance(app.screen, InspectionScreen))
+
+
+@pytest.mark.anyio
+async def test_declining_by_key_keeps_both_plans(sqlite_store, gudang) -> None:  # type: ignore[no-untyped-def]
+    from tafang.console.app import TafangApp
+    from tafang.console.screens.inspections import InspectionScreen
+
+    s = sqlite_store
+    _plan(s, 1, "market", date(2026, 3, 2), date(2026, 3, 6))
+    b = _plan(s, 1, "fire", date(2026, 3, 6), date(2026, 3, 6))
+    app = TafangApp(s, gudang, operator="d01", terminal="t", lang="zh")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("j")
+        await _until(pilot, lambda: isinstance(app.screen, InspectionScreen))
+        await _until(pilot, lambda: app.screen.board is not None and app.screen.board.proposals)
+        await pilot.press("d")
+        await _until(pilot, lambda: ins.proposals(s, None)[0].status == "declined")
+        assert ins.plan(s, b.id).status == "planned"

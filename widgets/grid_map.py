@@ -64,6 +64,7 @@ class GridMap(ScrollView, can_focus=True):
         "grid-map--road",
         "grid-map--info",
         "grid-map--count",
+        "grid-map--marker",
     }
 
     DEFAULT_CSS = """
@@ -89,6 +90,7 @@ class GridMap(ScrollView, can_focus=True):
     GridMap > .grid-map--road { color: $text-muted; }
     GridMap > .grid-map--info { color: $text-muted; }
     GridMap > .grid-map--count { text-style: bold reverse; }
+    GridMap > .grid-map--marker { color: $warning; text-style: bold; }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -136,6 +138,7 @@ class GridMap(ScrollView, can_focus=True):
         self._roads = self._road_rows()
         self._states: dict[str, CellState] = {}
         self._marked: str | None = None
+        self._markers: dict[str, str] | None = None  # a layer: per-cell marker text
         first = min(self.cells, key=lambda c: (c.row, c.col), default=None)
         self._cursor: str | None = first.code if first else None
 
@@ -154,6 +157,16 @@ class GridMap(ScrollView, can_focus=True):
         """Replace the live state of the cells (cells not named show as empty)."""
         self._states = dict(states)
         self.refresh()
+
+    def set_markers(self, markers: Mapping[str, str] | None) -> None:
+        """Show a layer: each named cell's marker (e.g. "▲3") in place of its case count;
+        None hides the layer (the counts show again)."""
+        self._markers = dict(markers) if markers is not None else None
+        self.refresh()
+
+    @property
+    def markers_shown(self) -> bool:
+        return self._markers is not None
 
     def mark(self, grid_code: str | None) -> None:
         """Mark the selected case's cell (None: no mark)."""
@@ -264,6 +277,8 @@ class GridMap(ScrollView, can_focus=True):
         count = state.open_cases if state else 0
         officers = state.officers if state else 0
         digit = "" if count <= 0 else (str(count) if count < 10 else "+")
+        if self._markers is not None:  # a layer replaces the counts
+            digit, officers = safe(self._markers.get(spec.code, "")), 0
         label = safe(spec.label)
         mark = digit + ("•" if officers else "")
         if width_of(label) + 1 + len(mark) > w and digit:
@@ -291,7 +306,8 @@ class GridMap(ScrollView, can_focus=True):
         label, mark, pad = self._cell_text(spec, state, w)
         segments = [Segment(label, style)]
         if mark:
-            segments.append(Segment(mark, style + self._style("count")))
+            kind = "count" if self._markers is None else "marker"
+            segments.append(Segment(mark, style + self._style(kind)))
         if pad:
             segments.append(Segment(pad, style))
         return segments

@@ -1,0 +1,115 @@
+"""Risk points and partner items on SQLite and PostgreSQL; the map layer; the demo data."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from tafang.store import partners, risk
+from tafang.store.cases import Actor, Refused, Store
+from tafang.store.enterprises import import_csv as import_enterprises
+
+ME = Actor("d01")
+DEMO = Path(__file__).resolve().parent.parent / "store" / "demo"
+CSV = """code,name,grid,class,address,credit_code,every_days,next_check
+RP-1,文三西路工地渣土出入口,N3-07,muck,文三西路,,7,2026-03-02
+RP-2,天目里地下车库,N3-07,fire,天目山路,914403001922038216,,2026-03-20
+RP-3,益乐路餐饮油烟,S1-01,environment,,,,
+RP-4,坏类别,N3-07,volcano,,,,
+RP-5,坏网格,Q9-99,fire,,,,
+RP-6,坏周期,N3-07,fire,,,0,
+RP-7,坏企业,N3-07,fire,,91330100799655058B,,
+RP-8,坏日期,N3-07,fire,,,,2026-13-01
+"""
+
+
+@pytest.fixture
+def points(store: Store) -> Store:
+    import_enterprises(
+        store, "credit_code,name\n914403001922038216,华为\n", origin="e.csv", actor=ME
+    )
+    now = datetime(2026, 3, 1, 4, tzinfo=UTC)
+    r = risk.import_csv(store, CSV, origin="rp.csv", actor=ME, now=now)
+    assert (r.added, [n for n, _ in r.errors]) == (3, [5, 6, 7, 8, 9])
+    return store
+
+
+def test_register_by_grid_and_class(points: Store) -> None:
+    n37 = points.d.grids_by_label["N3-07"].code
+    assert risk.counts_by_grid(points) == {n37: 2, points.d.grids_by_label["S1-01"].code: 1}
+    assert risk.counts_by_class(points) == {"muck": 1, "fire": 1, "environment": 1}
+    assert [p.code for p in risk.in_grid(points, n37)] == ["RP-1", "RP-2"]
+    assert risk.in_grid(points, None) == []
+    rp3 = risk.points(points, points.d.grids_by_label["S1-01"].code)[0]
+    # No next_check: the class's interval from the import (environment: 30 days).
+    assert rp3.every_days == 30
+    assert rp3.next_check_at == datetime(2026, 3, 31, 4, tzinfo=UTC)
+
+
+def test_due_checks_become_cases_once(points: Store) -> None:
+    # RP-1 is due from local midnight 2 March (16:00 UTC on the 1st).
+    assert risk.file_due_checks(points, datetime(2026, 3, 1, 15, 59, tzinfo=UTC)) == 0
+    now = datetime(2026, 3, 2, 1, tzinfo=UTC)
+    assert risk.file_due_checks(points, now) == 1
+    assert risk.file_due_checks(points, now) == 0  # a second sweep files nothing
+    case = next(c for c in points.cases("open") if c.source == "patrol")
+    assert case.category == "0303" and case.grid == points.d.grids_by_label["N3-07"].code
+    assert json.loads(case.raw)["extra"]["risk_point"] == "RP-1"
+    rp1 = next(p for p in risk.points(points) if p.code == "RP-1")
+    assert rp1.last_case_id == case.id
+    assert rp1.next_check_at == datetime(2026, 3, 8, 16, tzinfo=UTC)  # 7 days on
+    # After a long outage: one check now, the next one ahead of now.
+    later = datetime(2026, 4, 1, tzinfo=UTC)
+    assert risk.file_due_checks(points, later) == 3  # RP-1 again, RP-2, RP-3
+    rp1 = next(p for p in risk.points(points) if p.code == "RP-1")
+    assert later < rp1.next_check_at <= later + timedelta(days=7)
+    # Each case is received at its due time: four in March, one of them on the 1st (UTC).
+    assert risk.checks_filed(points, datetime(2026, 3, 1, tzinfo=UTC), later) == 4
+    assert risk.checks_filed(points, datetime(2026, 3, 1, tzinfo=UTC), now) == 1
+
+
+def test_demo_data_is_the_seeds_260_points_in_6_classes(store: Store) -> None:
+    r = import_enterprises(store, (DEMO / "enterprises.csv").read_bytes(), origin="e", actor=ME)
+    assert r.rejected == 0 and r.added >= 30
+    r = risk.import_csv(store, (DEMO / "risk_points.csv").read_bytes(), origin="r", actor=ME)
+    assert r.rejected == 0
+    by_class = risk.counts_by_class(store)
+    assert sum(by_class.values()) == 260 and set(by_class) == set(risk.CLASSES)
+
+
+def test_partner_items_and_savings(store: Store) -> None:
+    """Hand-computed: meituan moves 12 + 30 bikes (a recount replaces 20); 3 min and 5 yuan a
+    bike: 2.1 hours and 210 yuan; hellobike one case without a count."""
+    t0 = datetime(2026, 3, 2, 1, tzinfo=UTC)
+    ids = []
+    for n, who in enumerate(("meituan", "meituan", "hellobike", "sq1")):
+        c = store.create({"title": f"单车 {n}", "category": "0590"}, ME, now=t0)
+        store.act(c.id, "dispatch", ME, to=who, now=t0)
+        ids.append(c.id)
+    with pytest.raises(Refused, match="when it is handled"):
+        partners.record_items(store, ids[0], 12, ME)
+    for cid in ids[:3]:
+        store.act(cid, "arrive", ME, now=t0) if store.get(cid).status == "dispatched" else None
+        store.act(cid, "handle", ME, now=t0 + timedelta(hours=1))
+    partners.record_items(store, ids[0], 12, ME)
+    partners.record_items(store, ids[1], 20, ME)
+    partners.record_items(store, ids[1], 30, ME)
+    assert partners.items_of(store, ids[1]) == 30
+    with pytest.raises(Refused, match="not with a partner"):
+        partners.record_items(store, ids[3], 5, ME)
+    with pytest.raises(Refused, match="items must be"):
+        partners.record_items(store, ids[0], -1, ME)
+    figs = {f.code: f for f in partners.figures(store, t0, t0 + timedelta(days=1))}
+    assert (figs["meituan"].cases, figs["meituan"].items) == (2, 42)
+    assert figs["meituan"].hours_saved == 2.1 and figs["meituan"].yuan_saved == 210
+    assert (figs["hellobike"].cases, figs["hellobike"].items) == (1, 0)
+    assert figs["qingju"].cases == 0
+    with store.read_engine.connect() as c:
+        n = c.execute(
+            text("SELECT count(*) FROM audit WHERE action = 'partner.items' AND case_id = :i"),
+            {"i": ids[1]},
+        ).scalar_one()
+    assert n == 2
