@@ -73,7 +73,7 @@ REC = {
 
 def test_case_life_from_the_command_line(run, tmp_path: Path) -> None:
     code, out, err = _ingest(run, tmp_path, [json.dumps(REC)])
-    assert (code, out.strip()) == (0, "accepted=1 duplicate=0 rejected=0"), err
+    assert (code, out.strip()) == (0, "accepted=1 duplicate=0 rejected=0 blank=0"), err
     code, out, _ = run("cases", "--json")
     cases = json.loads(out)
     assert code == 0 and len(cases) == 1 and CASE_KEYS <= set(cases[0])
@@ -120,11 +120,11 @@ def test_rejected_lines_named_and_exit_1(run, tmp_path: Path) -> None:
         [json.dumps(REC), "{not json", "[1,2]", json.dumps({"source": "x", "title": "t"})],
     )
     assert code == 1
-    assert out.strip() == "accepted=1 duplicate=0 rejected=3"
+    assert out.strip() == "accepted=1 duplicate=0 rejected=3 blank=0"
     for n in (2, 3, 4):
         assert f":{n}: rejected:" in err
     code, out, _ = _ingest(run, tmp_path, [json.dumps(REC)])
-    assert (code, out.strip()) == (0, "accepted=0 duplicate=1 rejected=0")
+    assert (code, out.strip()) == (0, "accepted=0 duplicate=1 rejected=0 blank=0")
 
 
 def test_hostile_text_printed_without_escapes(run, tmp_path: Path) -> None:

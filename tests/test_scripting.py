@@ -237,7 +237,7 @@ def test_no_terminal_no_progress(tmp_path: Path) -> None:
         tmp_path, [json.dumps({**REC, "external_id": str(i)}) for i in range(50)] + ["[1]"]
     )
     code, out, err = tafang(tmp_path, "ingest", str(f))
-    assert code == 1 and out == "accepted=50 duplicate=0 rejected=1\n"
+    assert code == 1 and out == "accepted=50 duplicate=0 rejected=1 blank=0\n"
     assert re.fullmatch(r"in\.jsonl:51: rejected: not a JSON object[^\n]*\n", err), err
     code, out, err = tafang(tmp_path, "ingest", "-", stdin=f.read_bytes())
     assert code == 1 and re.fullmatch(r"stdin:51: rejected: not a JSON object[^\n]*\n", err), err
@@ -250,11 +250,11 @@ def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     lines = [json.dumps({**REC, "external_id": str(i)}) for i in range(12_000)]
     f = write_lines(tmp_path, lines)
     code, out, seen = tafang(tmp_path, "ingest", str(f), stderr_tty=True)
-    assert code == 0 and out == "accepted=12,000 duplicate=0 rejected=0\n".replace(",", "")
+    assert code == 0 and out == "accepted=12,000 duplicate=0 rejected=0 blank=0\n".replace(",", "")
     assert "ingest in.jsonl" in seen and "12,000 lines" in seen and "lines/s" in seen
     assert "ETA" in seen and "100%" in seen
     code, out, seen = tafang(tmp_path, "ingest", "-", stdin=f.read_bytes(), stderr_tty=True)
-    assert code == 0 and out == "accepted=0 duplicate=12000 rejected=0\n"
+    assert code == 0 and out == "accepted=0 duplicate=12000 rejected=0 blank=0\n"
     assert "ingest stdin" in seen and "12,000 lines" in seen and "lines/s" in seen
     assert "ETA" not in seen  # no total from a pipe: rate only
     code, out, seen = tafang(tmp_path, "audit", "verify", stderr_tty=True)

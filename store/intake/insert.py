@@ -33,12 +33,14 @@ class Tally:
     """Counts across batches, and the keys this run already took (in-input duplicates)."""
 
     def __init__(self) -> None:
-        self.accepted = self.duplicate = self.rejected = 0
+        self.accepted = self.duplicate = self.rejected = self.blank = 0
         self.errors: list[tuple[int | None, str]] = []
         self.seen: set[Key] = set()
 
     def result(self) -> IngestResult:
-        return IngestResult(self.accepted, self.duplicate, self.rejected, self.errors)
+        return IngestResult(
+            self.accepted, self.duplicate, self.rejected, self.errors, blank=self.blank
+        )
 
 
 def commit(store: Store, ctx: Context, prepared: list[Prepared], tally: Tally) -> None:
@@ -57,6 +59,8 @@ def commit(store: Store, ctx: Context, prepared: list[Prepared], tally: Tally) -
         if p[0] == "reject":
             tally.rejected += 1
             tally.errors.append((p[1], p[2]))
+        elif p[0] == "blank":
+            tally.blank += 1
 
 
 def _insert(

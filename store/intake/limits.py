@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-MAX_LINE_BYTES = 4 * 1024 * 1024
+MAX_LINE_BYTES = 4 * 1024 * 1024  # the default of config [intake] max_line_bytes
+LINE_BYTES_CEILING = 64 * 1024 * 1024  # the most that setting may be
+MAX_DEPTH = 64  # JSON nesting (the record itself is level 1); deeper is rejected
 MAX_SOURCE = 64  # column sizes: a longer key could not be stored exactly
 MAX_EXTERNAL_ID = 200
 MAX_TEXT = 100_000

@@ -12,11 +12,15 @@ class IngestResult:
     duplicate: int
     rejected: int
     errors: list[tuple[int | None, str]] = field(default_factory=list)
+    blank: int = 0  # lines of nothing but white space: the four counts add up to the lines read
 
     @property
     def summary(self) -> str:
         """The line `tafang ingest` prints (a contract: operators grep it)."""
-        return f"accepted={self.accepted} duplicate={self.duplicate} rejected={self.rejected}"
+        return (
+            f"accepted={self.accepted} duplicate={self.duplicate} rejected={self.rejected} "
+            f"blank={self.blank}"
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,14 +6,14 @@ Pure CPU work with no database, so a forked worker can do it while the writer co
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from tafang.store.cases import Actor, Store, utcnow
 from tafang.store.config import Deployment
-from tafang.store.intake.lines import Item, raw_text
+from tafang.store.intake.lines import BLANK, Item, raw_text
 from tafang.store.intake.outcome import Normalised, Rejected
 from tafang.store.intake.rows import FIXED, row_of, sqlite_row, sqlite_time
 from tafang.store.intake.unstorable import dump_raw
@@ -59,18 +59,21 @@ class Context:
         return self if self.fixed else replace(self, now=at or utcnow())
 
 
-# A prepared line: ("case", line_no, row, detail, encoded detail) or ("reject", line_no,
-# reason, raw text). The detail is the case's "ingest" entry as stored in the record, and
-# its encoding as hashed (see store.record.chain_rows): both made here, in the worker.
+# A prepared line: ("case", line_no, row, detail, encoded detail), ("reject", line_no,
+# reason, raw text) or ("blank", line_no). The detail is the case's "ingest" entry as
+# stored in the record, and its encoding as hashed (see store.record.chain_rows): both made
+# here, in the worker.
 Prepared = tuple[Any, ...]
 
 
 def prepare(ctx: Context, items: Iterable[Item]) -> list[Prepared]:
     """Validate, start the clocks and lay out rows ready for the driver."""
+    blank: list[Prepared] = []  # ("blank", line_no): counted, so the counts add up
+    items = _sift_blank(items, blank)
     if ctx.history:
         from tafang.store.intake.history import prepare_history
 
-        return prepare_history(ctx, items)
+        return prepare_history(ctx, items) + blank
     out: list[Prepared] = []
     d, now, nul_ok, sqlite = ctx.d, ctx.now, ctx.nul_ok, ctx.sqlite
     start = ctx.clocks.start
@@ -110,7 +113,16 @@ def prepare(ctx: Context, items: Iterable[Item]) -> list[Prepared]:
         except Exception as e:  # never crash on input; name it instead
             res = Rejected(f"could not be read: {type(e).__name__}: {e}")
         out.append(("reject", n, res.reason, raw_text(raw, value, nul_ok)))
-    return out
+    return out + blank
+
+
+def _sift_blank(items: Iterable[Item], blank: list[Prepared]) -> Iterator[Item]:
+    """The items, but a blank line (`lines.BLANK`) goes to `blank` as ("blank", line_no)."""
+    for item in items:
+        if item[2] is BLANK:
+            blank.append(("blank", item[0]))
+        else:
+            yield item
 
 
 def _flag(v: dict[str, Any], reason: str, **kept: Any) -> None:

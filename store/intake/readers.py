@@ -10,6 +10,7 @@ run once per record on the hot path.
 from __future__ import annotations
 
 import math
+import unicodedata
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
@@ -33,10 +34,21 @@ Triage = list[str]
 
 
 # ---- ids: the dedupe key (`source`, `external_id`), kept exactly or rejected --------------
+# The key is normalised before it is compared or stored: Unicode NFKC, then surrounding white
+# space stripped. So an id typed in NFC, NFD or NFKC, with full-width digits or letters
+# (ＡＢ１２ → AB12) or a full-width space, is one case, not several; a number is its decimal
+# text (123 → "123"). The value as received is kept in `raw` when normalising changed it.
+# Case is kept (ab ≠ AB: feeds' ids are case-sensitive). Keys stored by an earlier version
+# (before NFKC) are compared as stored.
 def read_key(record: dict[str, Any]) -> tuple[str, str] | Rejected:
-    """`source` and `external_id` as stored; plain strings take the short way."""
+    """`source` and `external_id` as stored; plain ASCII strings take the short way."""
     source = record.get("source")
-    if type(source) is not str or not 0 < len(source) <= MAX_SOURCE or source != source.strip():
+    if (
+        type(source) is not str
+        or not 0 < len(source) <= MAX_SOURCE
+        or not source.isascii()
+        or source != source.strip()
+    ):
         source = _identifier(record, "source", MAX_SOURCE)
         if isinstance(source, Rejected):
             return source
@@ -44,6 +56,7 @@ def read_key(record: dict[str, Any]) -> tuple[str, str] | Rejected:
     if (
         type(external_id) is not str
         or not 0 < len(external_id) <= MAX_EXTERNAL_ID
+        or not external_id.isascii()
         or external_id != external_id.strip()
     ):
         external_id = _identifier(record, "external_id", MAX_EXTERNAL_ID)
@@ -55,7 +68,7 @@ def read_key(record: dict[str, Any]) -> tuple[str, str] | Rejected:
 def _identifier(record: dict[str, Any], name: str, limit: int) -> str | Rejected:
     v = record.get(name)
     if isinstance(v, str):
-        s = v.strip()
+        s = unicodedata.normalize("NFKC", v).strip()
     elif isinstance(v, int | float) and not isinstance(v, bool):
         if isinstance(v, float) and not math.isfinite(v):
             return Rejected(f"field {name!r} is not a usable identifier: {v}")
@@ -69,6 +82,14 @@ def _identifier(record: dict[str, Any], name: str, limit: int) -> str | Rejected
     if len(s) > limit:
         return Rejected(f"field {name!r} is {len(s)} characters long; the limit is {limit}")
     return s
+
+
+def keep_raw_key(record: dict[str, Any], key: tuple[str, str], raw: Raw) -> None:
+    """The key's parts as received, in `raw`, where normalising changed a string."""
+    for name, k in zip(("source", "external_id"), key, strict=True):
+        v = record.get(name)
+        if isinstance(v, str) and v != k:
+            raw[name] = v
 
 
 def read_source(source: str, channels: dict[str, str], triage: Triage) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tafang.store.intake.limits import MAX_LINE_BYTES
+from tafang.store.intake.limits import MAX_DEPTH, MAX_LINE_BYTES
 
 
 def show(v: Any) -> str:
@@ -30,8 +30,12 @@ def json_type(v: Any) -> str:
     return "a number"
 
 
-def too_long(size: int) -> str:
-    return f"line is {size} bytes long; the limit is {MAX_LINE_BYTES}"
+def too_long(size: int, limit: int = MAX_LINE_BYTES) -> str:
+    return f"line is {size} bytes long; the limit is {limit}"
+
+
+def too_deep() -> str:
+    return f"JSON nested more than {MAX_DEPTH} levels deep; the limit is {MAX_DEPTH}"
 
 
 def json_reason(e: BaseException) -> str:

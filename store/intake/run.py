@@ -11,8 +11,9 @@ from datetime import datetime
 from typing import Any
 
 from tafang.store.cases import Actor, Store
+from tafang.store.intake.bounded import read_lines
 from tafang.store.intake.insert import Tally, commit
-from tafang.store.intake.lines import parse_lines
+from tafang.store.intake.lines import parse_lines, shallow
 from tafang.store.intake.outcome import IngestResult
 from tafang.store.intake.pool import fork_is_safe, run_parallel
 from tafang.store.intake.prepare import Context, prepare
@@ -48,7 +49,7 @@ def ingest(
     ctx = Context.of(store, now, origin, actor, history)
     if is_stream(lines):
         return _ingest_stream(store, ctx, lines, batch)
-    it = iter(lines)
+    it = read_lines(lines, ctx.d.intake.max_line_bytes)  # bounded: see `bounded`
     first = list(itertools.islice(it, batch))
     more = len(first) == batch
     if workers is None:
@@ -70,7 +71,7 @@ def ingest(
 def _ingest_stream(store: Store, ctx: Context, source: Any, batch: int) -> IngestResult:
     tally = Tally()
     n0 = 1
-    for chunk, arrived in stream_batches(source, batch):
+    for chunk, arrived in stream_batches(source, batch, ctx.d.intake.max_line_bytes):
         c = ctx.fresh(arrived)
         with no_gc():  # per batch: a stream may run for days
             commit(store, c, prepare(c, parse_lines(chunk, n0)), tally)
@@ -93,7 +94,7 @@ def ingest_records(
     it = iter(records)
     with no_gc():
         while chunk := list(itertools.islice(it, batch)):
-            items = [(n, None, rec, None, True) for n, rec in chunk]
+            items = [(n, None, shallow(rec), None, True) for n, rec in chunk]
             c = ctx.fresh()
             commit(store, c, prepare(c, items), tally)
     return tally.result()

@@ -14,6 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from tafang.store.cases import utcnow
+from tafang.store.intake.bounded import LineSplitter, read_lines
+from tafang.store.intake.limits import MAX_LINE_BYTES
 
 STREAM_IDLE = 0.2  # seconds without input after which a partial batch is committed
 STREAM_MAX_WAIT = 1.0  # nor does a line wait longer than this under a steady trickle
@@ -31,45 +33,36 @@ def is_stream(lines: Any) -> bool:
         return False
 
 
-def _pump(source: Any, q: queue.Queue[Any]) -> None:
+def _pump(source: Any, q: queue.Queue[Any], limit: int) -> None:
     """Reader thread: put lists of whole lines on `q` as they arrive, then None (or the
     exception that ended reading). A binary buffered file is read with read1 (whatever has
-    arrived, up to 64 KiB) and split here; anything else line by line."""
+    arrived, up to 64 KiB) and split here; anything else line by line. A line longer than
+    `limit` comes as a `bounded.Oversized`, never held whole."""
     try:
         read1 = getattr(source, "read1", None)
         if read1 is not None and not isinstance(source, io.TextIOBase):
-            _pump_chunks(read1, q)
+            split = LineSplitter(limit)
+            while chunk := read1(_READ_SIZE):
+                if lines := split.feed(chunk):
+                    q.put(lines)
+            if last := split.end():
+                q.put(last)
         else:
-            for line in source:
+            for line in read_lines(source, limit):
                 q.put([line])
         q.put(None)
     except BaseException as e:  # handed to the ingesting thread, which raises it
         q.put(e)
 
 
-def _pump_chunks(read1: Any, q: queue.Queue[Any]) -> None:
-    tail: list[bytes] = []
-    while chunk := read1(_READ_SIZE):
-        if b"\n" not in chunk:
-            tail.append(chunk)
-            continue
-        if tail:
-            tail.append(chunk)
-            chunk = b"".join(tail)
-            tail = []
-        parts = chunk.split(b"\n")
-        last = parts.pop()
-        q.put([x + b"\n" for x in parts])
-        if last:
-            tail.append(last)
-    if tail:
-        q.put([b"".join(tail)])
-
-
-def stream_batches(source: Any, batch: int) -> Iterator[tuple[list[bytes | str], datetime]]:
+def stream_batches(
+    source: Any, batch: int, limit: int = MAX_LINE_BYTES
+) -> Iterator[tuple[list[bytes | str], datetime]]:
     """Batches of lines from a stream, each with the time its first line arrived."""
     q: queue.Queue[Any] = queue.Queue(maxsize=256)
-    threading.Thread(target=_pump, args=(source, q), name="intake-reader", daemon=True).start()
+    threading.Thread(
+        target=_pump, args=(source, q, limit), name="intake-reader", daemon=True
+    ).start()
     pending: list[bytes | str] = []
     first_at = 0.0
     arrived = utcnow()

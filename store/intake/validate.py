@@ -12,6 +12,7 @@ from tafang.store.intake.outcome import Normalised, Rejected
 from tafang.store.intake.readers import (
     PRIORITY_OBJS,
     check_unstorable,
+    keep_raw_key,
     read_category,
     read_coord,
     read_grid,
@@ -51,6 +52,8 @@ def normalise(
         return key
     triage: list[str] = []
     raw: dict[str, Any] = {}
+    if key[0] is not record.get("source") or key[1] is not record.get("external_id"):
+        keep_raw_key(record, key, raw)  # normalised (see readers.read_key): kept as received
     values = read_texts(record, raw, triage)
     if isinstance(values, Rejected):
         return values
