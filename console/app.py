@@ -350,6 +350,7 @@ class TafangApp(App[None]):
         self.set_interval(self.tick_seconds, self._tick)
         self.set_timer(self.figures_after, self._day_figures)
         self.set_interval(30.0, self._day_figures)
+        self.set_timer(self.figures_after, self._read_risk_points)
 
     def get_key_display(self, binding: Binding) -> str:
         return KEY_SHOWN.get(binding.key, super().get_key_display(binding))
@@ -923,8 +924,16 @@ class TafangApp(App[None]):
         from tafang.store.risk import counts_by_grid
 
         counts = counts_by_grid(self.store)
+        self.vm.risk_points = counts
         markers = {g: str(n) if n < 10 else "+" for g, n in counts.items()}
         self.call_from_thread(self._show_risk_layer, markers)
+
+    @work(thread=True, group="risk", exit_on_error=False)
+    def _read_risk_points(self) -> None:
+        """Risk points per grid, for the detail pane's mark (a case in such a grid)."""
+        from tafang.store.risk import counts_by_grid
+
+        self.vm.risk_points = counts_by_grid(self.store)
 
     def _show_risk_layer(self, markers: dict[str, str]) -> None:
         self.dash.query_one("#map", GridMap).set_markers(markers)

@@ -181,13 +181,24 @@ def _case_commands(sub: Any) -> None:
             ap.add_argument("--to", required=True, help="officer code (e.g. 2-03) or squad")
         elif move.arg == "into":
             ap.add_argument("--into", type=_case_id, required=True, help="the case to keep")
+        if move.name == "handle":  # 政企共管: what a partner team handled (bikes moved)
+            ap.add_argument("--items", type=int, help="items handled (a partner's case)")
 
 
 def _admin_commands(sub: Any) -> None:
     """Reports, the record, the store and the deployment."""
-    r = sub.add_parser("report", help="daily / weekly / monthly report")
-    r.add_argument("period", choices=["daily", "weekly", "monthly"])
+    r = sub.add_parser(
+        "report",
+        help="daily / weekly / monthly / ad hoc (range --from --to) meeting report",
+        description="A meeting report: overview, assessment figures (1-3-5, 按期处置率, 结案率, "
+        "返工率, 回退率, 延期率, 督办, closes by another) with their denominators, trend, time "
+        "per stage and league tables by officer, squad, circle, channel, category and case "
+        "group. CSV is one tidy long table of plain numbers.",
+    )
+    r.add_argument("period", choices=["daily", "weekly", "monthly", "range"])
     r.add_argument("--date", help="a day in the period, YYYY-MM-DD (default: today)")
+    r.add_argument("--from", dest="date_from", help="range: first day, YYYY-MM-DD")
+    r.add_argument("--to", dest="date_to", help="range: last day (included), YYYY-MM-DD")
     r.add_argument("--format", choices=["md", "csv", "json", "html"], help="default md")
     r.add_argument("--json", action="store_true", help="the report's data as JSON (--format json)")
     r.add_argument("--out", help="write to this file instead of stdout")
@@ -208,6 +219,17 @@ def _admin_commands(sub: Any) -> None:
         action="store_true",
         help="print {ok, checked, broken: {seq, reason}, anchor: {seq, hash, ok}}; "
         "a progress bar (rate, ETA) is drawn on stderr only when it is a terminal",
+    )
+    av.add_argument(
+        "--witness",
+        metavar="FILE",
+        help="the daemon's witness file of anchors (default: config [record] witness_file): "
+        "catches entries deleted after an anchor, and a record rewritten before one",
+    )
+    av.add_argument(
+        "--chain-only",
+        action="store_true",
+        help="check the chain only, not every case against the record (faster)",
     )
 
     db = sub.add_parser("db", help="the store")
@@ -624,20 +646,35 @@ def cmd_case(args: argparse.Namespace) -> int:
         if args.action == "show":
             c = store.get(args.id)
             tl = store.timeline(args.id)
+            from tafang.store.risk import in_grid
+
+            risk = in_grid(store, c.grid)  # 风险化解前置: the case's grid has risk points
             if args.json:
-                _print_json(case_json(c, dep, tl))
+                _print_json({**case_json(c, dep, tl), "risk_points": [p.code for p in risk]})
             else:
                 _print_case(c, dep, tl)
+                if risk:
+                    names = "、".join(safe(p.name) for p in risk[:5])
+                    print(labels(dep.ui.lang).t("risk.in_grid", n=len(risk), names=names))
             return EXIT_OK
+        actor = _actor(args, store)
+        if getattr(args, "items", None) is not None:
+            from tafang.store.partners import check_items
+
+            check_items(store, args.id, args.items)
         c = store.act(
             args.id,
             args.action,
-            _actor(args, store),
+            actor,
             to=getattr(args, "to", None),
             reason=args.reason,
             into=getattr(args, "into", None),
             expected_version=args.version,
         )
+        if getattr(args, "items", None) is not None:
+            from tafang.store.partners import record_items
+
+            record_items(store, c.id, args.items, actor)
     except NotFound as e:
         print(f"tafang: not found: {e}", file=sys.stderr)
         return EXIT_REFUSED
@@ -665,26 +702,11 @@ def audit_json(v: Any, anchor: tuple[int, str] | None) -> dict[str, Any]:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from tafang.console.progress import bar
-    from tafang.store.record import verify
+    """`audit verify`: the chain (keyed), the witness anchors, every case against the record
+    (console/audit_verify.py)."""
+    from tafang.console.audit_verify import run_verify
 
-    dep = _config(args)
-    store = _open_store(args, dep)
-    with bar("audit verify", "entries", 0) as b:
-        step = (lambda checked, total: b.set(checked, checked, total)) if b else None
-        v = verify(store.engine, anchor=args.anchor, progress=step)
-    if args.json:
-        _print_json(audit_json(v, args.anchor))
-    if v.ok:
-        if not args.json:
-            print(f"ok: record intact, {v.checked} entries verified")
-        return EXIT_OK
-    print(
-        f"tafang: record broken at entry {v.bad_seq}: {v.reason} "
-        f"({v.checked} entries before it verified)",
-        file=sys.stderr,
-    )
-    return EXIT_REFUSED
+    return run_verify(args)
 
 
 def cmd_daemon(args: argparse.Namespace) -> int:
@@ -695,16 +717,33 @@ def cmd_daemon(args: argparse.Namespace) -> int:
     return run_daemon(store, dep, once=args.once, log_level=args.log_level)
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    from tafang.sla.reports import render_report
+def _day(value: str | None, flag: str) -> Any:
+    """A YYYY-MM-DD option as a date (None stays None), or a usage error naming it."""
+    from datetime import date
 
-    dep = _config(args)
-    store = _open_store(args, dep)
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{flag} must be YYYY-MM-DD, not {value!r}") from None
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from tafang.sla.meeting import inputs_for
+    from tafang.sla.meeting_render import render
+
     if args.json and args.format not in (None, "json"):
         raise UsageError(f"--json prints JSON; it cannot go with --format {args.format}")
     fmt = "json" if args.json else args.format or "md"
+    day = _day(args.date, "--date")
+    start, end = _day(args.date_from, "--from"), _day(args.date_to, "--to")
+    if args.period != "range" and (start or end):
+        raise UsageError("--from and --to go with `report range`; use --date for a period")
+    dep = _config(args)
+    store = _open_store(args, dep)
     try:
-        text = render_report(store, dep, args.period, day=args.date, fmt=fmt)
+        text = render(inputs_for(store, dep, args.period, day=day, start=start, end=end), fmt)
     except ValueError as e:
         raise UsageError(str(e)) from e
     data = text.encode("utf-8", "backslashreplace")  # JSON keeps a lone surrogate as its escape

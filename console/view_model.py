@@ -59,6 +59,7 @@ class ViewModel:
         self.partner_names = {p.code: strings.pick(p.name, p.name_en) for p in deployment.partners}
         self.group_names = {g.code: strings.pick(g.name, g.name_en) for g in deployment.case_groups}
         self.rules = Policy(deployment)  # the store's light, over working-hour calendars
+        self.risk_points: dict[str, int] = {}  # risk points per grid code (the app reads them)
 
     def assignee(self, case: CaseView) -> str:
         code = case.assignee
@@ -256,6 +257,8 @@ def case_detail(
     if case.escalation_level:
         level = t(f"level.{case.escalation_level}")
         flags.append((f"{t('field.escalation')} {level}", "breached"))
+    if case.grid and vm.risk_points.get(case.grid):  # 风险化解前置: the grid has risk points
+        flags.append((t("risk.case_flag", n=vm.risk_points[case.grid]), "at_risk"))
     recent: tuple[tuple[str, str], ...] = (("", t("case.loading")),)
     if timeline is not None:
         recent = tuple((local(vm, e.at), timeline_words(vm, e)) for e in timeline[-RECENT:])

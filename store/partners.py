@@ -67,6 +67,18 @@ def record_items(
         )
 
 
+def check_items(store: Store, case_id: int, items: int) -> None:
+    """Refuse a count before the handling it goes with (so a bad one stops both)."""
+    if not 0 <= items <= MAX_ITEMS:
+        raise Refused(f"items must be 0–{MAX_ITEMS}, not {items}", "items")
+    c = store.get(case_id)
+    if c.assignee_kind != "partner":
+        raise Refused(
+            f"case {case_id} is not with a partner team (it is with {c.assignee or 'nobody'})",
+            "not_partner",
+        )
+
+
 def items_of(store: Store, case_id: int) -> int | None:
     with store.read_engine.connect() as conn:
         return conn.execute(select(ITEMS.c["items"]).where(ITEMS.c.case_id == case_id)).scalar()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -278,3 +279,48 @@ async def test_declining_by_key_keeps_both_plans(sqlite_store, gudang) -> None: 
         await pilot.press("d")
         await _until(pilot, lambda: ins.proposals(s, None)[0].status == "declined")
         assert ins.plan(s, b.id).status == "planned"
+
+
+# ---- the command line ----------------------------------------------------------------------------
+def test_the_commands_end_to_end(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.test_scripting import tafang
+
+    demo = Path(__file__).resolve().parent.parent / "store" / "demo"
+    code, out, err = tafang(tmp_path, "enterprise", "import", str(demo / "enterprises.csv"))
+    assert code == 0 and "40 added" in out, err
+    bad = tmp_path / "bad.csv"
+    bad.write_text("credit_code,name\n914403001922038217,错\n", encoding="utf-8")
+    code, out, err = tafang(tmp_path, "enterprise", "import", str(bad), "--json")
+    assert code == 1 and json.loads(out)["errors"][0]["line"] == 2
+    assert "bad.csv:2: rejected: credit_code" in err
+    code, _, err = tafang(tmp_path, "enterprise", "import", str(tmp_path / "none.csv"))
+    assert code == 2 and "cannot read" in err
+    hdr = tmp_path / "hdr.csv"
+    hdr.write_text("name\nx\n", encoding="utf-8")
+    code, _, err = tafang(tmp_path, "enterprise", "import", str(hdr))
+    assert code == 2 and "line 1: header lacks credit_code" in err
+    ent = "91330106MA2F8MGMBE"  # the demo register's first row
+    plan = ["inspection", "plan", "-e", ent, "--from", "2026-12-07", "--to", "2026-12-11"]
+    code, out, err = tafang(tmp_path, *plan, "--item", "market:价格公示", "--json")
+    assert code == 0, err
+    code, out, err = tafang(tmp_path, *plan, "--item", "hr:劳动合同", "--json")
+    prop = json.loads(out)["proposals"][0]
+    assert prop["plan_id"] == 2 and prop["other_id"] == 1
+    code, out, _ = tafang(tmp_path, "inspection", "merge", str(prop["id"]), "--accept")
+    assert code == 0
+    code, out, _ = tafang(tmp_path, "inspection", "merge", str(prop["id"]), "--decline")
+    assert code == 1
+    code, out, _ = tafang(tmp_path, "inspection", "selfcheck", "1", "--format", "csv")
+    assert code == 0 and out.count("\n") == 3 and "价格公示" in out
+    code, _, err = tafang(tmp_path, "inspection", "done", "1")
+    assert code == 1 and "without a result" in err
+    for item in ("1", "2"):
+        assert tafang(tmp_path, "inspection", "result", item, "pass")[0] == 0
+    assert tafang(tmp_path, "inspection", "done", "1")[0] == 0
+    code, out, _ = tafang(tmp_path, "inspection", "report", "--json")
+    r = json.loads(out)
+    assert (r["joint"], r["visits"], r["merged"], r["target"]) == (1, 1, 1, 0.8)
+    code, out, _ = tafang(tmp_path, "risk", "import", str(demo / "risk_points.csv"))
+    assert code == 0 and "260 added" in out
+    code, out, _ = tafang(tmp_path, "risk", "report", "--json")
+    assert json.loads(out)["points"] == 260

@@ -113,3 +113,76 @@ def test_partner_items_and_savings(store: Store) -> None:
             {"i": ids[1]},
         ).scalar_one()
     assert n == 2
+
+
+# ---- the console: the map layer and the case mark (Pilot) ---------------------------------------
+@pytest.mark.anyio
+async def test_x_shows_the_risk_layer_and_a_case_in_such_a_grid_is_marked(tmp_path, gudang) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    from tafang.console.app import TafangApp
+    from tafang.store.db import make_engine
+    from tafang.widgets.detail_pane import DetailPane
+    from tafang.widgets.grid_map import GridMap
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    s = Store(engine, gudang)
+    import_enterprises(s, "credit_code,name\n914403001922038216,华为\n", origin="e", actor=ME)
+    risk.import_csv(s, CSV, origin="rp.csv", actor=ME)
+    n37 = gudang.grids_by_label["N3-07"].code
+    s.create({"title": "渣土撒漏", "category": "0303", "grid": n37}, ME)
+    app = TafangApp(s, gudang, operator="d01", terminal="t", lang="en")
+
+    async def until(cond) -> None:  # type: ignore[no-untyped-def]
+        t0 = time.monotonic()
+        while not cond():
+            assert time.monotonic() - t0 < 5, "condition not met"
+            await pilot.pause(0.02)
+
+    async with app.run_test(size=(160, 48)) as pilot:
+        grid = app.dash.query_one("#map", GridMap)
+        await until(lambda: app.vm.risk_points.get(n37) == 2)
+        detail = app.dash.query_one("#detail", DetailPane)
+        await until(lambda: detail.detail is not None)
+        app.dash._refresh_detail()
+        await until(lambda: any("risk-point grid (2)" in f for f, _ in detail.detail.flags))
+        assert not grid.markers_shown
+        await pilot.press("x")
+        await until(lambda: grid.markers_shown)
+        assert grid._markers == {n37: "2", gudang.grids_by_label["S1-01"].code: "1"}
+        await pilot.press("x")
+        await until(lambda: not grid.markers_shown)
+    engine.dispose()
+
+
+def test_case_show_names_the_grids_risk_points_and_handle_counts_items(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.test_scripting import tafang
+
+    ent = tmp_path / "e.csv"
+    ent.write_text("credit_code,name\n914403001922038216,华为\n", encoding="utf-8")
+    assert tafang(tmp_path, "enterprise", "import", str(ent))[0] == 0
+    rp = tmp_path / "rp.csv"
+    rp.write_text(CSV, encoding="utf-8")
+    assert tafang(tmp_path, "risk", "import", str(rp))[0] == 1  # five bad rows: exit 1
+    rec = {
+        "source": "ping_an",
+        "external_id": "B-1",
+        "title": "单车",
+        "grid": "N3-07",
+        "category": "0590",
+    }
+    inp = tmp_path / "in.jsonl"
+    inp.write_text(json.dumps(rec, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert tafang(tmp_path, "ingest", str(inp))[0] == 0
+    code, out, _ = tafang(tmp_path, "case", "show", "1", "--json")
+    assert json.loads(out)["risk_points"] == ["RP-1", "RP-2"]
+    code, out, _ = tafang(tmp_path, "case", "show", "1")
+    assert "文三西路工地渣土出入口" in out
+    assert tafang(tmp_path, "case", "dispatch", "1", "--to", "meituan")[0] == 0
+    assert tafang(tmp_path, "case", "arrive", "1")[0] == 0
+    code, _, err = tafang(tmp_path, "case", "handle", "1", "--items", "-3")
+    assert code == 1 and "items must be" in err
+    assert tafang(tmp_path, "case", "handle", "1", "--items", "17")[0] == 0
+    code, out, _ = tafang(tmp_path, "partner", "report", "--json")
+    meituan = next(p for p in json.loads(out)["partners"] if p["code"] == "meituan")
+    assert (meituan["cases"], meituan["items"], meituan["yuan_saved"]) == (1, 17, 85.0)
