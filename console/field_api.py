@@ -213,7 +213,8 @@ class _Api:
     def _move_work(self, case_id: int, action: str) -> Work:
         def work(signed: Signed, body: bytes, where: str) -> tuple[int, dict[str, Any], bool]:
             if signed.caller.startswith("feed:"):
-                return 403, {"ok": False, "reason": "a feed may only push intake", "code": "role"}
+                reason = "a feed may only push intake"
+                return 403, {"ok": False, "reason": reason, "code": "role"}, False
             try:
                 data = _object(body)
                 at, reason, detail = self._report(action, data)

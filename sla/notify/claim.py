@@ -22,6 +22,7 @@ from tafang.sla.notify.settings import NotifySettings
 from tafang.store.cases import Store
 from tafang.store.config import Contact, Deployment
 from tafang.store.models import NotifySend, Outbox
+from tafang.store.tell import squad_contact
 
 OUTBOX = Outbox.__table__
 SENDS = NotifySend.__table__
@@ -37,7 +38,12 @@ class _Robots:
 
     @classmethod
     def of(cls, d: Deployment) -> _Robots:
-        contacts: dict[str, Contact] = {c.level: c for c in d.contacts}
+        contacts: dict[str, Contact] = {
+            f"{c.level}@{c.circle}" if c.circle else c.level: c for c in d.contacts
+        }
+        for s in d.squads:  # officers are told of their cases through their squad's robot
+            if s.robot is not None:
+                contacts[squad_contact(s.code)] = s.robot  # type: ignore[assignment]
         if d.notices.alarm is not None:  # stuck notices are told the centre this other way
             contacts["alarm"] = d.notices.alarm
         targets = {lv: robot_key(c) for lv, c in contacts.items()}

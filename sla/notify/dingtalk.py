@@ -16,7 +16,13 @@ from datetime import datetime
 from typing import Any
 
 from tafang.sla.notify.plan import Message
-from tafang.sla.notify.render import Names, one_line, render_digest_markdown, render_text
+from tafang.sla.notify.render import (
+    Names,
+    mobiles,
+    one_line,
+    render_digest_markdown,
+    render_text,
+)
 from tafang.sla.notify.settings import NotifySettings
 from tafang.store.config import Contact
 
@@ -37,7 +43,7 @@ def sign(secret: str, now: datetime) -> tuple[list[tuple[str, str]], list[str]]:
 
 
 def body(msg: Message, contact: Contact, names: Names, s: NotifySettings) -> dict[str, Any]:
-    at = {"atMobiles": list(contact.at_mobiles), "isAtAll": False}
+    at = {"atMobiles": mobiles(contact, [r.event for r in msg.rows]), "isAtAll": False}
     if not msg.digest:
         content = render_text(msg.rows[0].event, names, contact)
         return {"msgtype": "text", "text": {"content": content}, "at": at}

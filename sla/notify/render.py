@@ -82,6 +82,14 @@ class Names:
             return ZH.level(lv)
         return one_line(name or "", 20)
 
+    def circle(self, code: Any) -> str:
+        """A circle's name by its code (any level of the tower), else the code as given."""
+        t = self.d.tower
+        for c in (*t.enforcement_circles, *t.emergency_circles, *t.risk_circles):
+            if c.code == code:
+                return c.name
+        return one_line(code or "", 40)
+
     @staticmethod
     def clock(clock: Any) -> str:
         """An SLA clock's name ("dispatch:2", a reopened case's later cycle, stays as is)."""
@@ -98,14 +106,27 @@ def _headline(ev: dict[str, Any]) -> str:
     return f"{tag}{case} {one_line(ev.get('title'))}".rstrip()
 
 
-def _mentions(contact: Contact) -> str:
-    return " ".join(f"@{m}" for m in contact.at_mobiles)
+def mobiles(contact: Contact, events: Sequence[dict[str, Any]] = ()) -> list[str]:
+    """Who a message @-mentions: the contact's mobiles, then each event's own (`mention`:
+    the officer told of their case), once each."""
+    more = [m for ev in events for m in (ev.get("mention") or ()) if isinstance(m, str)]
+    return list(dict.fromkeys([*contact.at_mobiles, *more]))
+
+
+def _mentions(contact: Contact, ev: dict[str, Any] | None = None) -> str:
+    return " ".join(f"@{m}" for m in mobiles(contact, [ev] if ev else []))
 
 
 def render_text(ev: dict[str, Any], names: Names, contact: Contact) -> str:
     """The text of one event, in Chinese."""
+    from tafang.sla.notify.told import KINDS, render_told
+
+    if ev.get("kind") in KINDS:
+        return render_told(ev, names, contact)
     lines = [_headline(ev)]
     lines.append(f"升级至：{names.level(ev)}（{one_line(contact.name, 40)}）")
+    if ev.get("circle"):
+        lines.append(f"所在圈：{names.circle(ev.get('circle'))}")
     if "category" in ev:
         lines.append(f"类别：{names.category(ev.get('category'))}")
     if "grid" in ev:
@@ -144,6 +165,7 @@ def render_digest_markdown(
     lines += [_digest_line(ev, names) for ev in events[:listed]]
     if n > listed:
         lines.append(f"- 另有 {n - listed} 件，请在值班台查看")
-    if contact.at_mobiles:
-        lines += ["", _mentions(contact)]
+    told = mobiles(contact, events)
+    if told:
+        lines += ["", " ".join(f"@{m}" for m in told)]
     return title, "\n".join(lines)

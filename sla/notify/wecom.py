@@ -16,7 +16,7 @@ from typing import Any
 
 from tafang.sla.notify.dingtalk import refusal
 from tafang.sla.notify.plan import Message
-from tafang.sla.notify.render import Names, render_digest_markdown, render_text
+from tafang.sla.notify.render import Names, mobiles, render_digest_markdown, render_text
 from tafang.sla.notify.settings import NotifySettings
 from tafang.store.config import Contact
 
@@ -43,7 +43,7 @@ def fit_bytes(text: str, limit: int) -> str:
 def body(msg: Message, contact: Contact, names: Names, s: NotifySettings) -> dict[str, Any]:
     if not msg.digest:
         content = fit_bytes(render_text(msg.rows[0].event, names, contact), TEXT_BYTES)
-        text = {"content": content, "mentioned_mobile_list": list(contact.at_mobiles)}
+        text = {"content": content, "mentioned_mobile_list": mobiles(contact, [msg.rows[0].event])}
         return {"msgtype": "text", "text": text}
     events = [r.event for r in msg.rows]
     _title, md = render_digest_markdown(events, names, contact, s.digest_lines)
