@@ -28,7 +28,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 from tafang.sla.escalate import DaemonLock, next_deadline, sweep
 from tafang.sla.leader import Leadership
+from tafang.sla.pauses import freeze_heap
 from tafang.sla.policy import Policy
+from tafang.sla.witness import WitnessState, send_anchor
 from tafang.store.cases import Store
 from tafang.store.config import Deployment
 from tafang.store.db import upsert
@@ -172,6 +174,7 @@ class _Daemon:
         self.escalated = 0
         self.last_sweep: datetime | None = None
         self.calendar = policy.calendar
+        self.witnessed = WitnessState()  # the anchor last sent to the witnesses (sla/witness)
         self.leader = leader
         self.lost = threading.Event()  # leadership gone: the loop stops, the daemon waits again
 
@@ -315,14 +318,19 @@ class _Daemon:
             self.log("error", "heartbeat_failed", error=f"{type(e).__name__}: {e}")
 
     def anchor_job(self) -> None:
-        """Log the record's head: kept outside the database (journal, log host), it lets
-        `tafang audit verify --anchor SEQ:HASH` catch a rewritten or truncated record."""
+        """Log the record's head and send it to the witnesses (`[record] witness_file`, the
+        centre's robot: sla/witness.py): kept outside the database, it lets `tafang audit
+        verify --witness FILE` / `--anchor SEQ:HASH` catch a rewritten or truncated record."""
         try:
             seq, digest = record_head(self.store.engine)
         except Exception as e:
             self.log("error", "record_head_failed", error=f"{type(e).__name__}: {e}")
             return
         self.log("info", "record_head", seq=seq, hash=digest, anchor=f"{seq}:{digest}")
+        try:
+            send_anchor(self.store, self.clock(), self.witnessed)
+        except Exception as e:  # a full disk or a bad key must not stop the daemon: say it
+            self.log("error", "witness_failed", error=f"{type(e).__name__}: {e}")
 
     def calendar_job(self) -> None:
         """An ERROR while the current or next 60 days hold a year that neither
@@ -374,11 +382,13 @@ class _Daemon:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         self.sweep_once("catch_up")
+        freeze_heap()  # no full collection of the start-up heap in the middle of a sweep
         s = self.sched
         s.add_job(self.tick, "interval", seconds=TICK_SECONDS, id="tick")
         s.add_job(self.deliver_job, "interval", seconds=DELIVER_SECONDS, id="deliver")
         s.add_job(self.heartbeat, "interval", seconds=HEARTBEAT_SECONDS, id="heartbeat")
-        s.add_job(self.anchor_job, "interval", seconds=ANCHOR_SECONDS, id="anchor")
+        every = self.d.record.witness_interval
+        s.add_job(self.anchor_job, "interval", seconds=every, id="anchor")
         s.add_job(self.alarm_job, "interval", seconds=ALARM_SECONDS, id="alarm")
         s.add_job(self.calendar_job, "interval", seconds=CALENDAR_SECONDS, id="calendar")
         s.add_job(self.risk_job, "interval", seconds=RISK_SECONDS, id="risk")

@@ -462,7 +462,7 @@ class Record(_Model):
     key_file: str | None = None
     witness_file: str | None = None
     witness_interval: float = Field(default=60, ge=1, le=86400)
-    witness_robot_interval: float = Field(default=3600, ge=0, le=7 * 86400)
+    witness_robot_interval: float = Field(default=0, ge=0, le=7 * 86400)
 
 
 class Deployment(_Model):

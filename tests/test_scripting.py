@@ -150,12 +150,14 @@ def test_audit_verify_json_intact_broken_and_anchor(tmp_path: Path) -> None:
     seq, digest = record_head(eng)
     code, out, err = tafang(tmp_path, "audit", "verify", "--json", "--anchor", f"{seq}:{digest}")
     assert (code, err) == (0, "")
-    assert json.loads(out) == {
+    d = json.loads(out)
+    assert {k: d[k] for k in ("ok", "checked", "broken", "anchor")} == {
         "ok": True,
         "checked": seq,
         "broken": None,
         "anchor": {"seq": seq, "hash": digest, "ok": True},
     }
+    assert d["keyed"] is None and d["cases"] == {"checked": 3, "imported": 0, "ok": True}
     with eng.begin() as c:  # tamper with entry 2 of the record in the SQLite file
         c.execute(text("UPDATE audit SET detail = '{}' WHERE seq = 2"))
     eng.dispose()
