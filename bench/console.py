@@ -17,6 +17,10 @@ bulk-inserted with raw `sqlite3.executemany`, then runs the real console headles
      Enter key until the frame that shows the row's new state — target p95 ≤ 100 ms;
   4. resident memory (current and peak RSS of the process) — target ≤ 200 MB.
 
+Baseline (same run, same process, same frame clock): a bare Textual app (one Static that
+counts key presses) — its first frame and its key → repaint, timed exactly as above. Each
+figure is printed beside its ratio to the baseline, so runs on different machines compare.
+
 Method (what a dispatcher feels, not a synthetic stream):
   * Keys are spaced like a person typing: one every --gap ms (default 60 ms ± 15 ms jitter,
     i.e. ~16 keys a second, faster than anyone reads a queue). A key sent the instant the
@@ -318,6 +322,42 @@ async def measure(
     return out
 
 
+async def bare_baseline(presses: int, gap_ms: float) -> tuple[float, list[float]]:
+    """A bare Textual app's first frame (s) and key → repaint (ms), timed like the console."""
+    from textual.app import App, ComposeResult
+    from textual.widgets import Static
+
+    class Bare(App[None]):
+        def __init__(self) -> None:
+            super().__init__()
+            self.n = 0
+
+        def compose(self) -> ComposeResult:
+            yield Static("0")
+
+        def on_key(self, _event: events.Key) -> None:
+            self.n += 1
+            self.query_one(Static).update(str(self.n))
+
+    rng = random.Random(5)
+    t0 = time.perf_counter()
+    app = Bare()
+    frames = FrameClock(app)  # type: ignore[arg-type]
+    frames.probe = lambda: True
+    async with app.run_test(size=(200, 60)):
+        while frames.at is None:  # the first frame, stamped by the probe set before start
+            await asyncio.sleep(0.0005)
+        first = frames.at - t0  # type: ignore[operator]
+        await asyncio.sleep(0.5)
+        keys: list[float] = []
+        last = time.perf_counter()
+        for i in range(presses):
+            await spaced(rng, gap_ms, last)
+            last = time.perf_counter()
+            keys.append(await frames.key(app, "x", lambda w=i + 1: app.n >= w))  # type: ignore[arg-type]
+    return first, keys
+
+
 def _status_is(app: TafangApp, cid: int, status: str) -> Callable[[], bool]:
     def probe() -> bool:
         row = app.dash.queue.row_for(cid)
@@ -393,11 +433,14 @@ def main() -> int:
     with sqlite3.connect(path) as con:
         n_closed = con.execute("SELECT count(*) FROM cases WHERE status = 'closed'").fetchone()[0]
     starts = [startup(path) for _ in range(a.startup_runs)]
+    base_first, base_keys = asyncio.run(bare_baseline(min(a.presses, 100), a.gap))
+    base_p95 = pct(base_keys, 95)
     profile = cProfile.Profile() if a.profile else None
     r = asyncio.run(measure(path, d, a.open, a.presses, a.actions, a.gap, profile))
     if profile is not None:
         profile.dump_stats(a.profile)
     ok = lambda v, target: "ok" if v <= target else "MISSED"  # noqa: E731
+    x = lambda v, b: f"×{v / b:.1f}" if b > 0 else "×-"  # noqa: E731
     nav, act = r["nav"], r["act"]
     print(f"store {path}: {a.open:,} open, {n_closed:,} closed; {constants.MAX_FPS} fps; "
           f"keys every {a.gap:.0f} ms ± 25 %")  # fmt: skip
@@ -406,8 +449,12 @@ def main() -> int:
         print(f"start-up (process)   {mid:8.3f} s    target ≤ {TARGET_STARTUP_S} s"
               f"   {ok(mid, TARGET_STARTUP_S)}  (worst {max(starts):.3f} s of {len(starts)};"
               f" load average {os.getloadavg()[0]:.2f})")  # fmt: skip
+    print(f"baseline: a bare Textual app's first frame {base_first:.3f} s, key → repaint p50 "
+          f"{pct(base_keys, 50):.2f} / p95 {base_p95:.2f} ms ({len(base_keys)} keys); "
+          f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")  # fmt: skip
     print(f"first frame          {r['first_frame_s']:8.3f} s    target ≤ {TARGET_FIRST_FRAME_S} s"
-          f"   {ok(r['first_frame_s'], TARGET_FIRST_FRAME_S)}")  # fmt: skip
+          f"   {ok(r['first_frame_s'], TARGET_FIRST_FRAME_S)}"
+          f"  ({x(r['first_frame_s'], base_first)} the bare app's)")  # fmt: skip
     for name, xs, target in (("navigation", nav, TARGET_NAV_P95_MS),
                              ("write action", act, TARGET_ACTION_P95_MS),
                              ("modal Enter", r["modal"], TARGET_OTHER_P95_MS),
@@ -416,7 +463,7 @@ def main() -> int:
         p95 = pct(xs, 95)
         print(f"{name + ' p95':<20} {p95:8.2f} ms   target ≤ {target:.0f} ms   {ok(p95, target)}"
               f"  (p50 {pct(xs, 50):.2f}, p99 {pct(xs, 99):.2f}, max {max(xs):.2f} ms;"
-              f" {len(xs)} keys)")  # fmt: skip
+              f" {len(xs)} keys; p95 {x(p95, base_p95)} the bare app's)")  # fmt: skip
     peak = r["peak_rss_mb"]
     print(f"resident memory      {r['rss_mb']:8.1f} MB   target ≤ {TARGET_RSS_MB:.0f} MB"
           f"   {ok(peak, TARGET_RSS_MB)}  (peak {peak:.1f} MB)")  # fmt: skip

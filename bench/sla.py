@@ -1,42 +1,116 @@
-"""Escalation benchmark: the real daemon loop on a big SQLite store.
+"""Escalation benchmark: the daemon in its own process on a big store, measured from outside.
 
-Fills a SQLite file with open and closed cases (raw executemany, not the lifecycle), starts
-`run_daemon` (real APScheduler timers, real clock) in a thread, then measures
+Fills a store (SQLite file or a scratch PostgreSQL database) with open and closed cases (raw
+bulk inserts, not the lifecycle), then, --runs times (default 5):
 
-1. lateness (escalation committed − deadline) for cases whose deadlines are spread over ~30 s,
-2. a storm of cases breaching within the same second (deadline → last one escalated),
-3. the cost of a sweep when nothing is due (median of many).
+  0. states the load average and measures the baselines of this moment: an APScheduler date
+     job's lateness and a raw one-row commit (see bench/baselines.py);
+  1. starts `python -m tafang daemon` on the store (its own process, as in production) and
+     waits for its `running` line;
+  2. plants --spread cases whose respond deadline falls over the next --seconds, then a storm
+     of --storm cases breaching within one second (this process writes them, as a terminal);
+  3. stops the daemon (SIGTERM) and reads what it recorded: each escalation's `due_at` and
+     `fired_at` (the sweep's clock when it escalated the case) from the store, and each
+     sweep's `sweep_ms` (until its last commit) from the daemon's JSON log. Lateness of a case
+     = fired_at + sweep_ms − due_at: until its escalation was committed.
 
-Usage: .venv/bin/python bench/sla.py [--open 100000 --closed 1000000] [--db PATH]
+Each run prints spread lateness p50 / p99 / max and storm (last deadline → last escalation
+committed), each beside its target and as a ratio to the baseline; then the worst of all runs.
+Goal: p99 ≤ 20 ms, max ≤ 100 ms, storm ≤ 500 ms, in every run.
+
+--trace runs the daemon under bench/sla_probe.py and prints, per run, what the slowest
+sweeps spent their time on (lock wait, select, apply, commit, garbage collector, timer lag).
+
+Usage: .venv/bin/python bench/sla.py [--quick] [--runs 5] [--db PATH | --db postgresql+psycopg://
+       127.0.0.1:5432/bench_sla] [--trace] [--keep]
+A PostgreSQL database named in --db is created for the bench (it must not exist) and
+dropped afterwards unless --keep.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
+import json
+import os
 import random
+import shutil
+import signal
 import sqlite3
-import statistics
+import subprocess
 import sys
 import tempfile
-import threading
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tafang.sla.daemon import run_daemon  # noqa: E402
+from baselines import Spread, load, pct, pg_commit, ratio, scheduler_lateness, sqlite_commit  # noqa: E402
+from sqlalchemy import select  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
 from tafang.sla.escalate import sweep  # noqa: E402
 from tafang.sla.policy import Policy  # noqa: E402
 from tafang.store.cases import Store  # noqa: E402
 from tafang.store.config import load_config  # noqa: E402
 from tafang.store.db import make_engine  # noqa: E402
-from tafang.store.escalation import EscalationResult  # noqa: E402
-from tafang.store.models import Case  # noqa: E402
+from tafang.store.models import Case, Escalation  # noqa: E402
 
+CONFIG = ROOT / "config.toml"
+TARGET_P99_MS = 20.0
+TARGET_MAX_MS = 100.0
+TARGET_STORM_MS = 500.0
 GRIDS: list[str] = []
+
+
+# ---- the store ------------------------------------------------------------------------------
+@dataclass
+class Target:
+    """The store under test: a SQLite file, or a PostgreSQL database made for the bench."""
+
+    url: str
+    kind: str
+    tmpdir: Path | None = None
+    admin: str = ""  # PostgreSQL: a DSN of the server's `postgres` database
+    dbname: str = ""
+
+    @classmethod
+    def make(cls, db: str | None) -> Target:
+        if db and "://" in db:
+            u = make_url(db)
+            if not u.username:
+                u = u.set(username="postgres")
+            admin = u.set(drivername="postgresql", database="postgres")
+            t = cls(u.render_as_string(hide_password=False), "postgresql", dbname=u.database or "")
+            t.admin = admin.render_as_string(hide_password=False)
+            with _pg_admin(t.admin) as con:
+                con.execute(f'CREATE DATABASE "{t.dbname}"')
+            return t
+        if db:
+            if Path(db).exists():
+                sys.exit(f"{db} exists; give a new path")
+            return cls(f"sqlite:///{Path(db).resolve()}", "sqlite")
+        tmp = Path(tempfile.mkdtemp(prefix="tafang-bench-"))
+        return cls(f"sqlite:///{tmp / 'bench.db'}", "sqlite", tmpdir=tmp)
+
+    @property
+    def dsn(self) -> str:
+        return make_url(self.url).set(drivername="postgresql").render_as_string(False)
+
+    def drop(self) -> None:
+        if self.kind == "postgresql":
+            with _pg_admin(self.admin) as con:
+                con.execute(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
+        elif self.tmpdir is not None:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+
+def _pg_admin(dsn: str):  # type: ignore[no-untyped-def]
+    import psycopg
+
+    return psycopg.connect(dsn, autocommit=True)
 
 
 def ts(d: datetime) -> str:
@@ -44,85 +118,75 @@ def ts(d: datetime) -> str:
     return d.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def fill(db: Path, n_open: int, n_closed: int, now: datetime) -> float:
-    """Bulk-insert cases with raw executemany; returns seconds taken."""
-    t0 = time.perf_counter()
-    cols = [c.name for c in Case.__table__.columns if c.name != "id"]
-    sql = f"INSERT INTO cases ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
-    con = sqlite3.connect(db)
-    con.execute("PRAGMA synchronous=OFF")
-    rnd = random.Random(7)
-    base = {c: None for c in cols}
-    base.update(
-        source="ping_an",
-        title="共享单车乱停放",
-        description="",
-        category="0590",
-        location="",
-        priority="normal",
-        reporter="",
-        raw="{}",
-        triage=0,
-        triage_reason="",
-        escalation_level=0,
-        supervised=0,
-        version=1,
-        updated_by="bench",
-        updated_terminal="bench",
-        updated_seq=0,
-    )
+def _default(name: str) -> Any:
+    """A column's scalar default (columns added later, NOT NULL with a default), else None."""
+    d = Case.__table__.c[name].default
+    return d.arg if d is not None and d.is_scalar else None
 
-    def rows(kind: str, n: int, start: int):  # type: ignore[no-untyped-def]
-        for i in range(n):
-            r = dict(base)
-            r["external_id"] = f"{kind}-{start + i}"
-            r["grid"] = GRIDS[i % len(GRIDS)]
+
+def _rows(n_open: int, n_closed: int, now: datetime, cols: list[str], as_text: bool):  # type: ignore[no-untyped-def]
+    """The filler's cases: closed ones over two years, open ones well inside their clocks."""
+    rnd = random.Random(7)
+    conv = ts if as_text else (lambda d: d)
+    base: dict[str, Any] = {c: _default(c) for c in cols}
+    base.update(source="ping_an", title="共享单车乱停放", description="", category="0590",
+                location="", priority="normal", reporter="", raw="{}", triage=0,
+                triage_reason="", escalation_level=0, supervised=0, version=1,
+                updated_by="bench", updated_terminal="bench", updated_seq=0)  # fmt: skip
+    for kind, total in (("closed", n_closed), ("open", n_open)):
+        for i in range(total):
+            r = dict(base, external_id=f"{kind}-{i}", grid=GRIDS[i % len(GRIDS)])
             if kind == "closed":
-                rec = now - timedelta(days=1 + (i % 700))
-                r.update(status="closed", received_at=ts(rec), updated_at=ts(rec))
-                r["closed_at"] = r["received_at"]
-            else:
-                # Open and well inside their clocks: next checks hours ahead, never in the run.
-                rec = now - timedelta(seconds=rnd.randint(0, 3600))
-                nxt = now + timedelta(seconds=rnd.randint(3600, 48 * 3600))
-                r.update(
-                    status="on_scene",
-                    received_at=ts(rec),
-                    updated_at=ts(rec),
-                    resolve_due=ts(nxt),
-                    next_check_at=ts(nxt),
-                )
+                rec = conv(now - timedelta(days=1 + (i % 700)))
+                r.update(status="closed", received_at=rec, updated_at=rec, closed_at=rec)
+            else:  # next checks hours ahead: never due in the run
+                rec = conv(now - timedelta(seconds=rnd.randint(0, 3600)))
+                nxt = conv(now + timedelta(seconds=rnd.randint(3600, 48 * 3600)))
+                r.update(status="on_scene", received_at=rec, updated_at=rec, resolve_due=nxt,
+                         next_check_at=nxt)  # fmt: skip
             yield tuple(r[c] for c in cols)
 
-    chunk = 100_000
-    for kind, total in (("closed", n_closed), ("open", n_open)):
-        for start in range(0, total, chunk):
-            con.executemany(sql, rows(kind, min(chunk, total - start), start))
+
+def fill(t: Target, n_open: int, n_closed: int) -> float:
+    """Create the schema, bulk-insert the cases; returns seconds taken."""
+    t0 = time.perf_counter()
+    make_engine(t.url).dispose()
+    cols = [c.name for c in Case.__table__.columns if c.name != "id"]
+    now = datetime.now(UTC)
+    if t.kind == "sqlite":
+        con = sqlite3.connect(make_url(t.url).database or "")
+        con.execute("PRAGMA synchronous=OFF")
+        sql = f"INSERT INTO cases ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+        con.executemany(sql, _rows(n_open, n_closed, now, cols, True))
+        con.commit()
+        con.execute("ANALYZE")
+        con.commit()
+        con.close()
+    else:
+        import psycopg
+
+        with psycopg.connect(t.dsn) as con:
+            con.execute("ALTER TABLE cases DISABLE TRIGGER USER")  # the fill is no operator
+            with con.cursor().copy(f"COPY cases ({', '.join(cols)}) FROM STDIN") as cp:
+                for r in _rows(n_open, n_closed, now, cols, False):
+                    cp.write_row(r)
+            con.execute("ALTER TABLE cases ENABLE TRIGGER USER")
             con.commit()
-    con.execute("ANALYZE")
-    con.commit()
-    con.close()
+            con.autocommit = True
+            con.execute("VACUUM ANALYZE cases")
     return time.perf_counter() - t0
 
 
-def add_breaching(store: Store, dues: list[datetime], prefix: str) -> None:
-    """New cases whose respond deadline is at each of `dues` (inserted in one transaction)."""
+def plant(store: Store, dues: list[datetime], prefix: str) -> None:
+    """New cases whose respond deadline is at each of `dues`, in one transaction."""
     table = Case.__table__
     budget = timedelta(seconds=store.clocks.budgets(None, "normal")["respond"])
     rows = []
     for i, due in enumerate(dues):
-        v = {
-            "source": "smart_alarm",
-            "external_id": f"{prefix}-{i}",
-            "title": "烟感告警",
-            "grid": GRIDS[i % len(GRIDS)],
-            "received_at": due - budget,
-            "status": "new",
-            "version": 1,
-            "updated_at": due - budget,
-            "updated_by": "bench",
-            "updated_terminal": "bench",
-        }
+        v = {"source": "smart_alarm", "external_id": f"{prefix}-{i}", "title": "烟感告警",
+             "grid": GRIDS[i % len(GRIDS)], "received_at": due - budget, "status": "new",
+             "version": 1, "updated_at": due - budget, "updated_by": "bench",
+             "updated_terminal": "bench"}  # fmt: skip
         v.update(store.clocks.start(v))
         rows.append(v)
     with store.write() as (conn, head):
@@ -132,130 +196,283 @@ def add_breaching(store: Store, dues: list[datetime], prefix: str) -> None:
         conn.execute(table.insert(), rows)
 
 
-def pct(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, max(0, round(p / 100 * len(xs)) - 1))]
+# ---- the daemon, in its own process ---------------------------------------------------------
+class DaemonProcess:
+    """`python -m tafang daemon` (or the probe) on the store; its JSON log kept in a file."""
+
+    def __init__(
+        self, t: Target, workdir: Path, run: str, trace: bool, code: str = "", wrap: str = ""
+    ) -> None:
+        self.log_path = workdir / f"daemon-{run}.log"
+        self.trace_path = workdir / f"trace-{run}.jsonl" if trace else None
+        entry = [str(ROOT / "bench" / "sla_probe.py")] if trace else ["-m", "tafang"]
+        argv = [sys.executable, *entry, "--config", str(CONFIG), "--db", t.url, "daemon"]
+        if wrap:  # e.g. strace: "{run}" in it becomes the run's name
+            argv = [*wrap.replace("{run}", run).split(), *argv]
+        env = dict(os.environ)
+        if code:  # another copy of the code (--versus): its `tafang` package first
+            env["PYTHONPATH"] = code
+        if self.trace_path:
+            env["TAFANG_TRACE"] = str(self.trace_path)
+        self.log = self.log_path.open("w")
+        self.proc = subprocess.Popen(argv, stderr=self.log, stdout=self.log, env=env, cwd=ROOT)
+
+    def events(self) -> list[dict[str, Any]]:
+        out = []
+        for line in self.log_path.read_text().splitlines():
+            try:
+                out.append(json.loads(line[line.index("{") :]))
+            except ValueError:
+                continue
+        return out
+
+    def wait_running(self, timeout: float = 60) -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if any(e.get("event") == "running" for e in self.events()):
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        sys.exit(f"the daemon did not start: {self.log_path.read_text()[-2000:]}")
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(30)
+        self.log.close()
+        return rc
+
+    def sweep_ms(self) -> dict[int, float]:
+        """Case id (the first 20 of each sweep) → that sweep's duration, from the log."""
+        out: dict[int, float] = {}
+        for e in self.events():
+            if e.get("event") in ("escalated", "catch_up"):
+                f = e["fields"]
+                for cid in f.get("cases", []):
+                    out[cid] = float(f.get("sweep_ms", 0.0))
+        return out
 
 
-def line(name: str, value: float, unit: str, target: str, ok: bool) -> None:
-    print(f"  {name:<44} {value:>10.1f} {unit:<3} target {target:<10} {'OK' if ok else 'MISSED'}")
+# ---- one run ----------------------------------------------------------------------------------
+@dataclass
+class Run:
+    label: str
+    load: str
+    sched: Spread
+    commit: Spread
+    spread: Spread | None = None
+    storm_ms: float = float("nan")
+    storm_n: int = 0
+    missing: int = 0
+    errors: list[str] = field(default_factory=list)
+    trace: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        s = self.spread
+        return (
+            s is not None
+            and s.p99 <= TARGET_P99_MS
+            and s.max <= TARGET_MAX_MS
+            and self.storm_ms <= TARGET_STORM_MS
+            and not self.missing
+        )
+
+
+def escalated(store: Store, prefix: str) -> list[tuple[int, datetime, datetime]]:
+    """(case id, due_at, fired_at) of the planted cases escalated so far."""
+    e, c = Escalation.__table__.c, Case.__table__.c
+    q = (
+        select(e.case_id, e.due_at, e.fired_at)
+        .join_from(Escalation.__table__, Case.__table__, c.id == e.case_id)
+        .where(c.external_id.like(f"{prefix}-%"))
+    )
+    with store.read_engine.connect() as conn:
+        rows = conn.execute(q).all()
+    return [(r[0], _aware(r[1]), _aware(r[2])) for r in rows]
+
+
+def _aware(d: datetime) -> datetime:
+    return d.replace(tzinfo=UTC) if d.tzinfo is None else d
+
+
+def wait_escalated(store: Store, prefix: str, n: int, until: float) -> None:
+    while time.monotonic() < until:
+        if len(escalated(store, prefix)) >= n:
+            return
+        time.sleep(0.25)
+
+
+def lateness(rows: list[tuple[int, datetime, datetime]], sweeps: dict[int, float]) -> list[float]:
+    """Per case, ms from its deadline to its escalation's commit (fired_at + sweep_ms)."""
+    by_fired: dict[datetime, float] = {}
+    for cid, _due, fired in rows:
+        if cid in sweeps:
+            by_fired[fired] = sweeps[cid]
+    return [(f - d).total_seconds() * 1000 + by_fired.get(f, 0.0) for _c, d, f in rows]
+
+
+def one_run(
+    store: Store, t: Target, a: argparse.Namespace, i: int, work: Path, code: str = ""
+) -> Run:
+    label = "versus" if code else "this tree"
+    print(f"run {i} ({label}): {load()}", flush=True)
+    commit = sqlite_commit(directory=work) if t.kind == "sqlite" else pg_commit(t.dsn)
+    run = Run(label, load(), scheduler_lateness(a.base_jobs, a.base_seconds), commit)
+    daemon = DaemonProcess(t, work, f"{i}{'v' if code else ''}", a.trace, code, a.wrap)
+    daemon.wait_running()
+    now = datetime.now(UTC)
+    dues = sorted(
+        now + timedelta(seconds=1.5 + random.uniform(0, a.seconds)) for _ in range(a.spread)
+    )
+    tag = f"r{i}{'v' if code else ''}"
+    plant(store, dues, f"{tag}-spread")
+    wait_escalated(store, f"{tag}-spread", a.spread, time.monotonic() + a.seconds + 20)
+    storm_at = datetime.now(UTC) + timedelta(seconds=2)
+    sdues = [storm_at + timedelta(microseconds=random.randrange(1_000_000)) for _ in range(a.storm)]
+    plant(store, sdues, f"{tag}-storm")
+    wait_escalated(store, f"{tag}-storm", a.storm, time.monotonic() + 30)
+    time.sleep(0.3)  # the last sweep's log line
+    rc = daemon.stop()
+    sweeps = daemon.sweep_ms()
+    spread_rows, storm_rows = escalated(store, f"{tag}-spread"), escalated(store, f"{tag}-storm")
+    if spread_rows:
+        run.spread = Spread.of(lateness(spread_rows, sweeps))
+    if storm_rows:
+        run.storm_n = len(storm_rows)
+        last = max(lateness(storm_rows, sweeps)[k] / 1000 + storm_rows[k][1].timestamp()
+                   for k in range(len(storm_rows)))  # fmt: skip
+        run.storm_ms = (last - max(sdues).timestamp()) * 1000
+    run.missing = a.spread - len(spread_rows) + a.storm - len(storm_rows)
+    run.errors = [json.dumps(e, ensure_ascii=False)[:300] for e in daemon.events()
+                  if e.get("level") == "error" and e.get("event") != "calendar_gap"]  # fmt: skip
+    if rc != 0:
+        run.errors.append(f"daemon exit code {rc}")
+    if daemon.trace_path is not None:
+        from sla_trace import explain
+
+        run.trace = explain(daemon.trace_path, spread_rows, storm_rows, sweeps)
+    return run
+
+
+# ---- the report ---------------------------------------------------------------------------------
+def mark(ok: bool) -> str:
+    return "OK" if ok else "MISSED"
+
+
+def print_run(i: int, r: Run) -> None:
+    b = r.sched
+    print(f"  baseline: APScheduler date job lateness {b}; raw commit {r.commit}")
+    if r.spread is not None:
+        s = r.spread
+        print(f"  spread lateness p50 / p99 / max  {s.p50:7.1f} / {s.p99:6.1f} / {s.max:6.1f} ms"
+              f"  ({ratio(s.p50, b.p50)} / {ratio(s.p99, b.p99)} / {ratio(s.max, b.max)} "
+              f"the date job)  target p99 ≤ {TARGET_P99_MS:.0f}, max ≤ {TARGET_MAX_MS:.0f}  "
+              f"{mark(s.p99 <= TARGET_P99_MS and s.max <= TARGET_MAX_MS)}")  # fmt: skip
+    print(f"  storm: last deadline → last escalated {r.storm_ms:7.1f} ms ({r.storm_n} cases; "
+          f"{ratio(r.storm_ms, b.max)} the date job's max)  target ≤ {TARGET_STORM_MS:.0f} ms  "
+          f"{mark(r.storm_ms <= TARGET_STORM_MS)}")  # fmt: skip
+    if r.missing:
+        print(f"  NOT ESCALATED: {r.missing} planted cases")
+    for e in r.errors[:3]:
+        print(f"  daemon error: {e}")
+    for line in r.trace:
+        print(f"  trace: {line}")
+
+
+def print_worst(all_runs: list[Run], label: str) -> None:
+    runs = [r for r in all_runs if r.label == label]
+    if not runs:
+        return
+    spreads = [r.spread for r in runs if r.spread is not None]
+    p99 = max(s.p99 for s in spreads) if spreads else float("nan")
+    mx = max(s.max for s in spreads) if spreads else float("nan")
+    storm = max(r.storm_ms for r in runs)
+    base = max(r.sched.p99 for r in runs)
+    print(f"\nworst of {len(runs)} runs ({label}): spread p99 {p99:.1f} ms ({ratio(p99, base)}), "
+          f"max {mx:.1f} ms; storm {storm:.1f} ms; "
+          f"{sum(r.ok for r in runs)}/{len(runs)} runs within the goal "
+          f"(p99 ≤ {TARGET_P99_MS:.0f}, max ≤ {TARGET_MAX_MS:.0f}, storm ≤ "
+          f"{TARGET_STORM_MS:.0f} ms)")  # fmt: skip
+
+
+def idle_sweeps(store: Store, n: int, commit: Spread) -> None:
+    policy = store.clocks
+    assert isinstance(policy, Policy)
+    ms = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        if sweep(store, policy, datetime.now(UTC)):
+            print("idle sweep: something was still due (an earlier run missed cases)")
+        ms.append((time.perf_counter() - t0) * 1000)
+    p50 = pct(ms, 50)
+    print(f"idle sweep median {p50:.2f} ms ({ratio(p50, commit.p50)} a raw commit), "
+          f"p99 {pct(ms, 99):.2f} ms  target median ≤ 5 ms  {mark(p50 <= 5)}")  # fmt: skip
+
+
+def parse() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="a small store and short runs (~1 min)")
+    ap.add_argument("--open", type=int)
+    ap.add_argument("--closed", type=int)
+    ap.add_argument("--spread", type=int, help="cases due over --seconds (default 300)")
+    ap.add_argument("--seconds", type=float, help="the spread's span (default 30 s)")
+    ap.add_argument("--storm", type=int, default=1000, help="cases breaching in one second")
+    ap.add_argument("--idle-runs", type=int, default=300)
+    ap.add_argument("--db", help="SQLite path (new) or postgresql+psycopg://HOST:PORT/NEWDB")
+    ap.add_argument("--trace", action="store_true", help="the daemon under bench/sla_probe.py")
+    ap.add_argument("--keep", action="store_true", help="keep the store afterwards")
+    ap.add_argument(
+        "--wrap",
+        default="",
+        help="run the daemon under this command, e.g. 'strace -f -tt -T --seccomp-bpf -e "
+        "trace=fsync,fdatasync -o /tmp/st-{run}.txt' ({run}: the run's name)",
+    )
+    ap.add_argument(
+        "--versus",
+        metavar="DIR",
+        help="a directory holding another copy of the `tafang` package (e.g. the code before a "
+        "change): each run runs its daemon first, then this tree's, under the same load",
+    )
+    a = ap.parse_args()
+    quick = dict(open=10_000, closed=100_000, spread=100, seconds=5.0)
+    full = dict(open=100_000, closed=1_000_000, spread=300, seconds=30.0)
+    for k, v in (quick if a.quick else full).items():
+        if getattr(a, k) is None:
+            setattr(a, k, v)
+    a.base_jobs, a.base_seconds = (50, 1.0) if a.quick else (100, 3.0)
+    if a.quick:
+        a.idle_runs = min(a.idle_runs, 100)
+    return a
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--open", type=int, default=100_000)
-    ap.add_argument("--closed", type=int, default=1_000_000)
-    ap.add_argument("--spread", type=int, default=300, help="cases due over the next ~30 s")
-    ap.add_argument("--storm", type=int, default=1000, help="cases breaching in one second")
-    ap.add_argument("--idle-runs", type=int, default=300)
-    ap.add_argument("--db", type=Path, default=None, help="SQLite file (default: a temp dir)")
-    a = ap.parse_args()
-
-    d = load_config(ROOT / "config.toml")
+    a = parse()
+    d = load_config(CONFIG)
     GRIDS.extend(g.code for g in d.tower.grids)
-    db = a.db or Path(tempfile.mkdtemp(prefix="tafang-bench-")) / "bench.db"
-    if db.exists():
-        sys.exit(f"{db} exists; give a new path")
-    engine = make_engine(f"sqlite:///{db}")
-    now = datetime.now(UTC)
-    print(f"store {db}: filling {a.open:,} open + {a.closed:,} closed cases …", flush=True)
-    secs = fill(db, a.open, a.closed, now)
-    print(f"  filled in {secs:.1f} s", flush=True)
-    store = Store(engine, d, clocks=Policy(d))
-    policy = store.clocks
-    assert isinstance(policy, Policy)
-
-    done: dict[int, float] = {}  # case id -> lateness (s): committed − due
-    lock = threading.Lock()
-
-    def on_sweep(results: list[EscalationResult], at: datetime) -> None:
-        with lock:
-            for r in results:
-                done[r.case_id] = (at - r.due_at).total_seconds()
-
-    stop = threading.Event()
-    log = io.StringIO()
-    th = threading.Thread(
-        target=run_daemon,
-        args=(store, d),
-        kwargs=dict(stop_event=stop, on_sweep=on_sweep, log_stream=log),
-        daemon=True,
-    )
-    th.start()
-    time.sleep(1.0)
-
-    # 1. Deadlines spread over the next ~30 s.
-    t = datetime.now(UTC)
-    dues = sorted(t + timedelta(seconds=random.uniform(2, 32)) for _ in range(a.spread))
-    add_breaching(store, dues, "spread")
-    print(f"spread: {a.spread} cases due over the next 30 s …", flush=True)
-    end = time.monotonic() + 45
-    while len(done) < a.spread and time.monotonic() < end:
-        time.sleep(0.2)
-    with lock:
-        spread = list(done.values())
-        done.clear()
-    ms = [x * 1000 for x in spread]
-
-    # 2. A storm: many cases breaching within the same second.
-    storm_at = datetime.now(UTC) + timedelta(seconds=3)
-    dues = [storm_at + timedelta(microseconds=random.randrange(1_000_000)) for _ in range(a.storm)]
-    add_breaching(store, dues, "storm")
-    print(f"storm: {a.storm} cases breaching within one second …", flush=True)
-    end = time.monotonic() + 30
-    while len(done) < a.storm and time.monotonic() < end:
-        time.sleep(0.1)
-    with lock:
-        storm = list(done.values())
-    last_due = max(dues)
-    storm_span = max(storm) if storm else float("nan")  # worst case: deadline → escalated
-    stop.set()
-    th.join(30)
-
-    # 3. A sweep when nothing is due.
-    idle = []
-    for _ in range(a.idle_runs):
-        t0 = time.perf_counter()
-        res = sweep(store, policy, datetime.now(UTC))
-        idle.append((time.perf_counter() - t0) * 1000)
-        assert not res
-    errors = [x for x in log.getvalue().splitlines() if '"level": "error"' in x]
-
-    print(f"\nresults ({a.open:,} open, {a.closed:,} closed cases; SQLite):")
-    if ms:
-        line(f"spread lateness p50 ({len(ms)} cases)", pct(ms, 50), "ms", "-", True)
-        line("spread lateness p99", pct(ms, 99), "ms", "<= 100 ms", pct(ms, 99) <= 100)
-        line("spread lateness max", max(ms), "ms", "-", True)
-    if len(ms) < a.spread:
-        print(f"  spread: only {len(ms)} of {a.spread} escalated")
-    if storm:
-        sms = [x * 1000 for x in storm]
-        line(f"storm lateness p50 ({len(storm)} cases)", pct(sms, 50), "ms", "-", True)
-        line("storm lateness p99", pct(sms, 99), "ms", "-", True)
-        line(
-            "storm: deadline → last one escalated (max)",
-            storm_span * 1000,
-            "ms",
-            "<= 1000 ms",
-            storm_span <= 1 and len(storm) == a.storm,
-        )
-        print(f"  storm: last deadline {last_due.time()} UTC, {len(storm)}/{a.storm} escalated")
-    line(
-        f"idle sweep median ({a.idle_runs} runs)",
-        statistics.median(idle),
-        "ms",
-        "<= 5 ms",
-        statistics.median(idle) <= 5,
-    )
-    line("idle sweep p99", pct(idle, 99), "ms", "-", True)
-    if errors:
-        print(f"  daemon logged {len(errors)} errors, first: {errors[0][:300]}")
-    engine.dispose()
-    if a.db is None:
-        import shutil
-
-        shutil.rmtree(db.parent, ignore_errors=True)
-    return 0
+    t = Target.make(a.db)
+    work = Path(tempfile.mkdtemp(prefix="tafang-bench-logs-"))
+    try:
+        print(f"store {t.url}: filling {a.open:,} open + {a.closed:,} closed cases; {load()}")
+        print(f"  filled in {fill(t, a.open, a.closed):.1f} s", flush=True)
+        store = Store(make_engine(t.url), d, clocks=Policy(d))
+        runs: list[Run] = []
+        for i in range(1, a.runs + 1):
+            if a.versus:
+                runs.append(one_run(store, t, a, i, work, str(Path(a.versus).resolve())))
+                print_run(i, runs[-1])
+            runs.append(one_run(store, t, a, i, work))
+            print_run(i, runs[-1])
+        print_worst(runs, "versus")
+        print_worst(runs, "this tree")
+        idle_sweeps(store, a.idle_runs, runs[-1].commit)
+        store.engine.dispose()
+        print(f"daemon logs: {work}")
+        return 0 if all(r.ok for r in runs if r.label == "this tree") else 1
+    finally:
+        if not a.keep:
+            t.drop()
 
 
 if __name__ == "__main__":

@@ -27,7 +27,15 @@ def enqueue(
     now: datetime,
 ) -> None:
     """Queue one notification; the key doubles as the Idempotency-Key header."""
-    values = dict(
+    values = notice(key=key, contact=contact, case_id=case_id, event=event, now=now)
+    conn.execute(insert_new(conn, OUTBOX, values))
+
+
+def notice(
+    *, key: str, contact: str, case_id: int | None, event: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    """One outbox row's values (for `enqueue_many`)."""
+    return dict(
         key=key,
         contact=contact,
         case_id=case_id,
@@ -38,4 +46,10 @@ def enqueue(
         created_at=now,
         last_error="",
     )
-    conn.execute(insert_new(conn, OUTBOX, values))
+
+
+def enqueue_many(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Queue many notifications (`notice` rows) in one executemany; a key already queued is
+    skipped, as with `enqueue`."""
+    if rows:
+        conn.execute(insert_new(conn, OUTBOX), rows)

@@ -1,0 +1,145 @@
+"""The daemon under a probe: `tafang daemon` with its sweep's phases, the garbage collector and
+every commit timestamped, for bench/sla.py --trace (not for production).
+
+Usage (bench/sla.py does this): TAFANG_TRACE=FILE python bench/sla_probe.py --db URL
+    --config FILE daemon
+
+Each line of FILE is JSON: {"k": kind, "t": wall-clock start (UNIX s), "ms": duration, ...}
+  gc      one collection: generation, objects collected
+  job     the sweep job started: `armed` is the deadline it was armed for (lag = t − armed)
+  sweep   one sweep: total, `n` escalated; phases of its transactions follow as
+  enter   Store.write entered until the record head is locked (BEGIN IMMEDIATE / FOR UPDATE)
+  select  the due rows read;  apply  planned and written;  commit  the DBAPI commit
+  commit  (outside a sweep) any other commit: heartbeat, outbox, tick; `thread` names it
+  rearm   the sweep re-armed at `at`
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import gc
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+TRACE: list[dict[str, Any]] = []
+_local = threading.local()
+
+
+def note(kind: str, t: float, ms: float, **kw: Any) -> None:
+    TRACE.append({"k": kind, "t": round(t, 6), "ms": round(ms, 3), **kw})
+
+
+def _gc_probe() -> None:
+    start: dict[str, float] = {}
+
+    def cb(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            start["t"], start["p"] = time.time(), time.perf_counter()
+        elif "p" in start:
+            ms = (time.perf_counter() - start["p"]) * 1000
+            note("gc", start["t"], ms, gen=info["generation"], collected=info["collected"])
+
+    gc.callbacks.append(cb)
+
+
+def timed(kind: str, fn: Any, *, always: bool = False) -> Any:
+    """Wrap `fn`: its duration noted as `kind` (only inside a sweep unless `always`)."""
+
+    def wrapper(*a: Any, **kw: Any) -> Any:
+        t, p = time.time(), time.perf_counter()
+        try:
+            return fn(*a, **kw)
+        finally:
+            inside = getattr(_local, "sweep", False)
+            if inside or always:
+                k = kind if inside or kind != "commit" else "commit_other"
+                note(k, t, (time.perf_counter() - p) * 1000, thread=threading.current_thread().name)
+
+    return wrapper
+
+
+def install() -> None:
+    from sqlalchemy.engine.default import DefaultDialect
+    from tafang.sla import daemon
+    from tafang.store import cases, escalation
+
+    _gc_probe()
+    DefaultDialect.do_commit = timed("commit", DefaultDialect.do_commit, always=True)  # type: ignore[method-assign]
+    escalation._select_due = timed("select", escalation._select_due)
+    escalation._apply = timed("apply", escalation._apply)
+
+    real_lock = cases.lock_head
+
+    def lock_head(*a: Any, **kw: Any) -> Any:
+        head = real_lock(*a, **kw)
+        if getattr(_local, "sweep", False):
+            p0 = getattr(_local, "enter", None)
+            if p0 is not None:
+                note("enter", p0[0], (time.perf_counter() - p0[1]) * 1000)
+        return head
+
+    cases.lock_head = lock_head
+    real_write = cases.Store.write
+
+    @contextlib.contextmanager
+    def write(self: Any) -> Any:
+        _local.enter = (time.time(), time.perf_counter())
+        with real_write(self) as got:
+            yield got
+
+    cases.Store.write = write  # type: ignore[method-assign]
+    real_sweep = daemon.sweep
+
+    def sweep(*a: Any, **kw: Any) -> Any:
+        _local.sweep = True
+        t, p = time.time(), time.perf_counter()
+        try:
+            out = real_sweep(*a, **kw)
+        finally:
+            _local.sweep = False
+        note("sweep", t, (time.perf_counter() - p) * 1000, n=len(out))
+        return out
+
+    daemon.sweep = sweep
+    real_job = daemon._Daemon.sweep_job
+
+    def sweep_job(self: Any) -> None:
+        armed = self._armed
+        note("job", time.time(), 0.0, armed=armed.timestamp() if armed else None)
+        real_job(self)
+
+    daemon._Daemon.sweep_job = sweep_job  # type: ignore[method-assign]
+    real_rearm = daemon._Daemon.rearm
+
+    def rearm(self: Any, after: Any = None) -> None:
+        before = self._armed
+        real_rearm(self, after)
+        if self._armed is not None and self._armed != before:
+            note("rearm", time.time(), 0.0, at=self._armed.timestamp())
+
+    daemon._Daemon.rearm = rearm  # type: ignore[method-assign]
+
+
+def dump() -> None:
+    path = os.environ.get("TAFANG_TRACE")
+    if path:
+        with open(path, "w", encoding="utf-8") as f:
+            for e in list(TRACE):
+                f.write(json.dumps(e) + "\n")
+
+
+if __name__ == "__main__":
+    install()
+    atexit.register(dump)
+    from tafang.console.cli import main
+
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,103 @@
+"""Issue 15: what kept a sweep from being on time — the collector's full pass over the
+start-up heap (the daemon freezes it once running), and a storm's per-case statements (one
+multi-row insert a batch now). Behaviour only: no timings asserted."""
+
+from __future__ import annotations
+
+import gc
+import io
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from tafang.sla.daemon import run_daemon
+from tafang.sla.escalate import sweep
+from tafang.sla.pauses import freeze_heap
+from tafang.store.escalation import outbox_key
+from tafang.store.models import Escalation
+
+from tests.test_escalate import GUDANG, T0, bulk_cases, counts, open_store
+
+
+@pytest.fixture
+def unfrozen() -> Iterator[None]:
+    """Each test starts and ends with nothing frozen (other tests' heaps stay collectable)."""
+    gc.unfreeze()
+    yield
+    gc.unfreeze()
+
+
+def test_freeze_heap_moves_the_survivors_out_of_the_collectors_way(unfrozen: None) -> None:
+    kept = [object() for _ in range(1000)]
+    frozen = freeze_heap()
+    assert frozen >= len(kept) and gc.get_freeze_count() == frozen
+    # A cycle made after the freeze is still collected: only the old heap is left alone.
+    cycle: list[Any] = []
+    cycle.append(cycle)
+    del cycle
+    assert gc.collect() >= 1
+
+
+def test_the_running_daemon_has_frozen_its_start_up_heap(tmp_path: Any, unfrozen: None) -> None:
+    """With an injected clock: the loop freezes after the catch-up sweep, before it runs."""
+    store = open_store(f"sqlite:///{tmp_path / 't.db'}")
+    fixed = T0 + timedelta(hours=1)
+    stop, log = threading.Event(), io.StringIO()
+    seen: dict[str, int] = {}
+
+    def runner() -> None:
+        seen["rc"] = run_daemon(store, GUDANG, clock=lambda: fixed, stop_event=stop, log_stream=log)
+
+    th = threading.Thread(target=runner, daemon=True)
+    th.start()
+    try:
+        end = time.monotonic() + 20
+        while '"running"' not in log.getvalue() and time.monotonic() < end and th.is_alive():
+            time.sleep(0.02)
+        assert '"running"' in log.getvalue(), log.getvalue()[-2000:]
+        assert gc.get_freeze_count() > 0
+    finally:
+        stop.set()
+        th.join(15)
+        store.engine.dispose()
+    assert seen.get("rc") == 0
+
+
+def test_a_storm_in_one_batch_escalates_each_case_once_with_one_notice(db_url: str) -> None:
+    """Many due cases in one batch, one of them already recorded (a crash after the row was
+    written): each case goes up once; only the new escalations are notified."""
+    store = open_store(db_url)
+    try:
+        ids = bulk_cases(store, 40, T0)
+        now = T0 + timedelta(seconds=61)
+        with store.engine.begin() as conn:  # case 1's step already on record
+            conn.execute(
+                Escalation.__table__.insert().values(
+                    case_id=ids[0],
+                    clock="respond",
+                    level=1,
+                    due_at=T0 + timedelta(seconds=60),
+                    fired_at=now,
+                    lateness_ms=1000.0,
+                    by="daemon",
+                )
+            )
+        res = sweep(store, store.clocks, now, batch=1000)  # type: ignore[arg-type]
+        assert sorted(r.case_id for r in res) == ids
+        assert [r.notified for r in res if r.case_id == ids[0]] == [False]
+        assert all(r.notified for r in res if r.case_id != ids[0])
+        c = counts(store)
+        assert len(c["esc"]) == 40
+        keys = {o.key for o in c["outbox"]}
+        assert keys == {outbox_key(i, "respond", 1) for i in ids[1:]}
+        assert len(c["audit"]) == 40  # each escalation on the record, the old one too
+        assert sweep(store, store.clocks, now, batch=1000) == []  # type: ignore[arg-type]
+        with store.read_engine.connect() as conn:
+            levels = conn.execute(text("SELECT DISTINCT escalation_level FROM cases")).scalars()
+            assert set(levels) == {1}
+    finally:
+        store.engine.dispose()
