@@ -1,0 +1,126 @@
+"""Telling the officer: dispatch, reassign, rework and escalation reach the squad's robot
+(a real HTTP server on 127.0.0.1) with the officer @-mentioned by mobile; escalation contacts
+per circle, named in the message. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pytest_httpserver import HTTPServer
+from sqlalchemy import select
+from tafang.sla.notify import deliver_due
+from tafang.sla.policy import Policy
+from tafang.store.cases import Actor, Store, utcnow
+from tafang.store.config import Deployment
+from tafang.store.db import make_engine
+from tafang.store.models import Outbox
+
+DISPATCHER = Actor("d01", "test")
+CHECKER = Actor("c01", "test")
+GRID = "33010600700801"  # N1-01, enforcement circle E-N1
+MOBILE_103 = "13800000103"
+MOBILE_201 = "13900000201"
+
+
+def deployment(base: Deployment, url: str) -> Deployment:
+    data = base.model_dump()
+    sq1, sq2 = data["squads"][0], data["squads"][1]
+    sq1["robot"] = {"name": "一中队群", "url": f"{url}/sq1", "format": "dingtalk"}
+    sq2["robot"] = {"name": "二中队群", "url": f"{url}/sq2", "format": "wecom", "key_env": "T_SQ2"}
+    next(o for o in sq1["officers"] if o["code"] == "1-03")["mobile"] = MOBILE_103
+    sq2["officers"][0]["mobile"] = MOBILE_201
+    data["contacts"] = [
+        {"level": "enforcement", "name": "执法圈值班", "url": f"{url}/enf"},
+        {
+            "level": "enforcement",
+            "circle": "E-N1",
+            "name": "北一执法圈值班",
+            "url": f"{url}/en1",
+            "format": "dingtalk",
+        },
+    ]
+    return Deployment.model_validate(data)
+
+
+@pytest.fixture
+def told(
+    db_url: str, gudang: Deployment, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Store, Deployment]]:
+    monkeypatch.setenv("T_SQ2", "wecom-key")
+    d = deployment(gudang, httpserver.url_for("").rstrip("/"))
+    engine = make_engine(db_url)
+    yield Store(engine, d, clocks=Policy(d)), d
+    engine.dispose()
+
+
+def received(httpserver: HTTPServer, path: str) -> list[dict[str, Any]]:
+    return [json.loads(r.get_data()) for r, _ in httpserver.log if r.path == path]
+
+
+def deliver(store: Store, d: Deployment, httpserver: HTTPServer) -> None:
+    for p in ("/sq1", "/sq2", "/enf", "/en1"):
+        httpserver.expect_request(p, method="POST").respond_with_json({"errcode": 0})
+    deliver_due(store, d, now=utcnow())
+
+
+def test_dispatch_reassign_rework_tell_the_officer(
+    told: tuple[Store, Deployment], httpserver: HTTPServer
+) -> None:
+    store, d = told
+    c = store.create({"title": "占道经营", "grid": GRID, "category": "0101"}, DISPATCHER)
+    store.act(c.id, "dispatch", DISPATCHER, to="1-03")
+    deliver(store, d, httpserver)
+    [msg] = received(httpserver, "/sq1")
+    assert msg["at"]["atMobiles"] == [MOBILE_103]
+    text = msg["text"]["content"]
+    assert f"【派遣】案件 #{c.id} 占道经营" in text
+    assert "1-03" in text and "N1-01" in text and "0101" in text
+    assert "时限：" in text and f"@{MOBILE_103}" in text
+
+    store.act(c.id, "reassign", DISPATCHER, to="2-01")
+    deliver(store, d, httpserver)
+    [wecom] = received(httpserver, "/sq2")
+    assert wecom["text"]["mentioned_mobile_list"] == [MOBILE_201]
+    assert "【改派】" in wecom["text"]["content"]
+
+    store.act(c.id, "arrive", DISPATCHER)
+    store.act(c.id, "handle", DISPATCHER)
+    store.act(c.id, "rework", CHECKER, reason="未清理干净")
+    deliver(store, d, httpserver)
+    [_, rework] = received(httpserver, "/sq2")
+    assert "【返工】" in rework["text"]["content"] and "未清理干净" in rework["text"]["content"]
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(Outbox.__table__.c.contact, Outbox.__table__.c.status)).all()
+    assert sorted(rows) == [("squad:sq1", "sent"), ("squad:sq2", "sent"), ("squad:sq2", "sent")]
+
+
+def test_escalation_goes_to_the_circles_contact_and_tells_the_officer(
+    told: tuple[Store, Deployment], httpserver: HTTPServer
+) -> None:
+    store, d = told
+    c = store.create({"title": "路面塌陷", "grid": GRID, "category": "0101"}, DISPATCHER)
+    store.act(c.id, "dispatch", DISPATCHER, to="1-03")
+    store.act(c.id, "escalate", DISPATCHER, reason="现场需要支援")
+    deliver(store, d, httpserver)
+    [circle] = received(httpserver, "/en1")
+    text = circle["text"]["content"]
+    assert "北一执法圈值班" in text and "所在圈：" in text
+    name = next(x.name for x in d.tower.enforcement_circles if x.code == "E-N1")
+    assert f"所在圈：{name}" in text
+    assert received(httpserver, "/enf") == []  # the level's general contact is not told
+    escalated = received(httpserver, "/sq1")[-1]
+    assert "【案件升级】" in escalated["text"]["content"]
+    assert escalated["at"]["atMobiles"] == [MOBILE_103]
+
+
+def test_a_squad_without_robot_is_not_queued(db_url: str, gudang: Deployment) -> None:
+    engine = make_engine(db_url)
+    store = Store(engine, gudang, clocks=Policy(gudang))
+    c = store.create({"title": "x", "grid": GRID}, DISPATCHER)
+    store.act(c.id, "dispatch", DISPATCHER, to="1-03")
+    with engine.connect() as conn:
+        assert conn.execute(select(Outbox.__table__.c.id)).all() == []
+    engine.dispose()
