@@ -64,6 +64,9 @@ class Report:
     by_circle: dict[str, dict[str, Rate]] = field(default_factory=dict)
     escalated: int = 0
     triage: int = 0
+    self_found: int = 0
+    """自查自处: found and handled on patrol; apart from `total` and the 1-3-5 rates (their
+    times are the officer's, no clock ran), counted by category and grid like any case."""
     separation: Rate = field(default_factory=Rate)
     """Closes in the period (due) and those by someone other than the handler (met): 监管分离."""
 
@@ -94,8 +97,14 @@ def period(kind: str, day: date, tz: ZoneInfo) -> tuple[datetime, datetime, str]
 
 
 def build(store: Store, d: Deployment, kind: str, day: date, now: datetime | None = None) -> Report:
-    tz = ZoneInfo(d.timezone)
-    start, end, title = period(kind, day, tz)
+    start, end, title = period(kind, day, ZoneInfo(d.timezone))
+    return build_range(store, d, start, end, title, now)
+
+
+def build_range(
+    store: Store, d: Deployment, start: datetime, end: datetime, title: str, now: datetime | None
+) -> Report:
+    """The report of cases received in [start, end) (any period: sla/meeting.py)."""
     now = now or datetime.now(UTC)
     cutoff = min(end, now)
     rep = Report(title, start, end)
@@ -117,6 +126,7 @@ def build(store: Store, d: Deployment, kind: str, day: date, now: datetime | Non
             "acknowledged_at",
             "dispatched_at",
             "arrived_at",
+            "self_found",
         )
     ]
     q = select(*cols).where(CASES.c.received_at >= start).where(CASES.c.received_at < end)
@@ -124,6 +134,11 @@ def build(store: Store, d: Deployment, kind: str, day: date, now: datetime | Non
         rows = conn.execute(q).all()
         rep.separation = _separation(conn, start, end)
     for r in rows:
+        if r.self_found:
+            rep.self_found += 1
+            rep.by_category[r.category or "?"] += 1
+            rep.hotspots[r.grid or "?"] += 1
+            continue
         rep.total += 1
         rep.by_status[r.status] += 1
         rep.by_channel[r.source] += 1
@@ -196,7 +211,14 @@ def _tables(rep: Report, d: Deployment) -> list[tuple[str, list[str], list[list[
     return [
         (
             _both("report.summary"),
-            ["cases", "escalated", "triage", *stage_head, "closed by another (监管分离)"],
+            [
+                "cases",
+                "escalated",
+                "triage",
+                *stage_head,
+                "closed by another (监管分离)",
+                "self-found (自查自处)",
+            ],
             [
                 [
                     str(rep.total),
@@ -204,6 +226,7 @@ def _tables(rep: Report, d: Deployment) -> list[tuple[str, list[str], list[list[
                     str(rep.triage),
                     *rates(rep.stages),
                     rep.separation.cell,
+                    str(rep.self_found),
                 ]
             ],
         ),
@@ -265,6 +288,7 @@ def report_json(rep: Report, d: Deployment) -> dict[str, object]:
         "cases": rep.total,
         "escalated": rep.escalated,
         "triage": rep.triage,
+        "self_found": rep.self_found,
         "rates": _rates(rep.stages),
         "by_status": dict(rep.by_status.most_common()),
         "by_channel": _counts(rep.by_channel, {c.code: c.name for c in d.channels}, "channel"),
