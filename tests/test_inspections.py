@@ -324,3 +324,44 @@ def test_the_commands_end_to_end(tmp_path) -> None:  # type: ignore[no-untyped-d
     assert code == 0 and "260 added" in out
     code, out, _ = tafang(tmp_path, "risk", "report", "--json")
     assert json.loads(out)["points"] == 260
+
+
+# ---- in the meeting reports (sla/meeting.py SECTIONS) ---------------------------------------
+def test_meeting_reports_carry_the_rate_partners_and_risk_points(ents: Store) -> None:
+    meeting = pytest.importorskip("tafang.sla.meeting")
+    from tafang.sla.meeting_render import render
+    from tafang.store import risk
+
+    at = datetime(2026, 3, 10, 2, tzinfo=UTC)
+    p = _plan(ents, 1, "market", date(2026, 3, 2), date(2026, 3, 6), n=1)
+    _, props = ins.create_plan(
+        ents,
+        1,
+        departments=["hr"],
+        items=[("hr", "社保")],
+        first=date(2026, 3, 3),
+        last=date(2026, 3, 3),
+        actor=ME,
+    )
+    ins.decide(ents, props[0].id, True, ME)
+    solo = _plan(ents, 2, "fire", date(2026, 3, 2), date(2026, 3, 6), n=1)
+    for v in (p, solo):
+        for it in ins.items(ents, v.id):
+            ins.record_result(ents, it.id, "pass", CHECKER)
+        ins.complete(ents, v.id, CHECKER, at=at)
+    risk.import_csv(ents, "code,name,grid,class\nR1,工地,N3-07,muck\n", origin="r", actor=ME)
+    i = meeting.inputs_for(
+        ents,
+        ents.d,
+        "range",
+        start=date(2026, 3, 1),
+        end=date(2026, 3, 31),
+        now=datetime(2026, 4, 1, tzinfo=UTC),
+    )
+    secs = {s.key: s for s in meeting.sections(i)}
+    row = secs["joint_inspections"].tables[0].rows[0]
+    assert (row[0].met, row[0].due, row[1]) == (1, 2, 1)  # 1 joint of 2 visits: 50 %
+    assert "partners" not in secs  # no partner case in the period: left out
+    assert dict((r[0], r[2]) for r in secs["risk_points"].tables[0].rows)["muck"] == 1
+    md = render(i, "md")
+    assert "综合查一次率" in md and "50.0% (1/2)" in md

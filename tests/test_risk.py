@@ -186,3 +186,17 @@ def test_case_show_names_the_grids_risk_points_and_handle_counts_items(tmp_path)
     code, out, _ = tafang(tmp_path, "partner", "report", "--json")
     meituan = next(p for p in json.loads(out)["partners"] if p["code"] == "meituan")
     assert (meituan["cases"], meituan["items"], meituan["yuan_saved"]) == (1, 17, 85.0)
+
+
+def test_the_daemon_files_due_checks(points: Store) -> None:
+    """One daemon pass (`--once`) at a fixed clock files RP-1's check and logs it."""
+    import io
+
+    from tafang.sla.daemon import run_daemon
+
+    log = io.StringIO()
+    clock = lambda: datetime(2026, 3, 2, 1, tzinfo=UTC)  # noqa: E731
+    assert run_daemon(points, points.d, once=True, clock=clock, log_stream=log) == 0
+    events = [json.loads(line) for line in log.getvalue().splitlines() if line.startswith("{")]
+    assert any(e["event"] == "risk_checks_filed" and e["fields"]["cases"] == 1 for e in events)
+    assert [c.external_id for c in points.cases("open")] == ["risk:RP-1:2026-03-01"]
