@@ -24,10 +24,17 @@ def joint_inspections(i: Inputs) -> Section | None:
         (
             Column("rate", both("inspection.rate"), "rate"),
             Column("merged", "合并计划 merged plans"),
-            Column("target", "省目标 province target", "float"),
-            Column("xihu_2024", "西湖区 2024 Xihu 2024", "float"),
+            Column("target", "省目标 province target (%)", "float"),
+            Column("xihu_2024", "西湖区 2024 Xihu 2024 (%)", "float"),
         ),
-        [(Rate(r.joint, r.visits), r.merged, inspections.TARGET, inspections.XIHU_2024)],
+        [
+            (
+                Rate(r.joint, r.visits),
+                r.merged,
+                inspections.TARGET * 100,
+                inspections.XIHU_2024 * 100,
+            )
+        ],
     )
     note = (
         "综合查一次 = visits made by two or more departments together ÷ all visits made "
