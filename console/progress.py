@@ -110,6 +110,7 @@ class MeteredInput:
     def __init__(self, f: BinaryIO, bar: Bar) -> None:
         self._f = f
         self._bar = bar
+        self._lines = 0
 
     def fileno(self) -> int:
         return self._f.fileno()
@@ -118,6 +119,14 @@ class MeteredInput:
         chunk = self._f.read1(size)  # type: ignore[attr-defined]
         self._bar.add(chunk.count(b"\n"), len(chunk))
         return chunk
+
+    def readline(self, size: int = -1) -> bytes:
+        """What intake reads a file with (bounded: see store/intake/bounded.py)."""
+        line = self._f.readline(size)
+        self._lines += 1
+        if not line or self._lines % STEP_LINES == 0:
+            self._bar.set(self._lines, self._f.tell())
+        return line
 
     def __iter__(self) -> Iterator[bytes]:
         f, n = self._f, 0
