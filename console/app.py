@@ -41,6 +41,7 @@ from tafang.console.messages import (
     ActionFailed,
     Compliance,
     DaemonBeat,
+    NoticesBacklog,
     PartnersHandled,
     StoreChanged,
     StoreHealth,
@@ -252,6 +253,7 @@ class TafangApp(App[None]):
         self.compliance: float | None = None
         self.daemon_at: datetime | None = None
         self.daemon_seen = False
+        self.notices = NoticesBacklog(0, None)  # undelivered escalation notices (issue 13)
         self.store_down: datetime | None = None
         self.handled_today: dict[str, int] = {}
         self._mark_timer: Timer | None = None
@@ -411,6 +413,10 @@ class TafangApp(App[None]):
         self.daemon_seen = True
         self._refresh_header()
 
+    def on_notices_backlog(self, m: NoticesBacklog) -> None:
+        self.notices = m
+        self._refresh_header()
+
     def on_compliance(self, m: Compliance) -> None:
         self.compliance = m.percent
         self._refresh_header()
@@ -489,6 +495,7 @@ class TafangApp(App[None]):
             words, ok = daemon_text(t, self.daemon_at, now, self.tz)
             h.append("  ")
             h.append(words, style="green" if ok else "bold red")
+        self._header_notices(h, now)
         if self.filter.active:
             h.append(f"  {t('header.filter')}: ", style="bold")
             h.append(safe(self.vm.describe(self.filter)), style="reverse")
@@ -554,6 +561,18 @@ class TafangApp(App[None]):
             )
             h.append(f"  1-3-5 {rates} ")
             h.append(sparkline(d.per_hour), style="cyan")
+
+    def _header_notices(self, h: Text, now: datetime) -> None:
+        """Escalation notices waiting undelivered for a minute or more: a leader may not
+        have heard of a breach (red once the daemon alarms the centre about them)."""
+        n = self.notices
+        if not n.count or n.oldest is None or now - n.oldest < timedelta(minutes=1):
+            return
+        minutes = int((now - n.oldest).total_seconds() // 60)
+        alarm = minutes >= self.d.notices.alarm_after_minutes
+        h.append("  ")
+        words = self.t("header.notices_stuck", n=n.count, minutes=minutes)
+        h.append(words, style="bold white on red" if alarm else "bold yellow")
 
     def _header_muted(self, h: Text, now: datetime) -> None:
         """A muted breach bell is said early: a dispatcher must know the bell is off."""

@@ -49,6 +49,14 @@ class DaemonBeat(Message):
 
 
 @dataclass
+class NoticesBacklog(Message):
+    """Escalation notices not yet delivered: how many, and the oldest's queue time."""
+
+    count: int
+    oldest: datetime | None
+
+
+@dataclass
 class Compliance(Message):
     """Today's 1-3-5 compliance: met / due over the three stages (None when nothing was due)."""
 

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from tafang.console.messages import (
     Compliance,
     DaemonBeat,
+    NoticesBacklog,
     PartnersHandled,
     StoreChanged,
     StoreHealth,
@@ -24,7 +25,13 @@ from tafang.console.messages import (
 from tafang.console.view_model import ViewModel
 from tafang.store.cases import Store
 from tafang.store.changes import ChangeFeed
-from tafang.store.queries import daemon_heartbeat, open_cases, partners_handled, todays_compliance
+from tafang.store.queries import (
+    daemon_heartbeat,
+    open_cases,
+    partners_handled,
+    todays_compliance,
+    undelivered_notices,
+)
 from textual.message import Message
 from textual.worker import get_current_worker
 
@@ -103,6 +110,8 @@ def _poll_loop(
             mono = time.monotonic()
             if mono - last_beat >= 1.0:
                 post(DaemonBeat(daemon_heartbeat(store)))
+                stuck = undelivered_notices(store)
+                post(NoticesBacklog(stuck.count, stuck.oldest))
                 last_beat = mono
             if mono - last_slow >= slow_every:
                 t = now()

@@ -18,6 +18,7 @@ from tafang.store.views import CASE_FIELDS, CaseView
 
 if TYPE_CHECKING:
     from tafang.store.cases import Store
+    from tafang.store.notices import Backlog
 
 _TIME_FIELDS = frozenset(f.name for f in fields(CaseView) if "datetime" in str(f.type))
 _BOOL_FIELDS = frozenset(f.name for f in fields(CaseView) if str(f.type) == "bool")
@@ -58,6 +59,13 @@ def open_cases(store: Store) -> list[CaseView]:
             v[i] = bool(v[i])
         out.append(CaseView(*v))
     return out
+
+
+def undelivered_notices(store: Store) -> Backlog:
+    """How many escalation notices wait undelivered, and since when (the header shows it)."""
+    from tafang.store.notices import backlog
+
+    return backlog(store)
 
 
 def daemon_heartbeat(store: Store) -> datetime | None:
