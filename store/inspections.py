@@ -161,27 +161,7 @@ def create_plan(
             conn.execute(
                 insert(ITEMS), [{**r, "result": "", "note": "", "checked_by": ""} for r in rows]
             )
-        overlapping = (
-            conn.execute(
-                select(PLANS.c.id)
-                .where(PLANS.c.enterprise_id == enterprise_id, PLANS.c.status == "planned")
-                .where(PLANS.c.id != plan_id, PLANS.c.window_from < end, PLANS.c.window_to > start)
-                .order_by(PLANS.c.id)
-            )
-            .scalars()
-            .all()
-        )
-        for other in overlapping:
-            conn.execute(
-                insert(MERGES).values(
-                    plan_id=plan_id,
-                    other_id=other,
-                    status="proposed",
-                    proposed_at=now,
-                    decided_by="",
-                    reason="",
-                )
-            )
+        overlapping = _propose_merges(conn, plan_id, enterprise_id, start, end, now)
         detail = {
             "plan": plan_id,
             "enterprise": enterprise_id,
@@ -195,6 +175,28 @@ def create_plan(
             [Entry(now, actor.operator, actor.terminal, "inspection.plan", None, detail)],
         )
     return plan(store, plan_id), [m for m in proposals(store) if m.plan_id == plan_id]
+
+
+def _propose_merges(
+    conn: Connection,
+    plan_id: int,
+    enterprise_id: int,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+) -> list[int]:
+    """A proposal for each open plan of the enterprise whose window overlaps [start, end)."""
+    q = (
+        select(PLANS.c.id)
+        .where(PLANS.c.enterprise_id == enterprise_id, PLANS.c.status == "planned")
+        .where(PLANS.c.id != plan_id, PLANS.c.window_from < end, PLANS.c.window_to > start)
+        .order_by(PLANS.c.id)
+    )
+    others = list(conn.execute(q).scalars())
+    for other in others:
+        values = {"plan_id": plan_id, "other_id": other, "status": "proposed"}
+        conn.execute(insert(MERGES).values(**values, proposed_at=now, decided_by="", reason=""))
+    return others
 
 
 def _insert_plan(
