@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -36,7 +36,6 @@ from starlette.routing import Route
 from tafang.console.field_auth import Signed, Unsigned, check
 from tafang.store import field
 from tafang.store.cases import Actor, NotFound, Refused, Store, utcnow
-from tafang.store.views import CaseView
 
 MAX_BODY = 1 << 20  # an action's body; intake may send up to MAX_INTAKE
 MAX_INTAKE = 16 << 20
@@ -101,18 +100,21 @@ def refusal(e: Refused) -> tuple[int, dict[str, Any]]:
     return status, {"ok": False, "reason": str(e), "code": e.code or "refused"}
 
 
-def case_json(c: CaseView) -> dict[str, Any]:
+def case_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The case as an answer shows it (from its row, as the move's transaction wrote it)."""
+
     def t(v: datetime | None) -> str | None:
         return v.isoformat() if v else None
 
     return {
-        "id": c.id,
-        "status": c.status,
-        "version": c.version,
-        "assignee": c.assignee,
-        "dispatched_at": t(c.dispatched_at),
-        "arrived_at": t(c.arrived_at),
-        "handled_at": t(c.handled_at),
+        "id": row["id"],
+        "status": row["status"],
+        "version": row["version"],
+        "assignee": row["assignee"],
+        "self_found": bool(row["self_found"]),
+        "dispatched_at": t(row["dispatched_at"]),
+        "arrived_at": t(row["arrived_at"]),
+        "handled_at": t(row["handled_at"]),
     }
 
 
@@ -180,14 +182,11 @@ class _Api:
             if seen is None:
                 raise
             return seen
+        if claimed:  # kept with the change, in its transaction
+            return status, answer["text"]
         text = json.dumps(answer, ensure_ascii=False)
         method, path = where.split(" ", 1)
-        if claimed:
-            field.keep(self.store, signed.caller, signed.request_id, status, text)
-        else:
-            field.keep_refusal(
-                self.store, signed.caller, signed.request_id, method, path, status, text
-            )
+        field.keep_refusal(self.store, signed.caller, signed.request_id, method, path, status, text)
         return status, text
 
     def _seen(self, signed: Signed, where: str) -> tuple[int, str] | None:
@@ -205,9 +204,14 @@ class _Api:
     def _actor(self, signed: Signed) -> Actor:
         return Actor(signed.caller, self.terminal, field=True)
 
-    def _claim(self, signed: Signed, where: str) -> Callable[..., None]:
+    def _claim(self, signed: Signed, where: str, status: int) -> field.Claim:
+        """The request's row and answer, for the transaction of what it does."""
         method, path = where.split(" ", 1)
-        return field.claim(signed.caller, signed.request_id, method, path, utcnow())
+
+        def answer_of(row: Mapping[str, Any]) -> str:
+            return json.dumps({"ok": True, "case": case_json(row)}, ensure_ascii=False)
+
+        return field.Claim(signed.caller, signed.request_id, method, path, status, answer_of)
 
     # ---- the works ----------------------------------------------------------------------------
     def _move_work(self, case_id: int, action: str) -> Work:
@@ -223,21 +227,22 @@ class _Api:
                 extra = (
                     field.report(f"field_{action}", detail, actor, case_id, now) if detail else None
                 )
-                case = self.store.act(
+                claim = self._claim(signed, where, 200)
+                self.store.act(
                     case_id,
                     action,
                     actor,
                     reason=reason,
                     now=now,
                     at=at,
-                    also=field.both(self._claim(signed, where), extra),
+                    also=field.both(lambda conn, head: claim(conn, head, case_id), extra),
                 )
             except Bad as e:
                 return 400, {"ok": False, "reason": str(e), "code": "bad_request"}, False
             except Refused as e:
                 status, answer = refusal(e)
                 return status, answer, False
-            return 200, {"ok": True, "case": case_json(case)}, True
+            return 200, {"text": claim.answer}, True
 
         return work
 
@@ -281,15 +286,14 @@ class _Api:
                 note=_text(data.get("note"), "note", 4000),
                 photos=tuple(_photos(data.get("photos"))),
             )
-            case = field.self_found(
-                self.store, report, self._actor(signed), now=now, also=self._claim(signed, where)
-            )
+            claim = self._claim(signed, where, 201)
+            field.self_found(self.store, report, self._actor(signed), now=now, also=claim)
         except Bad as e:
             return 400, {"ok": False, "reason": str(e), "code": "bad_request"}, False
         except Refused as e:
             status, answer = refusal(e)
             return status, answer, False
-        return 201, {"ok": True, "case": case_json(case)}, True
+        return 201, {"text": claim.answer}, True
 
     def _grid(self, value: Any) -> str | None:
         code = _code(value, "grid")

@@ -1,10 +1,10 @@
 """The store side of the field API (`tafang serve`): request ids, field reports, self-found.
 
-Idempotency: a request that changes something writes its `field_requests` row inside the
-transaction of the change (`claim`, passed to `Store.act(also=…)`), so a retried request id
-finds the row and is answered from it, and a crash can never leave the change without its
-row or the row without its change. The answer is kept right after (`keep`); a refused
-request keeps its answer too (`keep_refusal`), so the same id gets the same refusal.
+Idempotency: a request that changes something writes its `field_requests` row, answer
+included, inside the transaction of the change (`Claim`, passed to `Store.act(also=…)`), so
+a retried request id finds the row and is answered from it, and a crash can never leave the
+change without its row or the row without its change. A refused request keeps its answer
+too (`keep_refusal`), so the same id gets the same refusal.
 
 Self-found (自查自处): a case an officer found and dealt with on patrol, written in one
 transaction already handled (times as reported), flagged `self_found`, waiting for a
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 from tafang.store.cases import Actor, Refused, Store, utcnow
 from tafang.store.db import insert_new
@@ -53,35 +53,36 @@ def answered(store: Store, caller: str, request_id: str) -> tuple[Answered, str,
     return None if row is None else (Answered(row.status, row.answer), row.method, row.path)
 
 
-def claim(
-    caller: str, request_id: str, method: str, path: str, now: datetime
-) -> Callable[[Connection, Head], None]:
-    """The write that marks a request id done, for the transaction that does it."""
+class Claim:
+    """The write that marks a request id done, with its answer, in the transaction that does
+    it: call it with the case's id once the case is written; `answer` then holds the JSON
+    text kept (made by `answer_of` from the case's row as this transaction sees it)."""
 
-    def write(conn: Connection, head: Head) -> None:
-        values = dict(
-            caller=caller, request_id=request_id, method=method, path=path, status=0, at=now
-        )
+    def __init__(
+        self,
+        caller: str,
+        request_id: str,
+        method: str,
+        path: str,
+        status: int,
+        answer_of: Callable[[Mapping[str, Any]], str],
+    ) -> None:
+        self.key = dict(caller=caller, request_id=request_id, method=method, path=path)
+        self.status = status
+        self.answer_of = answer_of
+        self.answer: str | None = None
+
+    def __call__(self, conn: Connection, head: Head, case_id: int) -> None:
+        row = conn.execute(select(CASES).where(CASES.c.id == case_id)).one()
+        self.answer = self.answer_of(row._mapping)
+        values = dict(self.key, status=self.status, answer=self.answer, at=utcnow())
         conn.execute(insert(REQUESTS).values(**values))
-
-    return write
 
 
 def is_duplicate(e: IntegrityError) -> bool:
     """Did this write fail on an existing request id (a concurrent retry)?"""
     text = str(e.orig).lower()
     return "field_requests" in text or "unique" in text or "duplicate" in text
-
-
-def keep(store: Store, caller: str, request_id: str, status: int, answer: str) -> None:
-    """Keep the answer of a request done (its row written with the change)."""
-    r = REQUESTS.c
-    with store.engine.begin() as conn:
-        conn.execute(
-            update(REQUESTS)
-            .where(r.caller == caller, r.request_id == request_id)
-            .values(status=status, answer=answer)
-        )
 
 
 def keep_refusal(
@@ -156,9 +157,10 @@ def self_found(
     actor: Actor,
     *,
     now: datetime | None = None,
-    also: Callable[[Connection, Head], None] | None = None,
+    also: Callable[[Connection, Head, int], None] | None = None,
 ) -> CaseView:
-    """Write a self-found case, already handled, in one transaction; refuse (Refused) an
+    """Write a self-found case, already handled, in one transaction (`also`: more writes in
+    it, given the new case's id); refuse (Refused) an
     officer reporting for someone else, an unknown officer, grid or category, or times out
     of order or in the future."""
     now = now or utcnow()
@@ -170,7 +172,7 @@ def self_found(
         values["updated_seq"] = head.change_seq
         case_id = conn.execute(insert(CASES).values(**values)).inserted_primary_key[0]
         if also is not None:
-            also(conn, head)
+            also(conn, head, case_id)
         detail = {
             "officer": report_.officer,
             "found_at": found.isoformat(),
