@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo
 from tafang.sla.reports import Rate as LegacyRate
 from tafang.sla.reports import Report, period
 from tafang.store.assessment import (
-    DIMENSIONS,
     RATES,
     STAGES,
     Assessment,
@@ -156,7 +155,7 @@ def overview(i: Inputs) -> Section:
     d = i.d
     summary = Table(
         "summary",
-        both("assess.overview"),
+        both("report.summary"),
         (
             Column("cases", both("assess.cases")),
             Column("escalated", "上报 escalated"),
@@ -361,12 +360,12 @@ def _joint(name: str) -> Callable[[Inputs], Section | None]:
 
 
 SECTIONS: list[Callable[[Inputs], Section | None]] = [
-    overview,
     rates,
     trend,
     stages,
-    *(dimension(dim) for dim in DIMENSIONS),
+    *(dimension(dim) for dim in ("squad", "officer", "circle", "group", "channel", "category")),
     *(_joint(n) for n in ("joint_inspections", "partner_teams", "risk_points")),
+    overview,
 ]
 """The report's sections in order. Add one here (see the module's docstring)."""
 

@@ -78,9 +78,10 @@ def line(title: str, labels: list[str], values: list[float | None], percent: boo
         if r
     )
     ticks = sorted({0, len(labels) // 2, len(labels) - 1}) if labels else []
+    last = len(labels) - 1
     axis = "".join(
-        f'<text x="{xy(k, lo)[0]:.1f}" y="{h - 8}" font-size="11" text-anchor="middle">'
-        f"{esc(labels[k])}</text>"
+        f'<text x="{xy(k, lo)[0]:.1f}" y="{h - 8}" font-size="11" text-anchor='
+        f'"{"start" if k == 0 else "end" if k == last else "middle"}">{esc(labels[k])}</text>'
         for k in ticks
     )
     return (
