@@ -136,6 +136,9 @@ def prepare(store: Store, options: DemoOptions) -> None:
     store.sync_roster()
     if not store.cases("open", limit=1):
         seed_backlog(store, options.backlog, random.Random(options.seed))
+    from tafang.store.demo_register import seed_register
+
+    seed_register(store, Actor("demo", "demo"))  # enterprises, risk points, inspections (j, x)
     if options.sweep:
         now = datetime.now(UTC)
         write_heartbeat(store.engine, now=now, started_at=now, info={"demo": "in-process sweep"})

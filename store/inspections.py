@@ -342,9 +342,11 @@ def record_result(
 
 
 def complete(store: Store, plan_id: int, actor: Actor, at: datetime | None = None) -> PlanView:
-    """The visit was made: every item needs a result first."""
+    """The visit was made (`at`, default now; the record entry is written now): every item
+    needs a result first."""
     store.may(ANY_WORKER, "inspection done", actor)
-    at = at or utcnow()
+    now = utcnow()
+    at = at or now
     with store.write() as (conn, head):
         p = conn.execute(select(PLANS).where(PLANS.c.id == plan_id)).first()
         if p is None:
@@ -363,7 +365,9 @@ def complete(store: Store, plan_id: int, actor: Actor, at: datetime | None = Non
         )
         detail = {"plan": plan_id, "departments": json.loads(p.departments)}
         append(
-            conn, head, [Entry(at, actor.operator, actor.terminal, "inspection.done", None, detail)]
+            conn,
+            head,
+            [Entry(now, actor.operator, actor.terminal, "inspection.done", None, detail)],
         )
     return plan(store, plan_id)
 

@@ -365,3 +365,20 @@ def test_meeting_reports_carry_the_rate_partners_and_risk_points(ents: Store) ->
     assert dict((r[0], r[2]) for r in secs["risk_points"].tables[0].rows)["muck"] == 1
     md = render(i, "md")
     assert "综合查一次率" in md and "50.0% (1/2)" in md
+
+
+def test_the_demo_register_has_a_year_at_xihus_rate_and_a_merge_to_decide(tmp_path, gudang) -> None:  # type: ignore[no-untyped-def]
+    from tafang.store.db import make_engine
+    from tafang.store.demo_register import seed_register
+    from tafang.store.risk import counts_by_class
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'demo.db'}")
+    s = Store(engine, gudang)
+    now = datetime(2026, 12, 3, 6, tzinfo=UTC)
+    seed_register(s, Actor("demo"), now=now)
+    seed_register(s, Actor("demo"), now=now)  # a second start leaves it as it is
+    r = ins.joint_rate(s, datetime(2026, 1, 1, tzinfo=UTC), now)
+    assert (r.joint, r.visits) == (11, 18)
+    assert len(ins.proposals(s)) == 1
+    assert sum(counts_by_class(s).values()) == 260
+    engine.dispose()
