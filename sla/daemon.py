@@ -28,10 +28,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 from tafang.sla.escalate import DaemonLock, next_deadline, sweep
 from tafang.sla.leader import Leadership
-from tafang.sla.pauses import freeze_heap
+from tafang.sla.pauses import CHECKPOINT_SECONDS, CheckpointPacer, freeze_heap
 from tafang.sla.policy import Policy
 from tafang.sla.witness import WitnessState, send_anchor
 from tafang.store.cases import Store
+from tafang.store.checkpoint import checkpoint, own_checkpoints
 from tafang.store.config import Deployment
 from tafang.store.db import upsert
 from tafang.store.escalation import EscalationResult
@@ -171,6 +172,7 @@ class _Daemon:
         self._sweep_lock = threading.Lock()
         self._arm_lock = threading.Lock()
         self._armed: datetime | None = None
+        self.checkpoints = CheckpointPacer(lambda: checkpoint(store.engine), clock)
         self.escalated = 0
         self.last_sweep: datetime | None = None
         self.calendar = policy.calendar
@@ -317,6 +319,13 @@ class _Daemon:
         except Exception as e:
             self.log("error", "heartbeat_failed", error=f"{type(e).__name__}: {e}")
 
+    def checkpoint_job(self) -> None:
+        """The WAL copied back into the database file between deadlines (sla/pauses.py)."""
+        try:
+            self.checkpoints(self._armed)
+        except Exception as e:
+            self.log("error", "checkpoint_failed", error=f"{type(e).__name__}: {e}")
+
     def anchor_job(self) -> None:
         """Log the record's head and send it to the witnesses (`[record] witness_file`, the
         centre's robot: sla/witness.py): kept outside the database, it lets `tafang audit
@@ -328,9 +337,18 @@ class _Daemon:
             return
         self.log("info", "record_head", seq=seq, hash=digest, anchor=f"{seq}:{digest}")
         try:
-            send_anchor(self.store, self.clock(), self.witnessed)
+            a = send_anchor(self.store, self.clock(), self.witnessed)
         except Exception as e:  # a full disk or a bad key must not stop the daemon: say it
             self.log("error", "witness_failed", error=f"{type(e).__name__}: {e}")
+            return
+        if a is not None and a.key_id is None and not self.witnessed.warned:
+            self.witnessed.warned = True
+            self.log(
+                "warning",
+                "record_unkeyed",
+                message="the record is a plain SHA-256 chain "
+                "(no record key): whoever can write the database can re-chain it",
+            )
 
     def calendar_job(self) -> None:
         """An ERROR while the current or next 60 days hold a year that neither
@@ -384,6 +402,8 @@ class _Daemon:
         self.sweep_once("catch_up")
         freeze_heap()  # no full collection of the start-up heap in the middle of a sweep
         s = self.sched
+        if own_checkpoints(self.store.engine):  # SQLite: no checkpoint inside a sweep's commit
+            s.add_job(self.checkpoint_job, "interval", seconds=CHECKPOINT_SECONDS, id="checkpoint")
         s.add_job(self.tick, "interval", seconds=TICK_SECONDS, id="tick")
         s.add_job(self.deliver_job, "interval", seconds=DELIVER_SECONDS, id="deliver")
         s.add_job(self.heartbeat, "interval", seconds=HEARTBEAT_SECONDS, id="heartbeat")

@@ -27,6 +27,7 @@ class WitnessState:
     filed: int | None = None  # seq of the last anchor written to the file
     robot: int | None = None  # seq of the last anchor sent to the robot
     robot_at: datetime | None = None
+    warned: bool = False  # the "record not keyed" warning was logged (once a run)
 
 
 def send_anchor(store: Store, now: datetime, state: WitnessState) -> Anchor | None:

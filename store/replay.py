@@ -116,8 +116,12 @@ def _dispatch(state: dict[str, Any], action: str, at: datetime, detail: dict[str
     state.update(assignee=detail.get("assignee", UNKNOWN), dispatched_at=at, arrived_at=None)
 
 
+def _case_of(r: Any) -> int:
+    return r.case_id
+
+
 def _same(recorded: Any, stored: Any) -> bool:
-    if recorded is UNKNOWN:
+    if recorded is UNKNOWN or recorded == stored:
         return True
     if isinstance(recorded, datetime) and isinstance(stored, datetime):
         return recorded == stored
@@ -186,18 +190,24 @@ def _check_window(
         .order_by(e.case_id, e.seq)
     )
     cols = [CASES.c.id, *(CASES.c[f] for f in FIELDS)]
-    rows = conn.execute(select(*cols).where(CASES.c.id >= lo, CASES.c.id < hi).order_by(CASES.c.id))
-    recorded = {cid: list(group) for cid, group in groupby(entries, key=lambda r: r.case_id)}
+    rows = conn.execute(
+        select(*cols).where(CASES.c.id >= lo, CASES.c.id < hi).order_by(CASES.c.id)
+    ).all()
+    recorded = {cid: list(group) for cid, group in groupby(entries.all(), key=_case_of)}
     n = imp = 0
     for row in rows:
         n += 1
-        state, why = _replay(row.id, recorded.pop(row.id, []), ranges)
+        cid, stored = row[0], row[1:]
+        mine = recorded.pop(cid, ())
+        if len(mine) == 1 and mine[0].action in CREATED and tuple(stored) == FRESH:
+            continue  # the bulk of a store: ingested and never moved (as `_fresh` says)
+        state, why = _replay(cid, mine, ranges)
         if state is None:
-            return (row.id, "", why), n, imp
+            return (cid, "", why), n, imp
         imp += why == "imported"
-        for f in FIELDS:
-            if not _same(state[f], getattr(row, f)):
-                return (row.id, f, _differs(row.id, f, state[f], getattr(row, f))), n, imp
+        for f, value in zip(FIELDS, stored, strict=True):
+            if not _same(state[f], value):
+                return (cid, f, _differs(cid, f, state[f], value)), n, imp
     for cid in sorted(recorded):
         if any(r.action in CREATED for r in recorded[cid]):
             return (
@@ -213,6 +223,9 @@ def _differs(cid: int, f: str, recorded: Any, stored: Any) -> str:
         f"case {cid}: {f} is {_shown(stored)} in the cases table but "
         f"{_shown(recorded)} on the record"
     )
+
+
+FRESH = tuple(_fresh()[f] for f in FIELDS)
 
 
 def _replay(

@@ -351,7 +351,9 @@ def test_witness_job_writes_the_file_and_queues_the_robot(
     base = load_config(ROOT / "config.toml")
     witness = tmp_path / "w" / "witness.jsonl"
     witness.parent.mkdir()
-    rec = base.record.model_copy(update={"witness_file": str(witness)})
+    rec = base.record.model_copy(
+        update={"witness_file": str(witness), "witness_robot_interval": 3600}
+    )
     store = _store(env, base.model_copy(update={"record": rec}))
     ids = _life(store)
     state = WitnessState()
@@ -432,3 +434,46 @@ def test_torn_last_witness_line_is_skipped(tmp_path: Path) -> None:
     w.write_text('{"at":"x","se\n{"at":"x","seq":1,"mac":"ab"}\n')
     with pytest.raises(WitnessError, match="line 1"):
         list(read_anchors(w))
+
+
+def test_imported_history_replays_from_its_first_move(store: Store) -> None:
+    """`ingest --history` puts one `import` entry a batch on the record: an imported case's
+    first state is the history file's (not compared); what later moves change is."""
+    old = {**REC, "received_at": "2023-03-01T09:00:00+08:00"}
+    lines = [
+        json.dumps(
+            {
+                **old,
+                "external_id": "H1",
+                "status": "dispatched",
+                "assignee": "1-03",
+                "acknowledged_at": "2023-03-01T09:00:30+08:00",
+                "dispatched_at": "2023-03-01T09:02:00+08:00",
+            }
+        ),
+        json.dumps(
+            {
+                **old,
+                "external_id": "H2",
+                "status": "closed",
+                "acknowledged_at": "2023-03-01T09:00:30+08:00",
+                "dispatched_at": "2023-03-01T09:02:00+08:00",
+                "arrived_at": "2023-03-01T09:04:00+08:00",
+                "handled_at": "2023-03-01T10:00:00+08:00",
+                "closed_at": "2023-03-01T11:00:00+08:00",
+                "assignee": "1-03",
+            }
+        ),
+    ]
+    r = ingest(store, lines, origin="history", actor=store_sup(), history=True)
+    assert r.accepted == 2, r
+    with store.engine.connect() as c:
+        h1, _ = c.execute(text("SELECT id FROM cases ORDER BY id")).scalars()
+    c = check_cases(store.engine)
+    assert c.ok and c.imported == 2, c.reason
+    store.act(h1, "arrive", D01, now=T0)
+    assert check_cases(store.engine).ok
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE cases SET arrived_at = NULL WHERE id = :i"), {"i": h1})
+    c = check_cases(store.engine)
+    assert (c.case_id, c.field) == (h1, "arrived_at")
