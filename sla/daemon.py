@@ -48,6 +48,7 @@ ANCHOR_SECONDS = 60.0  # how often the record's head goes to the log (an outside
 ALARM_SECONDS = 5.0  # how often stuck notices are looked for (`[notices] alarm_after_minutes`)
 CALENDAR_SECONDS = 86400.0  # how often a calendar gap is logged again while it remains
 RISK_SECONDS = 60.0  # how often due risk-point checks are filed as cases (store/risk.py)
+REPORT_SECONDS = 60.0  # how often due meeting reports are looked for (sla/report_schedule.py)
 MIN_REARM = timedelta(milliseconds=50)
 
 
@@ -200,7 +201,8 @@ class _Daemon:
             try:
                 results = sweep(self.store, self.policy, now, batch=self.batch)
             except Exception as e:  # a failed sweep is retried by the next tick
-                self.log("error", "sweep_failed", error=f"{type(e).__name__}: {e}")
+                err = f"{type(e).__name__}: {e}"
+                self.log("error", "sweep_failed", error=err, start=now, end=self.clock())
                 return []
             done = self.clock()
             self.last_sweep = now
@@ -380,6 +382,20 @@ class _Daemon:
         if filed:
             self.log("info", "risk_checks_filed", cases=filed)
 
+    def report_job(self) -> None:
+        """Meeting reports that fell due, written and announced (sla/report_schedule.py)."""
+        from tafang.sla.report_schedule import write_due
+
+        if self.lost.is_set():
+            return
+        try:
+            written = write_due(self.store, self.clock())
+        except Exception as e:  # a full disk must not stop the daemon: say it
+            self.log("error", "report_failed", error=f"{type(e).__name__}: {e}")
+            return
+        for path in written:
+            self.log("info", "report_written", path=str(path))
+
     # running -------------------------------------------------------------------------------
     def run_once(self) -> None:
         self.sweep_once("catch_up")
@@ -412,6 +428,7 @@ class _Daemon:
         s.add_job(self.alarm_job, "interval", seconds=ALARM_SECONDS, id="alarm")
         s.add_job(self.calendar_job, "interval", seconds=CALENDAR_SECONDS, id="calendar")
         s.add_job(self.risk_job, "interval", seconds=RISK_SECONDS, id="risk")
+        s.add_job(self.report_job, "interval", seconds=REPORT_SECONDS, id="reports")
         if self.d.feeds:
             every = max(1.0, min(f.interval for f in self.d.feeds))
             s.add_job(self.poll_job, "interval", seconds=every, id="feeds")

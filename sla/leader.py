@@ -85,7 +85,7 @@ class Leadership:
         """Whether this daemon still holds the lock, asked of the server now (PostgreSQL);
         on a lost session the lock's connection is dropped and False returned."""
         if not self.postgres:
-            return self.lock.held
+            return True  # a flock (or an in-memory store) cannot vanish under its holder
         with self._guard:
             conn = self.lock._conn
             if conn is None:
