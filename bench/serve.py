@@ -43,6 +43,7 @@ TARGET_RATE = 200.0
 TARGET_P99_MS = 50.0
 DISPATCHER = Actor("d01", "bench")
 FEED = "feed:12345"
+BLOCK = 200  # cases per block of the mix (see `plan`)
 
 
 def seed(url: str, cases: int) -> tuple[list[tuple[int, str]], list[str]]:
@@ -88,26 +89,26 @@ def start_server(url: str, port: int, keys: dict[str, str]) -> subprocess.Popen[
 
 
 def plan(cases: list[tuple[int, str]], n: int) -> list[tuple[str, str, dict[str, Any], str]]:
-    """n requests: (caller, path, body, request id); retries reuse an earlier id."""
+    """n requests: (caller, path, body, request id). Cases go in blocks of BLOCK: all their
+    confirms, then all arrivals, then all handlings, so a case's next step is sent about a
+    second after the one before (an officer's app sends them in order, not at once)."""
     out: list[tuple[str, str, dict[str, Any], str]] = []
-    steps = ("confirm", "arrive", "handle")
-    i = 0
-    for cid, who in cases:
-        for step in steps:
-            if len(out) >= n:
-                return out
-            if len(out) % 10 == 9 and out:
-                out.append(out[-3])  # a retry of an earlier request: same id, same body
-            if len(out) % 50 == 49:
-                rec = {"source": "12345", "external_id": f"bench-{i}", "title": "推送"}
-                out.append((FEED, "/intake", rec, uuid.uuid4().hex))
-                i += 1
-            body: dict[str, Any] = {}
-            if step == "arrive":
-                body = {"lat": 30.29, "lon": 120.1, "at": time.time()}  # after every dispatch
-            elif step == "handle":
-                body = {"note": "已处置", "photos": ["https://oss.example/p.jpg"]}
-            out.append((who, f"/cases/{cid}/{step}", body, uuid.uuid4().hex))
+    pushed = 0
+    for b in range(0, len(cases), BLOCK):
+        for step in ("confirm", "arrive", "handle"):
+            for cid, who in cases[b : b + BLOCK]:
+                if len(out) % 10 == 9:
+                    out.append(out[-5])  # a retry of an earlier request: same id, same body
+                if len(out) % 50 == 49:
+                    rec = {"source": "12345", "external_id": f"bench-{pushed}", "title": "推送"}
+                    out.append((FEED, "/intake", rec, uuid.uuid4().hex))
+                    pushed += 1
+                body: dict[str, Any] = {}
+                if step == "arrive":  # reported now: after every dispatch of the seed
+                    body = {"lat": 30.29, "lon": 120.1, "at": time.time()}
+                elif step == "handle":
+                    body = {"note": "已处置", "photos": ["https://oss.example/p.jpg"]}
+                out.append((who, f"/cases/{cid}/{step}", body, uuid.uuid4().hex))
     return out[:n]
 
 
@@ -155,7 +156,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'serve.db'}"
         t = time.monotonic()
-        cases, officers = seed(url, n // 3 + 10)
+        cases, officers = seed(url, int(n * 0.8 / 3) + 10)
         print(f"seeded {len(cases)} dispatched cases in {time.monotonic() - t:.1f} s")
         keys = {o: f"bench-key-{o}" for o in officers} | {FEED: "bench-key-feed"}
         proc = start_server(url, free_port(), keys)
