@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from tafang.console.i18n import Strings
+from tafang.console.keymap import GESTURES
 from tafang.console.screens.confirm import relabel
 from tafang.store import inspections as ins
 from tafang.store.cases import Actor, Store
@@ -43,13 +44,21 @@ class BoardRead(Message):
         self.board = board
 
 
+def _ordered(plans: list[ins.PlanView]) -> list[ins.PlanView]:
+    """Open plans first, soonest first; then the rest, latest first."""
+    open_ = sorted((p for p in plans if p.status == "planned"), key=lambda p: p.window_from)
+    rest = sorted((p for p in plans if p.status != "planned"), key=lambda p: p.window_from)
+    return open_ + rest[::-1]
+
+
 def read_board(store: Store, plan_id: int | None, now: datetime) -> Board:
     """Plans, names, pending proposals, this year's rate, the chosen plan's items."""
     from tafang.store.enterprises import enterprises
 
     year = datetime(now.year, 1, 1, tzinfo=UTC)
     plans = ins.plans(store)
-    chosen = plan_id if plan_id is not None else (plans[0].id if plans else None)
+    first = _ordered(plans)[:1]
+    chosen = plan_id if plan_id is not None else (first[0].id if first else None)
     return Board(
         plans,
         {e.id: e.name for e in enterprises(store)},
@@ -72,6 +81,13 @@ class InspectionScreen(Screen[None]):
         Binding("2", "result('fail')", "Fails", id="inspection.fail"),
         Binding("3", "result('na')", "N/A", id="inspection.na"),
         Binding("c", "complete", "Visit done", id="inspection.complete"),
+    ]
+    # The dashboard's keys (moves, j, x, …) do nothing here: a case move from this screen
+    # would act on a case nobody sees, and `j` would open the screen again.
+    BINDINGS += [
+        Binding(g.key, "nothing", show=False, id=f"inspection.shadow.{name}")
+        for name, g in GESTURES.items()
+        if g.key not in {"a", "d", "n", "c", "question_mark"}
     ]
     KEY_WORDS: ClassVar[dict[str, str]] = {
         "inspection.back": "inspection.key.back",
@@ -106,7 +122,10 @@ class InspectionScreen(Screen[None]):
         t = self.t
         plans = self.query_one("#inspection-plans", DataTable)
         plans.add_columns(
-            "#", t("inspection.status"), t("inspection.window"), t("inspection.departments"),
+            "#",
+            t("inspection.status"),
+            t("inspection.window"),
+            t("inspection.departments"),
             t("inspection.enterprise"),
         )
         items = self.query_one("#inspection-items", DataTable)
@@ -124,8 +143,12 @@ class InspectionScreen(Screen[None]):
         r = b.rate
         rate = f"{r.rate:.0%}" if r.rate is not None else "–"
         line = self.t(
-            "inspection.rate_line", rate=rate, joint=r.joint, visits=r.visits,
-            target=f"{ins.TARGET:.0%}", xihu=f"{ins.XIHU_2024:.0%}",
+            "inspection.rate_line",
+            rate=rate,
+            joint=r.joint,
+            visits=r.visits,
+            target=f"{ins.TARGET:.0%}",
+            xihu=f"{ins.XIHU_2024:.0%}",
         )
         self.query_one("#inspection-rate", Static).update(
             f"{self.t('inspection.rate')}: {line} · {self.t('inspection.saved', n=r.merged)}"
@@ -150,7 +173,7 @@ class InspectionScreen(Screen[None]):
     def _fill_plans(self, b: Board) -> None:
         table = self.query_one("#inspection-plans", DataTable)
         table.clear()
-        for p in b.plans:
+        for p in _ordered(b.plans):
             state = self.t(f"inspection.state.{p.status}")
             if p.merged_into:
                 state += f" → {p.merged_into}"
@@ -165,8 +188,11 @@ class InspectionScreen(Screen[None]):
         table.clear()
         for it in b.items:
             table.add_row(
-                str(it.id), self.t(f"agency.{it.department}"),
-                self.t(f"inspection.outcome.{it.result}"), safe(it.text), key=str(it.id),
+                str(it.id),
+                self.t(f"agency.{it.department}"),
+                self.t(f"inspection.outcome.{it.result}"),
+                safe(it.text),
+                key=str(it.id),
             )
 
     def on_data_table_row_highlighted(self, m: DataTable.RowHighlighted) -> None:
@@ -226,9 +252,17 @@ class InspectionScreen(Screen[None]):
         if e is None:
             raise NotFound(f"no enterprise {form['enterprise']!r} in the register")
         ins.create_plan(
-            self.store, e.id, departments=form["departments"], items=form["items"],
-            first=form["first"], last=form["last"], actor=self.actor,
+            self.store,
+            e.id,
+            departments=form["departments"],
+            items=form["items"],
+            first=form["first"],
+            last=form["last"],
+            actor=self.actor,
         )
+
+    def action_nothing(self) -> None:
+        """A dashboard key pressed here."""
 
     def action_close(self) -> None:
         self.app.pop_screen()
