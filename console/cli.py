@@ -247,7 +247,8 @@ def _admin_commands(sub: Any) -> None:
     )
     gr.add_argument("login", help="the operator's database role, as in [[operators]] login")
     gr.add_argument(
-        "role", choices=["viewer", "dispatcher", "supervisor", "checker", "admin", "daemon"]
+        "role",
+        choices=["viewer", "dispatcher", "supervisor", "checker", "admin", "daemon", "field"],
     )
 
     cf = sub.add_parser("config", help="the deployment")
@@ -719,14 +720,14 @@ def cmd_daemon(args: argparse.Namespace) -> int:
 
 def _day(value: str | None, flag: str) -> Any:
     """A YYYY-MM-DD option as a date (None stays None), or a usage error naming it."""
-    from datetime import date
+    from tafang.console.days import parse_day
 
     if value is None:
         return None
     try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise UsageError(f"{flag} must be YYYY-MM-DD, not {value!r}") from None
+        return parse_day(value)
+    except ValueError as e:
+        raise UsageError(f"{flag}: {e}") from None
 
 
 def cmd_report(args: argparse.Namespace) -> int:

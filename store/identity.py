@@ -89,7 +89,10 @@ def resolve(
     return Identity(login, op.code, op.role, via)
 
 
-GRANTABLE = ("viewer", "dispatcher", "supervisor", "checker", "admin", "daemon")
+GRANTABLE = ("viewer", "dispatcher", "supervisor", "checker", "admin", "daemon", "field")
+SERVICES = ("daemon", "field")
+"""Logins of a service, not a person: the daemon's, and `tafang serve`'s (tafang_field,
+migration 0006: writes as the officers its callers' keys authenticated). No roster entry."""
 
 
 def _quoted(name: str) -> str:
@@ -108,7 +111,7 @@ def grant(engine: Engine, d: Deployment, login: str, role: str) -> str:
     if not login.strip() or login.startswith(("pg_", "tafang_")):
         raise Refused(f"{login!r} cannot be an operator's login")
     op = d.operator_for_login(login)
-    if role != "daemon" and op is None:
+    if role not in SERVICES and op is None:
         raise Refused(
             f'login {login!r} is not on the roster: add `[[operators]] login = "{login}"` '
             "(code, name, role) to config.toml first",
@@ -117,7 +120,7 @@ def grant(engine: Engine, d: Deployment, login: str, role: str) -> str:
         )
     if op is not None and role != op.role:
         raise Refused(f"the roster makes {login!r} a {op.role}, not a {role}: edit config.toml")
-    operator = op.code if op else "daemon"
+    operator = op.code if op else role
     q = _quoted(login)
     with engine.begin() as conn:
         create = f"CREATE ROLE {q} LOGIN"
