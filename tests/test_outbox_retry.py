@@ -197,3 +197,31 @@ def test_a_receiver_that_hangs_then_comes_back_gets_every_notice(
         if {r.status for r in rows(store).values()} == {"sent"}:
             break
     assert {r.status for r in rows(store).values()} == {"sent"}
+
+
+def test_migration_0009_puts_dead_notices_back_and_downgrades(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Notices an older version left `dead` are due again after the upgrade."""
+    from alembic import command
+    from sqlalchemy import create_engine, text
+    from tafang.store.db import alembic_config
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    cfg = alembic_config(engine)
+    command.upgrade(cfg, "0008")
+    with engine.begin() as c:
+        c.execute(
+            text(
+                "INSERT INTO outbox (key, contact, payload, status, attempts, next_attempt_at,"
+                " last_error, created_at) VALUES ('old', 'grid', '{}', 'dead', 8,"
+                " '2026-01-01 00:00:00', 'HTTP 500', '2026-01-01 00:00:00')"
+            )
+        )
+    command.upgrade(cfg, "0009")
+    with engine.connect() as c:
+        row = c.execute(text("SELECT status, given_up_at FROM outbox")).one()
+    assert (row.status, row.given_up_at) == ("pending", None)
+    command.downgrade(cfg, "0008")
+    with engine.connect() as c:
+        cols = [r[1] for r in c.execute(text("PRAGMA table_info(outbox)"))]
+    assert "given_up_at" not in cols
+    engine.dispose()
