@@ -68,14 +68,15 @@ from tafang.console.shift import (
     per_hour,
     person,
     rate,
-    shift_of,
     sparkline,
 )
+from tafang.console.shift_actions import ShiftActions
 from tafang.console.view_model import ViewModel, daemon_text
 from tafang.store.cases import Actor, Conflict, Refused, Store
 from tafang.store.config import Deployment
 from tafang.store.moves import MOVES, allowed, refusal_for
 from tafang.store.queries import compliance_by_stage, day_flow
+from tafang.store.roster import slot_at
 from tafang.store.views import CaseView
 from tafang.widgets.event_queue import EventQueue
 from tafang.widgets.grid_map import GridMap
@@ -212,7 +213,7 @@ def _bindings() -> list[Binding]:
     return out
 
 
-class TafangApp(App[None]):
+class TafangApp(ShiftActions, App[None]):
     """The console. `now` is injectable so tests and snapshots see a frozen clock."""
 
     CSS_PATH = "tafang.tcss"
@@ -348,6 +349,7 @@ class TafangApp(App[None]):
         if self.d.ui.keymap:  # a deployment's own keys, by binding id (tafang.ack …)
             self.set_keymap(dict(self.d.ui.keymap))
         self._refresh_header()
+        self.voice_start()
         self._poll()
         self.set_interval(self.tick_seconds, self._tick)
         self.set_timer(self.figures_after, self._day_figures)
@@ -388,6 +390,7 @@ class TafangApp(App[None]):
 
     def on_store_changed(self, m: StoreChanged) -> None:
         now = self.now()
+        self.announce_new(m.cases)  # before the state knows them: new critical cases
         self.state.advance(now)
         changed = self.state.apply(m.cases, now)
         officers = list(m.officers)
@@ -529,8 +532,9 @@ class TafangApp(App[None]):
     def _header_shift(self, h: Text, now: datetime) -> None:
         """Shift and its hours, then the role from the roster and the operator's name."""
         t = self.t
-        key, hours = shift_of(now.astimezone(self.tz))
-        h.append(f"  {t(f'shift.{key}')} {hours}")
+        slot = slot_at(self.d, now)  # the roster's shift ([[shifts]] in config)
+        name = t.known(f"shift.{slot.shift.code}", t.pick(slot.shift.name, slot.shift.name_en))
+        h.append(f"  {name} {slot.hours}")
         role = t(f"role.{self.role}") if self.role else t("shift.off_roster")
         h.append(f"  {role} ", style="bold")
         h.append(safe(self.operator_name))
@@ -600,7 +604,8 @@ class TafangApp(App[None]):
 
     def _ring(self, newly: Collection[int]) -> None:
         """Bell on breach per config, unless muted; three rings when a critical case is among
-        the newly breached."""
+        the newly breached. The spoken alarm says them too (same mute)."""
+        self.announce_breaches(newly)
         now = self.now()
         if not self.d.ui.bell_on_breach or (self.muted_until and now < self.muted_until):
             return
@@ -955,7 +960,7 @@ class TafangApp(App[None]):
         self.vm.risk_points = counts_by_grid(self.store)
 
     def _show_risk_layer(self, markers: dict[str, str]) -> None:
-        self.dash.query_one("#map", GridMap).set_markers(markers)
+        self.dash.query_one("#map", GridMap).set_markers(markers, self.t("risk.layer_on"))
         self.notify(self.t("risk.layer_on"))
 
     def action_help(self) -> None:

@@ -139,6 +139,7 @@ class GridMap(ScrollView, can_focus=True):
         self._states: dict[str, CellState] = {}
         self._marked: str | None = None
         self._markers: dict[str, str] | None = None  # a layer: per-cell marker text
+        self._layer_legend = ""
         first = min(self.cells, key=lambda c: (c.row, c.col), default=None)
         self._cursor: str | None = first.code if first else None
 
@@ -158,10 +159,11 @@ class GridMap(ScrollView, can_focus=True):
         self._states = dict(states)
         self.refresh()
 
-    def set_markers(self, markers: Mapping[str, str] | None) -> None:
-        """Show a layer: each named cell's marker (e.g. "▲3") in place of its case count;
-        None hides the layer (the counts show again)."""
+    def set_markers(self, markers: Mapping[str, str] | None, legend: str = "") -> None:
+        """Show a layer: each named cell's marker (e.g. "3") in place of its case count,
+        `legend` in place of the map's; None hides the layer (the counts show again)."""
         self._markers = dict(markers) if markers is not None else None
+        self._layer_legend = legend if markers is not None else ""
         self.refresh()
 
     @property
@@ -346,7 +348,8 @@ class GridMap(ScrollView, can_focus=True):
 
     def _legend_line(self, base: Style) -> Strip:
         """What the digits, `•` and the colours mean (colours named by the SLA words)."""
-        segments = [Segment(safe(self.words.map_legend) + "  ", base + self._style("info"))]
+        legend = self._layer_legend or self.words.map_legend
+        segments = [Segment(safe(legend) + "  ", base + self._style("info"))]
         for state in ("ok", "at_risk", "breached"):
             segments.append(
                 Segment(
