@@ -465,6 +465,25 @@ class Record(_Model):
     witness_robot_interval: float = Field(default=0, ge=0, le=7 * 86400)
 
 
+_CLOCK = r"([01]\d|2[0-3]):[0-5]\d"
+
+
+class Reports(_Model):
+    """Meeting reports the daemon writes (sla/report_schedule.py) into `folder` (relative
+    to the daemon's working directory) and announces to the `announce` contact level ("":
+    nobody). `daily` "HH:MM" (the day before), `weekly` "mon HH:MM" (the week before),
+    `monthly` "D HH:MM" (the month before), local time; "" turns one off."""
+
+    folder: str = "reports"
+    daily: str = Field(default="08:30", pattern=rf"^({_CLOCK})?$")
+    weekly: str = Field(
+        default="mon 08:30", pattern=rf"^((mon|tue|wed|thu|fri|sat|sun) {_CLOCK})?$"
+    )
+    monthly: str = Field(default="1 08:30", pattern=rf"^(([1-9]|1\d|2[0-8]) {_CLOCK})?$")
+    formats: list[Literal["html", "md", "csv", "json"]] = ["html", "md", "csv", "json"]
+    announce: Literal["", "grid", "enforcement", "emergency", "risk", "centre"] = "centre"
+
+
 class Deployment(_Model):
     name: str
     timezone: str = "Asia/Shanghai"
@@ -484,6 +503,7 @@ class Deployment(_Model):
     intake: Intake = Intake()
     ui: Ui = Ui()
     record: Record = Record()
+    reports: Reports = Reports()
     shifts: list[Shift] = []
     voice: Voice = Voice()
 

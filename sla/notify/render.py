@@ -123,6 +123,8 @@ def render_text(ev: dict[str, Any], names: Names, contact: Contact) -> str:
 
     if ev.get("kind") in KINDS:
         return render_told(ev, names, contact)
+    if ev.get("kind") == "meeting_report":  # sla/report_schedule.py
+        return f"【会商报告】{one_line(ev.get('title'), 80)}\n文件：{one_line(ev.get('path'), 200)}"
     lines = [_headline(ev)]
     lines.append(f"升级至：{names.level(ev)}（{one_line(contact.name, 40)}）")
     if ev.get("circle"):
