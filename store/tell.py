@@ -40,15 +40,20 @@ def officer_notice(
     level: int | None = None,
 ) -> tuple[str, dict[str, Any]] | None:
     """(contact, event) telling the officer holding `case` (as it is after `action`), or
-    None when no officer holds it or their squad has no robot."""
-    if action not in TOLD or case.get("assignee_kind") != "officer":
+    None when no officer holds it or their squad has no robot. A request for support goes
+    to the requesting officer's squad with its leaders (role leader) @-mentioned."""
+    if action not in TOLD:
         return None
-    found = d.officers_by_code.get(case.get("assignee") or "")
+    support = action == "support"
+    if not support and case.get("assignee_kind") != "officer":
+        return None
+    found = d.officers_by_code.get(by if support else case.get("assignee") or "")
     if found is None:
         return None
     squad, officer = found
     if squad.robot is None:
         return None
+    told = [o for o in squad.officers if o.role == "leader"] if support else [officer]
     dues = list(running_dues(case, case.get("status") or "new"))
     clock, due = min(dues, key=lambda cd: cd[1]) if dues else (None, None)
     event = {
@@ -62,7 +67,7 @@ def officer_notice(
         "status": case.get("status"),
         "officer": officer.code,
         "officer_name": officer.name,
-        "mention": [officer.mobile] if officer.mobile else [],
+        "mention": [o.mobile for o in told if o.mobile],
         "deadline_clock": clock,
         "due_at": due,
         "by": by,

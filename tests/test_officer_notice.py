@@ -23,6 +23,7 @@ CHECKER = Actor("c01", "test")
 GRID = "33010600700801"  # N1-01, enforcement circle E-N1
 MOBILE_103 = "13800000103"
 MOBILE_201 = "13900000201"
+MOBILE_LEADER = "13800000101"  # 1-01, the leader of squad 1
 
 
 def deployment(base: Deployment, url: str) -> Deployment:
@@ -31,6 +32,7 @@ def deployment(base: Deployment, url: str) -> Deployment:
     sq1["robot"] = {"name": "一中队群", "url": f"{url}/sq1", "format": "dingtalk"}
     sq2["robot"] = {"name": "二中队群", "url": f"{url}/sq2", "format": "wecom", "key_env": "T_SQ2"}
     next(o for o in sq1["officers"] if o["code"] == "1-03")["mobile"] = MOBILE_103
+    next(o for o in sq1["officers"] if o["code"] == "1-01")["mobile"] = MOBILE_LEADER
     sq2["officers"][0]["mobile"] = MOBILE_201
     data["contacts"] = [
         {"level": "enforcement", "name": "执法圈值班", "url": f"{url}/enf"},
@@ -124,3 +126,16 @@ def test_a_squad_without_robot_is_not_queued(db_url: str, gudang: Deployment) ->
     with engine.connect() as conn:
         assert conn.execute(select(Outbox.__table__.c.id)).all() == []
     engine.dispose()
+
+
+def test_a_request_for_support_tells_the_squad_and_its_leader(
+    told: tuple[Store, Deployment], httpserver: HTTPServer
+) -> None:
+    store, d = told
+    c = store.create({"title": "群体聚集", "grid": GRID}, DISPATCHER)
+    store.act(c.id, "dispatch", DISPATCHER, to="sq1")
+    store.act(c.id, "support", Actor("1-03", "app", field=True), reason="人手不足")
+    deliver(store, d, httpserver)
+    [msg] = received(httpserver, "/sq1")
+    assert msg["at"]["atMobiles"] == [MOBILE_LEADER]
+    assert "【请求支援】" in msg["text"]["content"] and "1-03" in msg["text"]["content"]
