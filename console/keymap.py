@@ -51,6 +51,9 @@ UI_KEYS: dict[str, Gesture] = {
     "command": Gesture("colon", show=False),
     "help": Gesture("question_mark"),
     "mute": Gesture("z", show=False),
+    "duty": Gesture("b", show=False),  # the squad panel's officer: on duty ↔ break (休息)
+    "duty_off": Gesture("B", show=False),  # the squad panel's officer: off duty ↔ on duty
+    "handover": Gesture("t", show=False),  # the roster and the handover (交接班)
     "inspections": Gesture("j", show=False),  # joint inspections (联合检查)
     "risk_layer": Gesture("x", show=False),  # the map's risk-point layer on/off
 }

@@ -567,7 +567,7 @@ def officers() -> list[OfficerRow]:
         ("G101", "王建国", "Z1", "一中队", "综合执法", "available", "空闲", None),
         ("G102", "李明", "Z1", "一中队", "公安", "en_route", "出警", 1043),
         ("G103", "[b]赵", "Z1", "一中队", "交警", "on_scene", "处置中", 1044),
-        ("G201", "陈静", "Z2", "二中队", "市场监管", "off_duty", "休息", None),
+        ("G201", "陈静", "Z2", "二中队", "市场监管", "off_duty", "下班", None),
     ]
     return [
         OfficerRow(code, name, sq, sqn, agency, "基础组", st, label, case, since, 0)
@@ -584,9 +584,9 @@ async def test_squad_panel_shows_squads_statuses_and_partners() -> None:
         text = [s.text for s in lines(panel)]
         joined = "\n".join(text)
         assert ZH.column("since") in text[0] and ZH.column("agency") in text[0]  # headings
-        assert "一中队" in text[1] and "空闲 1 · 出警 1 · 处置中 1 · 休息 0" in text[1]
+        assert "一中队" in text[1] and "空闲 1 · 出警 1 · 处置中 1 · 下班 0" in text[1]
         assert "#1043" in joined and "12m" in joined and "[b]赵" in joined
-        assert "二中队" in joined and "休息 1" in joined
+        assert "二中队" in joined and "下班 1" in joined
         assert "美团单车" in joined and "今日处置 12" in joined
         en_route = panel.get_component_rich_style("squad-panel--en_route", partial=True)
         li = next(s for s in lines(panel) if "G102" in s.text)

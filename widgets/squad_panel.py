@@ -25,6 +25,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 STATUSES = ("available", "en_route", "on_scene", "off_duty", "on_break")
+OPTIONAL = frozenset({"on_break"})
+"""Counted in a squad's line only when someone is (a break is short and rare)."""
 
 
 def since_text(since: datetime, now: datetime) -> str:
@@ -196,7 +198,11 @@ class SquadPanel(ScrollView, can_focus=True):
         agency_w = self._agency_width()
         for squad, members in squads.items():
             counts = {s: sum(1 for o in members if o.status == s) for s in STATUSES}
-            summary = " · ".join(f"{words.officer_count(s)} {counts[s]}" for s in STATUSES)
+            summary = " · ".join(
+                f"{words.officer_count(s)} {counts[s]}"
+                for s in STATUSES
+                if counts[s] or s not in OPTIONAL
+            )
             text = fit(f"{safe(names[squad])}  {summary}", width, sanitize=False)
             lines.append(_Line("squad", ((text, "squad"),)))
             for o in members:

@@ -34,30 +34,39 @@ def _t() -> sa.types.TypeEngine:
 
 
 def upgrade() -> None:
-    op.add_column("officers", sa.Column("duty", _s(16), nullable=False, server_default="on_duty"))
-    op.add_column("officers", sa.Column("duty_since", _t(), nullable=True))
+    """Idempotent: a store whose recorded revision is behind its schema migrates again."""
+    have = sa.inspect(op.get_bind())
+    columns = {c["name"] for c in have.get_columns("officers")}
+    if "duty" not in columns:
+        op.add_column(
+            "officers", sa.Column("duty", _s(16), nullable=False, server_default="on_duty")
+        )
+    if "duty_since" not in columns:
+        op.add_column("officers", sa.Column("duty_since", _t(), nullable=True))
     op.execute(
         "UPDATE officers SET duty = 'off_duty', duty_since = status_since, "
         "status = 'available' WHERE status = 'off_duty'"
     )
-    op.create_table(
-        "handover_notes",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("handover", _s(40), nullable=False),
-        sa.Column("at", _t(), nullable=False),
-        sa.Column("by", _s(32), nullable=False),
-        sa.Column("text", sa.Text(), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
-    )
-    op.create_index("ix_handover_notes_handover", "handover_notes", ["handover"])
-    op.create_table(
-        "handover_acks",
-        sa.Column("handover", _s(40), nullable=False),
-        sa.Column("at", _t(), nullable=False),
-        sa.Column("by", _s(32), nullable=False),
-        sa.Column("leader", _s(32), nullable=False),
-        sa.PrimaryKeyConstraint("handover"),
-    )
+    if not have.has_table("handover_notes"):
+        op.create_table(
+            "handover_notes",
+            sa.Column("id", sa.Integer(), nullable=False),
+            sa.Column("handover", _s(40), nullable=False),
+            sa.Column("at", _t(), nullable=False),
+            sa.Column("by", _s(32), nullable=False),
+            sa.Column("text", sa.Text(), nullable=False),
+            sa.PrimaryKeyConstraint("id"),
+        )
+        op.create_index("ix_handover_notes_handover", "handover_notes", ["handover"])
+    if not have.has_table("handover_acks"):
+        op.create_table(
+            "handover_acks",
+            sa.Column("handover", _s(40), nullable=False),
+            sa.Column("at", _t(), nullable=False),
+            sa.Column("by", _s(32), nullable=False),
+            sa.Column("leader", _s(32), nullable=False),
+            sa.PrimaryKeyConstraint("handover"),
+        )
     if op.get_bind().dialect.name == "postgresql":
         op.execute(f"GRANT SELECT ON handover_notes, handover_acks TO {GROUPS}, tafang_daemon")
         op.execute(f"GRANT INSERT ON handover_notes, handover_acks TO {WRITERS}")
