@@ -1,5 +1,6 @@
 """Issue 15: what kept a sweep from being on time — the collector's full pass over the
-start-up heap (the daemon freezes it once running), and a storm's per-case statements (one
+start-up heap (the daemon freezes it once running), the WAL checkpoint inside a sweep's
+commit (the daemon checkpoints between deadlines), and a storm's per-case statements (one
 multi-row insert a batch now). Behaviour only: no timings asserted."""
 
 from __future__ import annotations
@@ -9,14 +10,15 @@ import io
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 from tafang.sla.daemon import run_daemon
 from tafang.sla.escalate import sweep
-from tafang.sla.pauses import freeze_heap
+from tafang.sla.pauses import CHECKPOINT_CLEAR, CheckpointPacer, freeze_heap
+from tafang.store.checkpoint import checkpoint, own_checkpoints
 from tafang.store.escalation import outbox_key
 from tafang.store.models import Escalation
 
@@ -99,5 +101,59 @@ def test_a_storm_in_one_batch_escalates_each_case_once_with_one_notice(db_url: s
         with store.read_engine.connect() as conn:
             levels = conn.execute(text("SELECT DISTINCT escalation_level FROM cases")).scalars()
             assert set(levels) == {1}
+    finally:
+        store.engine.dispose()
+
+
+# ---- the checkpoint: out of the sweep's commit, between deadlines ------------------------
+class FakeClock:
+    """An injected clock: `now` moves only when the test says."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_the_checkpoint_waits_for_a_near_deadline_but_not_for_ever() -> None:
+    clock = FakeClock(T0)
+    ran: list[datetime] = []
+    pacer = CheckpointPacer(lambda: ran.append(clock.now), clock, max_skips=2)
+    assert pacer(None) is True  # nothing armed: now
+    assert pacer(T0 + timedelta(seconds=5)) is True  # the deadline is far
+    near = T0 + CHECKPOINT_CLEAR / 2
+    assert pacer(near) is False and pacer(near) is False  # put off twice …
+    assert pacer(near) is True  # … then taken anyway: the log must not grow without end
+    assert pacer(T0 - timedelta(seconds=1)) is False  # an overdue deadline is near too
+    clock.now = T0 + timedelta(seconds=10)
+    assert pacer(T0 + timedelta(seconds=11)) is True
+    assert len(ran) == 4 and pacer.skipped == 0
+
+
+def test_a_daemon_engine_commits_without_checkpointing_and_checkpoints_on_demand(
+    tmp_path: Any,
+) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 't.db'}")
+    try:
+        assert own_checkpoints(store.engine) is True
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+        bulk_cases(store, 300, T0)  # commits: the log grows, nothing copied back
+        done = checkpoint(store.engine)
+        assert done is not None and not done.busy
+        assert done.log_frames > 0 and done.copied == done.log_frames
+        assert own_checkpoints(store.engine) is True  # twice: one listener, same setting
+        with store.read_engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+    finally:
+        store.engine.dispose()
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_postgresql_checkpoints_in_the_server(db_url: str) -> None:
+    store = open_store(db_url)
+    try:
+        assert own_checkpoints(store.engine) is False and checkpoint(store.engine) is None
     finally:
         store.engine.dispose()
