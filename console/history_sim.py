@@ -134,6 +134,7 @@ class HistorySim:
             reworks=int(rng.random() < 0.04),
             extensions=int(rng.random() < 0.02),
             supervisions=int(rng.random() < 0.01),
+            escalation_level=int(late and rng.random() < 0.5),  # a late stage went up a level
         )
 
 
