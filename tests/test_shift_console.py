@@ -227,3 +227,27 @@ def test_voice_config_defaults_to_espeak_mandarin_and_off(gudang: Deployment) ->
     assert gudang.voice.enabled is False
     assert gudang.voice.command[:3] == ["espeak-ng", "-v", "cmn"]
     assert timedelta(seconds=gudang.voice.min_interval) >= timedelta(seconds=5)
+
+
+async def test_a_breach_is_said_with_how_late(
+    store: Store, gudang: Deployment, speaker: tuple[Path, Path]
+) -> None:
+    """The console's tick finds the breach (frozen clock moved on): the sentence says where,
+    what and how late, e.g. 北一综合执法圈 N1-03，路面塌陷，已超时两分钟."""
+    script, out = speaker
+    d = gudang.model_copy(
+        update={"voice": Voice(enabled=True, command=[str(script)], min_interval=0)}
+    )
+    cid = new_case(store, d, category="0402", grid=d.grids_by_label["N1-03"].code)
+    due = store.get(cid).respond_due
+    clock = [due - timedelta(seconds=5)]
+    app = TafangApp(
+        store, d, operator="d01", terminal="t-1", lang="zh", now=lambda: clock[0], tick_seconds=0.05
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.loaded and cid in app.state.cases)
+        await pilot.pause(0.1)
+        assert said(out) == []
+        clock[0] = due + timedelta(minutes=2, seconds=10)
+        await until(pilot, lambda: said(out), timeout=10)
+        assert said(out) == ["北一综合执法圈 N1-03，路面塌陷，已超时两分钟"]
