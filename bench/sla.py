@@ -205,12 +205,15 @@ class DaemonProcess:
     ) -> None:
         self.log_path = workdir / f"daemon-{run}.log"
         self.trace_path = workdir / f"trace-{run}.jsonl" if trace else None
-        entry = [str(ROOT / "bench" / "sla_probe.py")] if trace else ["-m", "tafang"]
+        probe = trace or code == "undo"  # --undo: the probe undoes issue 15's fixes
+        entry = [str(ROOT / "bench" / "sla_probe.py")] if probe else ["-m", "tafang"]
         argv = [sys.executable, *entry, "--config", str(CONFIG), "--db", t.url, "daemon"]
         if wrap:  # e.g. strace: "{run}" in it becomes the run's name
             argv = [*wrap.replace("{run}", run).split(), *argv]
         env = dict(os.environ)
-        if code:  # another copy of the code (--versus): its `tafang` package first
+        if code == "undo":
+            env["TAFANG_PROBE_UNDO"] = "1"
+        elif code:  # another copy of the code (--versus): its `tafang` package first
             env["PYTHONPATH"] = code
         if self.trace_path:
             env["TAFANG_TRACE"] = str(self.trace_path)
@@ -327,7 +330,7 @@ def lateness(rows: list[tuple[int, datetime, datetime]], sweeps: dict[int, float
 def one_run(
     store: Store, t: Target, a: argparse.Namespace, i: int, work: Path, code: str = ""
 ) -> Run:
-    label = "versus" if code else "this tree"
+    label = {"": "this tree", "undo": "fixes undone"}.get(code, "versus")
     print(f"run {i} ({label}): {load()}", flush=True)
     commit = sqlite_commit(directory=work) if t.kind == "sqlite" else pg_commit(t.dsn)
     run = Run(label, load(), scheduler_lateness(a.base_jobs, a.base_seconds), commit)
@@ -444,6 +447,12 @@ def parse() -> argparse.Namespace:
         "trace=fsync,fdatasync -o /tmp/st-{run}.txt' ({run}: the run's name)",
     )
     ap.add_argument(
+        "--undo",
+        action="store_true",
+        help="each run runs the daemon with issue 15's fixes undone first (bench/sla_probe.py), "
+        "then this tree's: before and after under the same load",
+    )
+    ap.add_argument(
         "--versus",
         metavar="DIR",
         help="a directory holding another copy of the `tafang` package (e.g. the code before a "
@@ -473,12 +482,14 @@ def main() -> int:
         store = Store(make_engine(t.url), d, clocks=Policy(d))
         runs: list[Run] = []
         for i in range(1, a.runs + 1):
-            if a.versus:
-                runs.append(one_run(store, t, a, i, work, str(Path(a.versus).resolve())))
+            if a.versus or a.undo:
+                other = "undo" if a.undo else str(Path(a.versus).resolve())
+                runs.append(one_run(store, t, a, i, work, other))
                 print_run(i, runs[-1])
             runs.append(one_run(store, t, a, i, work))
             print_run(i, runs[-1])
         print_worst(runs, "versus")
+        print_worst(runs, "fixes undone")
         print_worst(runs, "this tree")
         idle_sweeps(store, a.idle_runs, runs[-1].commit)
         store.engine.dispose()

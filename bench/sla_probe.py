@@ -12,6 +12,12 @@ Each line of FILE is JSON: {"k": kind, "t": wall-clock start (UNIX s), "ms": dur
   select  the due rows read;  apply  planned and written;  commit  the DBAPI commit
   commit  (outside a sweep) any other commit: heartbeat, outbox, tick; `thread` names it
   rearm   the sweep re-armed at `at`
+  hold    a write transaction (any thread): from its BEGIN IMMEDIATE (or FOR UPDATE of the
+          head) acquired to its commit's end: who held the lock a sweep waited for
+
+TAFANG_PROBE_UNDO=1 undoes issue 15's fixes in this process, for a before/after under the same
+load (bench/sla.py --undo): the sweep's per-case inserts (store/escalation.py as of UNDO_REV,
+read with git), SQLite's own checkpoints in commits, no frozen heap.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+UNDO_REV = "b37607e0af818a82394a0f7195571d70866e6a45~1"  # the commit before the fixes
 TRACE: list[dict[str, Any]] = []
 _local = threading.local()
 
@@ -67,13 +74,40 @@ def timed(kind: str, fn: Any, *, always: bool = False) -> Any:
     return wrapper
 
 
+def _hold_probe() -> None:
+    """Write transactions: when the lock was acquired (the BEGIN IMMEDIATE returned) and
+    held until the commit ended, per thread."""
+    from sqlalchemy import Engine, event
+
+    def after(conn: Any, _cur: Any, statement: str, *_a: Any) -> None:
+        if statement.startswith("BEGIN IMMEDIATE") or "FOR UPDATE" in statement:
+            if getattr(_local, "held", None) is None:
+                _local.held = (time.time(), time.perf_counter())
+
+    event.listen(Engine, "after_cursor_execute", after)
+
+
 def install() -> None:
     from sqlalchemy.engine.default import DefaultDialect
     from tafang.sla import daemon
     from tafang.store import cases, escalation
 
     _gc_probe()
-    DefaultDialect.do_commit = timed("commit", DefaultDialect.do_commit, always=True)  # type: ignore[method-assign]
+    _hold_probe()
+    commit = timed("commit", DefaultDialect.do_commit, always=True)
+
+    def do_commit(self: Any, dbapi_conn: Any) -> None:
+        try:
+            commit(self, dbapi_conn)
+        finally:
+            held = getattr(_local, "held", None)
+            _local.held = None
+            if held is not None:
+                ms = (time.perf_counter() - held[1]) * 1000
+                who = getattr(_local, "job", None) or threading.current_thread().name
+                note("hold", held[0], ms, thread=who, sweep=getattr(_local, "sweep", False))
+
+    DefaultDialect.do_commit = do_commit  # type: ignore[method-assign]
     escalation._select_due = timed("select", escalation._select_due)
     escalation._apply = timed("apply", escalation._apply)
 
@@ -127,6 +161,42 @@ def install() -> None:
             note("rearm", time.time(), 0.0, at=self._armed.timestamp())
 
     daemon._Daemon.rearm = rearm  # type: ignore[method-assign]
+    for name in dir(daemon._Daemon):  # each job names the thread it runs in, for `hold`
+        if name.endswith("_job") or name in ("heartbeat", "tick"):
+            setattr(daemon._Daemon, name, _named(name, getattr(daemon._Daemon, name)))
+
+
+def _named(name: str, fn: Any) -> Any:
+    def wrapper(*a: Any, **kw: Any) -> Any:
+        _local.job = name
+        try:
+            return fn(*a, **kw)
+        finally:
+            _local.job = None
+
+    return wrapper
+
+
+def undo_fixes() -> None:
+    """The daemon as it was before issue 15's fixes (the rest of the tree as it is)."""
+    import importlib.util
+    import subprocess
+
+    src = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{UNDO_REV}:store/escalation.py"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    spec = importlib.util.spec_from_loader("tafang.store.escalation", loader=None)
+    assert spec is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["tafang.store.escalation"] = mod
+    exec(compile(src, "escalation_before_issue15.py", "exec"), mod.__dict__)
+    from tafang.sla import daemon
+
+    daemon.freeze_heap = lambda: 0  # type: ignore[attr-defined]
+    daemon.own_checkpoints = lambda engine: False  # type: ignore[attr-defined]
 
 
 def dump() -> None:
@@ -138,6 +208,8 @@ def dump() -> None:
 
 
 if __name__ == "__main__":
+    if os.environ.get("TAFANG_PROBE_UNDO"):
+        undo_fixes()
     install()
     atexit.register(dump)
     from tafang.console.cli import main

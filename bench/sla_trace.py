@@ -58,6 +58,9 @@ def _one(trace: list[dict[str, Any]], cid: int, due: datetime, fired: datetime, 
     gcs = _overlaps(trace, ("gc",), *window)
     if gcs:
         parts.append("gc " + ", ".join(f"gen{e['gen']} {e['ms']:.1f} ms" for e in gcs))
+    holds = [e for e in _overlaps(trace, ("hold",), *window) if not e.get("sweep") and e["ms"] > 2]
+    if holds:
+        parts.append("lock held by " + ", ".join(f"{e['thread']} {e['ms']:.1f} ms" for e in holds))
     others = [e for e in _overlaps(trace, ("commit_other",), *window) if e["ms"] > 2]
     if others:
         parts.append(
@@ -77,6 +80,8 @@ def explain(
     trace = _load(path)
     if not trace:
         return [f"no trace in {path}"]
+    jobs = [e["t"] for e in trace if e["k"] == "job"]
+    running = min(jobs) if jobs else 0.0  # the start-up's own collections are not a stall
     by_fired = {f: sweeps[c] for c, _d, f in spread + storm if c in sweeps}
     late = sorted(
         ((f - d).total_seconds() * 1000 + by_fired.get(f, 0.0), c, d, f) for c, d, f in spread
@@ -85,11 +90,16 @@ def explain(
     commits = sorted(
         (e for e in trace if e["k"] in ("commit", "commit_other")), key=lambda e: -e["ms"]
     )
-    gcs = sorted((e for e in trace if e["k"] == "gc"), key=lambda e: -e["ms"])
+    gcs = sorted((e for e in trace if e["k"] == "gc" and e["t"] >= running), key=lambda e: -e["ms"])
+    holds = sorted(
+        (e for e in trace if e["k"] == "hold" and not e.get("sweep")), key=lambda e: -e["ms"]
+    )
     enters = sorted((e for e in trace if e["k"] == "enter"), key=lambda e: -e["ms"])
     out.append("slowest commits: " + ", ".join(
         f"{e['k']}@{e['thread']} {e['ms']:.1f}" for e in commits[:6]))  # fmt: skip
-    out.append(f"gc: {len(gcs)} collections, slowest " + ", ".join(
+    out.append("longest write locks (not the sweep): " + ", ".join(
+        f"{e['thread']} {e['ms']:.1f}" for e in holds[:5]))  # fmt: skip
+    out.append(f"gc after start-up: {len(gcs)} collections, slowest " + ", ".join(
         f"gen{e['gen']} {e['ms']:.1f}" for e in gcs[:4]))  # fmt: skip
     out.append("slowest lock waits (sweep): " + ", ".join(f"{e['ms']:.1f}" for e in enters[:4]))
     return out
