@@ -477,3 +477,44 @@ def test_imported_history_replays_from_its_first_move(store: Store) -> None:
         conn.execute(text("UPDATE cases SET arrived_at = NULL WHERE id = :i"), {"i": h1})
     c = check_cases(store.engine)
     assert (c.case_id, c.field) == (h1, "arrived_at")
+
+
+@pytest.mark.slow  # real processes: the daemon's witness job and `tafang audit verify`
+def test_attacks_through_real_processes(
+    env: str, key_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fault-suite form: a keyed store with a witness file written by a real daemon run
+    (`tafang daemon --once`), then each attack and a real `tafang audit verify`."""
+    import subprocess
+    import sys
+
+    monkeypatch.setenv(ENV, str(key_file))
+    witness = tmp_path / "witness.jsonl"
+    cfg = _config_with_witness(tmp_path, witness)
+    monkeypatch.setenv("TAFANG_CONFIG", str(cfg))
+    store = _store(env, load_config(cfg))
+    ids = _life(store)
+
+    def tafang(*argv: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "tafang", *argv]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+
+    assert tafang("daemon", "--once").returncode == 0, "daemon --once failed"
+    assert len(witness.read_text().splitlines()) == 1
+    assert tafang("audit", "verify").returncode == 0
+    tried = detected = 0
+    with store.engine.begin() as c:  # 3: the cases table behind the record's back
+        c.execute(text("UPDATE cases SET status = 'closed' WHERE id = :i"), {"i": ids[1]})
+    r = tafang("audit", "verify")
+    tried, detected = tried + 1, detected + (r.returncode == 1 and f"case {ids[1]}" in r.stderr)
+    with store.engine.begin() as c:
+        c.execute(text("UPDATE cases SET status = 'dispatched' WHERE id = :i"), {"i": ids[1]})
+    seq = _close_entry(store.engine)  # 1: an operator changed, the record re-chained
+    _rechain(store.engine, seq, "s01")
+    r = tafang("audit", "verify")
+    tried, detected = tried + 1, detected + (r.returncode == 1 and f"entry {seq}" in r.stderr)
+    _cut_after(store.engine, seq - 2)  # 2: the tail cut after an anchor, head rewound
+    r = tafang("audit", "verify", "--chain-only")
+    tried, detected = tried + 1, detected + (r.returncode == 1 and "missing" in r.stderr)
+    assert (detected, tried) == (3, 3)
+    store.engine.dispose()
