@@ -142,8 +142,7 @@ class Tally:
     def seconds(self, name: str) -> list[float]:
         j = _STAGE_AT[name]
         spans = self.spans
-        # to the millisecond: SQLite's julianday carries a few microseconds of float error
-        return [round(float(x), 3) for k in self.members if (x := spans[k][j]) is not None]
+        return [x for k in self.members if (x := spans[k][j]) is not None]
 
     def stage(self, name: str) -> tuple[int, float | None, float | None]:
         """(n, mean, p90) seconds of a stage; p90 by nearest rank."""
@@ -151,7 +150,9 @@ class Tally:
         if not xs:
             return 0, None, None
         xs.sort()
-        return len(xs), sum(xs) / len(xs), xs[max(0, math.ceil(0.9 * len(xs)) - 1)]
+        # to the millisecond: SQLite's julianday carries a few microseconds of float error
+        mean, p90 = sum(xs) / len(xs), xs[max(0, math.ceil(0.9 * len(xs)) - 1)]
+        return len(xs), round(mean, 3), round(p90, 3)
 
 
 @dataclass

@@ -15,6 +15,7 @@ is imported to be counted, and a guessed time would count wrong.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable
 from typing import Any
 
@@ -32,13 +33,14 @@ from tafang.store.intake.outcome import Normalised, Rejected
 from tafang.store.intake.prepare import Context, Prepared
 from tafang.store.intake.readers import read_time
 from tafang.store.intake.reasons import show
-from tafang.store.intake.rows import ROW_COLUMNS, sqlite_row, sqlite_time
+from tafang.store.intake.rows import ROW_COLUMNS, row_of, sqlite_row, sqlite_time
 from tafang.store.intake.validate import normalise
 from tafang.store.models import STATUSES
 
 KNOWN = KNOWN_FIELDS | HISTORY_FIELDS
 CASE_EXTRA = (*HISTORY_TIMES, "assignee", "assignee_kind")
 HISTORY_INSERT_COLUMNS = (*ROW_COLUMNS, *CASE_EXTRA, "id", "updated_seq")
+times_of = operator.itemgetter(*HISTORY_TIMES)
 HISTORY_ROW = ("origin", "imported_at", *HISTORY_BY, *HISTORY_COUNTS, "case_id")
 IMPORTABLE = tuple(s for s in STATUSES if s not in ("held", "merged"))
 """A held case needs the state it resumes to, a merged one its target: not importable."""
@@ -60,6 +62,7 @@ def prepare_history(ctx: Context, items: Iterable[Item]) -> list[Prepared]:
         "updated_terminal": ctx.actor.terminal,
     }
     stamp = sqlite_time(now) if sqlite else now
+    origin = ctx.origin[:200]
     for n, raw, value, _note, scan in items:
         if isinstance(value, Rejected):
             out.append(("reject", n, value.reason, raw_text(raw, None, ctx.nul_ok)))
@@ -71,12 +74,12 @@ def prepare_history(ctx: Context, items: Iterable[Item]) -> list[Prepared]:
             if not isinstance(res, Rejected):
                 v, hist = res
                 v.update(fixed)
-                row = tuple(v[c] for c in ROW_COLUMNS)
-                extra = tuple(v[c] for c in CASE_EXTRA)
+                row, times = row_of(v), times_of(v)
                 if sqlite:
                     row = sqlite_row(row)
-                    extra = tuple(sqlite_time(x) if hasattr(x, "tzinfo") else x for x in extra)
-                out.append(("case", n, row + extra, (ctx.origin[:200], stamp, *hist), None))
+                    times = tuple(None if t is None else sqlite_time(t) for t in times)
+                row += (*times, v["assignee"], v["assignee_kind"])
+                out.append(("case", n, row, (origin, stamp, *hist), None))
                 continue
         except Exception as e:  # never crash on input; name it instead
             res = Rejected(f"could not be read: {type(e).__name__}: {e}")

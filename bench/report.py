@@ -1,0 +1,102 @@
+"""Reports benchmark (issue 12): a year of Gudang history (~60k cases) imported with
+`ingest --history`, then every meeting report made from it, each beside its target.
+
+  1. the simulated year (console/history_sim.py) written as JSON Lines (not timed);
+  2. `store.intake.ingest(..., history=True)` into a fresh SQLite store: target ≤ 5 s;
+  3. each report kind (daily, weekly, monthly, the whole year as a range) in each format,
+     from the store to the text: target ≤ 2 s each.
+
+Usage: .venv/bin/python bench/report.py [--year 2023] [--keep DIR]
+
+Wall times depend on what else runs on the machine: the load average is printed, and the CPU
+seconds of this process beside each wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tafang.console.history_sim import write_year  # noqa: E402
+from tafang.sla.meeting import inputs_for  # noqa: E402
+from tafang.sla.meeting_render import FORMATS, render  # noqa: E402
+from tafang.sla.policy import Policy  # noqa: E402
+from tafang.store.cases import Actor, Store  # noqa: E402
+from tafang.store.config import load_config  # noqa: E402
+from tafang.store.db import make_engine  # noqa: E402
+from tafang.store.intake import ingest  # noqa: E402
+
+TARGET_IMPORT_S = 5.0
+TARGET_REPORT_S = 2.0
+
+
+def cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    ch = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime + ch.ru_utime + ch.ru_stime
+
+
+def line(what: str, wall: float, cpu_s: float, target: float) -> str:
+    ok = "ok" if wall <= target else "OVER"
+    return f"{what:<34} {wall:6.2f} s wall  {cpu_s:6.2f} s cpu   target ≤ {target:.0f} s  {ok}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--year", type=int, default=2023)
+    ap.add_argument("--keep", help="keep the store and the reports in this folder")
+    args = ap.parse_args()
+    d = load_config(None)
+    work = Path(args.keep or tempfile.mkdtemp(prefix="tafang-bench-report-"))
+    work.mkdir(parents=True, exist_ok=True)
+    src = work / "year.jsonl"
+    n = write_year(d, src, args.year)
+    db = work / "tafang.db"
+    if db.exists():
+        db.unlink()
+    store = Store(make_engine(f"sqlite:///{db}"), d, clocks=Policy(d))
+    print(f"load average: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} (2 cores)")
+    print(f"{n} history records ({src.stat().st_size / 1e6:.1f} MB), year {args.year}")
+    c0, t0 = cpu(), time.perf_counter()
+    with src.open("rb") as f:
+        r = ingest(store, f, origin=src.name, actor=Actor("s01", "bench"), history=True)
+    wall, used = time.perf_counter() - t0, cpu() - c0
+    print(line(f"import --history ({r.accepted} cases)", wall, used, TARGET_IMPORT_S))
+    worst = 0.0
+    mid = date(args.year, 6, 14)
+    kinds = (
+        ("daily", {"day": mid}),
+        ("weekly", {"day": mid}),
+        ("monthly", {"day": mid}),
+        ("range", {"start": date(args.year, 1, 1), "end": date(args.year, 12, 31)}),
+    )
+    for kind, kw in kinds:
+        for fmt in FORMATS:
+            c0, t0 = cpu(), time.perf_counter()
+            text = render(inputs_for(store, d, kind, **kw), fmt)
+            wall, used = time.perf_counter() - t0, cpu() - c0
+            worst = max(worst, wall)
+            if args.keep:
+                (work / f"{kind}.{fmt}").write_text(text, encoding="utf-8")
+            print(
+                line(f"report {kind} {fmt} ({len(text) // 1000} kB)", wall, used, TARGET_REPORT_S)
+            )
+    print(f"slowest report: {worst:.2f} s (target ≤ {TARGET_REPORT_S:.0f} s)")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    if not args.keep:
+        for p in work.iterdir():
+            p.unlink()
+        work.rmdir()
+
+
+if __name__ == "__main__":
+    main()
