@@ -27,7 +27,6 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.exc import IntegrityError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -174,10 +173,9 @@ class _Api:
         if seen is not None:
             return seen
         try:
-            status, answer, claimed = work(signed, body, where)
-        except IntegrityError as e:  # the same id, done by a concurrent retry just now
-            if not field.is_duplicate(e):
-                raise
+            with field.duplicate_guard():
+                status, answer, claimed = work(signed, body, where)
+        except field.DuplicateRequest:  # the same id, done by a concurrent retry just now
             seen = self._seen(signed, where)
             if seen is None:
                 raise
@@ -187,7 +185,9 @@ class _Api:
         text = json.dumps(answer, ensure_ascii=False)
         method, path = where.split(" ", 1)
         field.keep_refusal(self.store, signed.caller, signed.request_id, method, path, status, text)
-        return status, text
+        # A concurrent retry may have done it first (then this refusal was not kept): the
+        # id's row is the answer either way.
+        return self._seen(signed, where) or (status, text)
 
     def _seen(self, signed: Signed, where: str) -> tuple[int, str] | None:
         found = field.answered(self.store, signed.caller, signed.request_id)

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -79,10 +80,20 @@ class Claim:
         conn.execute(insert(REQUESTS).values(**values))
 
 
-def is_duplicate(e: IntegrityError) -> bool:
-    """Did this write fail on an existing request id (a concurrent retry)?"""
-    text = str(e.orig).lower()
-    return "field_requests" in text or "unique" in text or "duplicate" in text
+class DuplicateRequest(Exception):
+    """The request id was written by a concurrent retry first: answer from its row."""
+
+
+@contextmanager
+def duplicate_guard() -> Iterator[None]:
+    """Turn the unique-key failure of a request id's row into DuplicateRequest."""
+    try:
+        yield
+    except IntegrityError as e:
+        text = str(e.orig).lower()
+        if "field_requests" in text or "unique" in text or "duplicate" in text:
+            raise DuplicateRequest(str(e.orig)) from e
+        raise
 
 
 def keep_refusal(

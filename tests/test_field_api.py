@@ -293,3 +293,29 @@ def test_the_console_hears_a_field_move_within_a_second(store: Store, api: Api) 
 def test_key_names() -> None:
     assert key_name("2-03") == "TAFANG_FIELD_KEY_2_03"
     assert key_name("feed:12345") == "TAFANG_FIELD_KEY_FEED_12345"
+
+
+def test_concurrent_retries_are_done_once_with_one_answer(store: Store, api: Api) -> None:
+    cid = dispatched(store)
+    path = f"/cases/{cid}/arrive"
+    data = b"{}"
+    headers = signed_headers(KEYS["1-03"], "1-03", "POST", path, data, "same-id", time.time())
+    clients = [httpx.Client(base_url=api.base, timeout=10) for _ in range(6)]
+    go = threading.Barrier(len(clients))
+    answers: list[tuple[int, str]] = []
+
+    def send(c: httpx.Client) -> None:
+        go.wait()
+        r = c.post(path, content=data, headers=headers)
+        answers.append((r.status_code, r.text))
+
+    threads = [threading.Thread(target=send, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    for c in clients:
+        c.close()
+    assert len(answers) == len(clients)
+    assert len(set(answers)) == 1 and answers[0][0] == 200, answers
+    assert entries(store, cid, "arrive") == 1

@@ -114,7 +114,7 @@ def test_escalation_goes_to_the_circles_contact_and_tells_the_officer(
     assert f"所在圈：{name}" in text
     assert received(httpserver, "/enf") == []  # the level's general contact is not told
     escalated = received(httpserver, "/sq1")[-1]
-    assert "【案件升级】" in escalated["text"]["content"]
+    assert "【上报】" in escalated["text"]["content"]
     assert escalated["at"]["atMobiles"] == [MOBILE_103]
 
 

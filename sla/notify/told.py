@@ -5,22 +5,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from tafang.sla.notify.render import Names, _local_time, _mentions, one_line
+from tafang.sla.notify.render import ZH, Names, _local_time, _mentions, one_line
 from tafang.store.config import Contact
 
-KINDS = {
-    "dispatch": "【派遣】",
-    "reassign": "【改派】",
-    "rework": "【返工】",
-    "escalation_told": "【案件升级】",
-    "support": "【请求支援】",
+MOVE_OF = {
+    "dispatch": "dispatch",
+    "reassign": "reassign",
+    "rework": "rework",
+    "escalation_told": "escalate",
+    "support": "support",
 }
-"""Event kinds that tell an officer, and the tag their message starts with."""
+"""Event kinds that tell an officer, and the move each tells of (its name, from the
+catalogue, is the message's tag)."""
+KINDS = frozenset(MOVE_OF)
 
 
 def render_told(ev: dict[str, Any], names: Names, contact: Contact) -> str:
     """The officer's message: case, officer, place, category, deadline (and circle)."""
-    tag = KINDS.get(str(ev.get("kind")), "【通知】")
+    tag = f"【{ZH.t('action.' + MOVE_OF.get(str(ev.get('kind')), 'note'))}】"
     lines = [f"{tag}案件 #{ev.get('case_id')} {one_line(ev.get('title'))}".rstrip()]
     who = f"{one_line(ev.get('officer'), 16)} {one_line(ev.get('officer_name'), 16)}".strip()
     lines.append(f"{'请求人' if ev.get('kind') == 'support' else '承办队员'}：{who}")
