@@ -17,7 +17,8 @@ Each line of FILE is JSON: {"k": kind, "t": wall-clock start (UNIX s), "ms": dur
 
 TAFANG_PROBE_UNDO=1 undoes issue 15's fixes in this process, for a before/after under the same
 load (bench/sla.py --undo): the sweep's per-case inserts (store/escalation.py as of UNDO_REV,
-read with git), SQLite's own checkpoints in commits, no frozen heap.
+read with git), SQLite's own checkpoints in commits, no frozen heap, the outbox's claim at
+any moment.
 """
 
 from __future__ import annotations
@@ -193,9 +194,10 @@ def undo_fixes() -> None:
     mod = importlib.util.module_from_spec(spec)
     sys.modules["tafang.store.escalation"] = mod
     exec(compile(src, "escalation_before_issue15.py", "exec"), mod.__dict__)
-    from tafang.sla import daemon
+    from tafang.sla import daemon, pauses
 
-    daemon.freeze_heap = lambda: 0  # type: ignore[attr-defined]
+    pauses.freeze_heap = lambda: 0  # type: ignore[assignment]
+    pauses.DELIVER_MAX_SKIPS = 0  # type: ignore[misc]  # the outbox job never put off
     daemon.own_checkpoints = lambda engine: False  # type: ignore[attr-defined]
 
 

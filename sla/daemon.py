@@ -26,9 +26,9 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
+from tafang.sla import pauses
 from tafang.sla.escalate import DaemonLock, next_deadline, sweep
 from tafang.sla.leader import Leadership
-from tafang.sla.pauses import CHECKPOINT_SECONDS, CheckpointPacer, freeze_heap
 from tafang.sla.policy import Policy
 from tafang.sla.witness import WitnessState, send_anchor
 from tafang.store.cases import Store
@@ -173,7 +173,12 @@ class _Daemon:
         self._sweep_lock = threading.Lock()
         self._arm_lock = threading.Lock()
         self._armed: datetime | None = None
-        self.checkpoints = CheckpointPacer(lambda: checkpoint(store.engine), clock)
+        self.checkpoints = pauses.ClearOfDeadlines(
+            clock, clear=pauses.CHECKPOINT_CLEAR, max_skips=pauses.CHECKPOINT_MAX_SKIPS
+        )
+        self.deliveries = pauses.ClearOfDeadlines(
+            clock, clear=pauses.DELIVER_CLEAR, max_skips=pauses.DELIVER_MAX_SKIPS
+        )
         self.escalated = 0
         self.last_sweep: datetime | None = None
         self.calendar = policy.calendar
@@ -265,8 +270,8 @@ class _Daemon:
             )
 
     def deliver_job(self) -> None:
-        if self.lost.is_set():
-            return
+        if self.lost.is_set() or not self.deliveries.due(self._armed):
+            return  # (a deadline is near: the claim's write lock would hold the sweep up)
         try:
             report = self.deliver(self.store, self.d, now=self.clock())
             fields: dict[str, Any] = {
@@ -324,7 +329,8 @@ class _Daemon:
     def checkpoint_job(self) -> None:
         """The WAL copied back into the database file between deadlines (sla/pauses.py)."""
         try:
-            self.checkpoints(self._armed)
+            if self.checkpoints.due(self._armed):
+                checkpoint(self.store.engine)
         except Exception as e:
             self.log("error", "checkpoint_failed", error=f"{type(e).__name__}: {e}")
 
@@ -416,10 +422,11 @@ class _Daemon:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         self.sweep_once("catch_up")
-        freeze_heap()  # no full collection of the start-up heap in the middle of a sweep
+        pauses.freeze_heap()  # no full collection of the start-up heap in the middle of a sweep
         s = self.sched
         if own_checkpoints(self.store.engine):  # SQLite: no checkpoint inside a sweep's commit
-            s.add_job(self.checkpoint_job, "interval", seconds=CHECKPOINT_SECONDS, id="checkpoint")
+            every = pauses.CHECKPOINT_SECONDS
+            s.add_job(self.checkpoint_job, "interval", seconds=every, id="checkpoint")
         s.add_job(self.tick, "interval", seconds=TICK_SECONDS, id="tick")
         s.add_job(self.deliver_job, "interval", seconds=DELIVER_SECONDS, id="deliver")
         s.add_job(self.heartbeat, "interval", seconds=HEARTBEAT_SECONDS, id="heartbeat")

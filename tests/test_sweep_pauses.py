@@ -1,7 +1,8 @@
 """Issue 15: what kept a sweep from being on time — the collector's full pass over the
 start-up heap (the daemon freezes it once running), the WAL checkpoint inside a sweep's
-commit (the daemon checkpoints between deadlines), and a storm's per-case statements (one
-multi-row insert a batch now). Behaviour only: no timings asserted."""
+commit (the daemon checkpoints between deadlines), the outbox's claim holding the write lock
+at a deadline (put off while one is near), and a storm's per-case statements (one multi-row
+insert a batch now). Behaviour only: no timings asserted."""
 
 from __future__ import annotations
 
@@ -15,9 +16,16 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from tafang.sla.daemon import run_daemon
+from tafang.sla.daemon import JsonLog, _Daemon, run_daemon
 from tafang.sla.escalate import sweep
-from tafang.sla.pauses import CHECKPOINT_CLEAR, CheckpointPacer, freeze_heap
+from tafang.sla.notify import DeliveryReport
+from tafang.sla.pauses import (
+    CHECKPOINT_CLEAR,
+    DELIVER_CLEAR,
+    DELIVER_MAX_SKIPS,
+    ClearOfDeadlines,
+    freeze_heap,
+)
 from tafang.store.checkpoint import checkpoint, own_checkpoints
 from tafang.store.escalation import outbox_key
 from tafang.store.models import Escalation
@@ -116,19 +124,39 @@ class FakeClock:
         return self.now
 
 
-def test_the_checkpoint_waits_for_a_near_deadline_but_not_for_ever() -> None:
+def test_work_near_a_deadline_waits_but_not_for_ever() -> None:
     clock = FakeClock(T0)
-    ran: list[datetime] = []
-    pacer = CheckpointPacer(lambda: ran.append(clock.now), clock, max_skips=2)
-    assert pacer(None) is True  # nothing armed: now
-    assert pacer(T0 + timedelta(seconds=5)) is True  # the deadline is far
+    pace = ClearOfDeadlines(clock, clear=CHECKPOINT_CLEAR, max_skips=2)
+    assert pace.due(None) is True  # nothing armed: now
+    assert pace.due(T0 + timedelta(seconds=5)) is True  # the deadline is far
     near = T0 + CHECKPOINT_CLEAR / 2
-    assert pacer(near) is False and pacer(near) is False  # put off twice …
-    assert pacer(near) is True  # … then taken anyway: the log must not grow without end
-    assert pacer(T0 - timedelta(seconds=1)) is False  # an overdue deadline is near too
+    assert pace.due(near) is False and pace.due(near) is False  # put off twice …
+    assert pace.due(near) is True  # … then done anyway: the log must not grow without end
+    assert pace.due(T0 - timedelta(seconds=1)) is False  # an overdue deadline is near too
     clock.now = T0 + timedelta(seconds=10)
-    assert pacer(T0 + timedelta(seconds=11)) is True
-    assert len(ran) == 4 and pacer.skipped == 0
+    assert pace.due(T0 + timedelta(seconds=11)) is True and pace.skipped == 0
+
+
+def test_the_daemon_delivers_only_clear_of_the_armed_deadline(tmp_path: Any) -> None:
+    """The outbox job is put off while the armed sweep is near (its claim holds the write
+    lock), at most DELIVER_MAX_SKIPS times in a row: with an injected clock."""
+    store = open_store(f"sqlite:///{tmp_path / 't.db'}")
+    clock = FakeClock(T0)
+    calls: list[datetime] = []
+    try:
+        d = _Daemon(store, GUDANG, store.clocks, clock, JsonLog(io.StringIO()), 100, None)  # type: ignore[arg-type]
+        d.deliver = lambda *_a, **kw: calls.append(kw["now"]) or DeliveryReport(())  # type: ignore[method-assign]
+        d._armed = T0 + DELIVER_CLEAR / 2
+        for _ in range(DELIVER_MAX_SKIPS):
+            d.deliver_job()
+        assert calls == []
+        d.deliver_job()
+        assert calls == [T0]
+        d._armed = T0 + timedelta(seconds=3)
+        d.deliver_job()
+        assert len(calls) == 2
+    finally:
+        store.engine.dispose()
 
 
 def test_a_daemon_engine_commits_without_checkpointing_and_checkpoints_on_demand(
