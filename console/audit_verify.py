@@ -81,7 +81,11 @@ def _witness(
     from tafang.store.witness import WitnessError, check_witness, read_anchors
 
     path = args.witness or dep.record.witness_file
-    if not path or (not args.witness and not Path(path).expanduser().exists()):
+    if not path:
+        return None
+    if not args.witness and not Path(path).expanduser().exists():
+        # Configured but not there (yet: the daemon writes it at its first anchor).
+        out["witness"] = {"file": str(path), "anchors": 0, "last": None, "ok": None}
         return None
     try:
         with store.engine.connect() as conn:
@@ -128,8 +132,11 @@ def _summary(v: Any, out: dict[str, Any], key: Any) -> str:
         parts.append(f"keyed from entry {v.keyed_from} (key id {v.key_id})")
     else:
         parts.append(UNKEYED if key is None else NOT_YET)
-    if out["witness"]:
-        parts.append(f"{out['witness']['anchors']} witness anchors match")
+    w = out["witness"]
+    if w and w["ok"] is None:
+        parts.append(f"witness file {w['file']} not found: not checked")
+    elif w:
+        parts.append(f"{w['anchors']} witness anchors match")
     if out["cases"]:
         parts.append(f"{out['cases']['checked']} cases match the record")
     return "; ".join(parts)
