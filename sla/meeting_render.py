@@ -76,6 +76,11 @@ def _plain(v: Value) -> Any:
     return v
 
 
+def plain(t: Table, row: tuple[Value, ...]) -> dict[str, Any]:
+    """A table row as JSON keeps it: column key → plain value ({met, due, rate} for a rate)."""
+    return {c.key: _plain(v) for c, v in zip(t.columns, row, strict=True)}
+
+
 # ---- JSON ---------------------------------------------------------------------------------------
 def as_json(i: Inputs, secs: list[Section]) -> dict[str, Any]:
     """The earlier report's keys (cases, rates, by_channel, …) and the sections."""
@@ -93,10 +98,7 @@ def as_json(i: Inputs, secs: list[Section]) -> dict[str, Any]:
                     "columns": [
                         {"key": c.key, "label": c.label, "kind": c.kind} for c in t.columns
                     ],
-                    "rows": [
-                        {c.key: _plain(v) for c, v in zip(t.columns, row, strict=True)}
-                        for row in t.rows
-                    ],
+                    "rows": [plain(t, row) for row in t.rows],
                 }
                 for t in s.tables
             ],

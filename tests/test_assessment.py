@@ -161,3 +161,20 @@ def test_an_empty_period_has_no_rates(store: Store) -> None:
     a = assess(store, store.d, DAY0, DAY1, datetime.now(UTC))
     assert a.total.cases == 0 and all(r.value is None for r in a.total.rates.values())
     assert a.total.stage("handle") == (0, None, None)
+
+
+def test_assess_from_the_command_line(store: Store, db_url: str, monkeypatch, capsys) -> None:
+    from tafang.console.cli import main
+
+    ingest(store, HISTORY, origin="fixture", actor=SUP, history=True)
+    monkeypatch.setenv("TAFANG_DB", db_url)
+    monkeypatch.delenv("TAFANG_CONFIG", raising=False)
+    argv = ["assess", "--from", "2023-03-01", "--to", "2023-03-01", "--by", "officer"]
+    assert main([*argv, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    (row,) = out["rows"]
+    assert row["officer"] == "1-03" and row["cases"] == 2
+    assert row["respond"] == {"met": 1, "due": 2, "rate": 0.5}
+    assert main(argv) == 0
+    assert "| 1-03 | 李明 | 2 | 1 | 50.0% (1/2) |" in capsys.readouterr().out
+    assert main(["assess", "--from", "2023-03-02", "--to", "2023-03-01"]) == 2
