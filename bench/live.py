@@ -10,6 +10,8 @@ The console paints the delta in its next frame: add ≤ 17 ms for it to be on sc
 the `store.officers()` read the console does with each delta, printed separately).
 
 With --baseline the old loop (sleep 0.3 s, then change_seq) is measured as well.
+Each store's figures are also printed as ratios to a raw one-row commit on the same kind of
+store measured in the same run (bench/baselines.py), with the load average.
 
 Usage: .venv/bin/python bench/live.py [--changes 200] [--pg URL] [--no-pg] [--no-sqlite]
        [--baseline]
@@ -39,6 +41,9 @@ from tafang.store.cases import Actor, Store  # noqa: E402
 from tafang.store.changes import ChangeFeed  # noqa: E402
 from tafang.store.config import load_config  # noqa: E402
 from tafang.store.db import make_engine  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+from baselines import Spread, load, pg_commit, ratio, sqlite_commit  # noqa: E402
 
 TARGET_P95_MS = {"postgresql": 200.0, "sqlite": 1000.0}
 FRAME_MS = 17.0
@@ -124,7 +129,16 @@ def pct(xs: list[float], p: float) -> float:
     return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
 
 
-def report(kind: str, mode: str, r: dict[str, Any]) -> None:
+def raw_commit(url: str) -> Spread:
+    """The baseline: one-row raw commits on the same kind of store, now."""
+    if url.startswith("sqlite"):
+        return sqlite_commit()
+    from sqlalchemy.engine import make_url
+
+    return pg_commit(make_url(url).set(drivername="postgresql").render_as_string(False))
+
+
+def report(kind: str, mode: str, r: dict[str, Any], base: Spread) -> None:
     lat = r["lat"]
     target = TARGET_P95_MS[kind]
     p95 = pct(lat, 95)
@@ -139,6 +153,10 @@ def report(kind: str, mode: str, r: dict[str, Any]) -> None:
         f"{'':<10} {'':<15} act (write+commit) median {r['act']:.1f} ms; "
         f"console's officers() read per delta median {r['officers']:.1f} ms; "
         f"missed {r['missed']}"
+    )
+    print(
+        f"{'':<10} {'':<15} baseline raw commit {base}; p50 {ratio(pct(lat, 50), base.p50)}, "
+        f"p95 {ratio(p95, base.p99)} its p99, act {ratio(r['act'], base.p50)}; {load()}"
     )
 
 
@@ -173,11 +191,14 @@ def main() -> None:
     if not a.no_sqlite:
         for mode in modes:
             with tempfile.TemporaryDirectory() as tmp:
-                report("sqlite", mode, measure(f"sqlite:///{tmp}/live.db", a.changes, mode))
+                base = raw_commit("sqlite://")
+                r = measure(f"sqlite:///{tmp}/live.db", a.changes, mode)
+                report("sqlite", mode, r, base)
     if not a.no_pg:
         for mode in modes:
             with fresh_pg(a.pg) as url:
-                report("postgresql", mode, measure(url, a.changes, mode))
+                base = raw_commit(url)
+                report("postgresql", mode, measure(url, a.changes, mode), base)
 
 
 if __name__ == "__main__":
