@@ -184,6 +184,8 @@ class _Daemon:
         self.calendar = policy.calendar
         self.witnessed = WitnessState()  # the anchor last sent to the witnesses (sla/witness)
         self.leader = leader
+        # the sweep writes through the leader's fence: each batch checks the lock in its txn
+        self.sweeper = leader.fenced(store) if leader is not None else store
         self.lost = threading.Event()  # leadership gone: the loop stops, the daemon waits again
 
     # jobs --------------------------------------------------------------------------------
@@ -204,7 +206,7 @@ class _Daemon:
                 return []
             now = self.clock()
             try:
-                results = sweep(self.store, self.policy, now, batch=self.batch)
+                results = sweep(self.sweeper, self.policy, now, batch=self.batch)
             except Exception as e:  # a failed sweep is retried by the next tick
                 err = f"{type(e).__name__}: {e}"
                 self.log("error", "sweep_failed", error=err, start=now, end=self.clock())

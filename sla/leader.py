@@ -11,15 +11,33 @@ reconnecting is a clean exit. SQLite's `flock` cannot vanish under its holder.
 
 from __future__ import annotations
 
+import copy
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from tafang.sla.escalate import ADVISORY_KEY, DaemonLock
+from tafang.store.cases import Store
+from tafang.store.record import Head
 
 _HI, _LO = (ADVISORY_KEY >> 32) & 0xFFFFFFFF, ADVISORY_KEY & 0xFFFFFFFF
 # A bigint advisory key shows in pg_locks as classid (high half), objid (low half), objsubid 1.
-_TRY = text("SELECT pg_try_advisory_lock(:k)")
+_TRY = text("SELECT pg_try_advisory_lock(:k), pg_backend_pid()")
+# Asked inside a sweep's own transaction: is the lock still held by our lock session? A
+# server restart ends every session, so a transaction that saw the lock held and commits
+# did so before any restart: no batch is written by a daemon that lost the lock.
+_FENCE = text(
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = :pid "
+    "AND classid = :hi AND objid = :lo AND objsubid = 1 "
+    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+
+
+class LeadershipLost(Exception):
+    """A sweep's transaction found the leader lock no longer held by this daemon."""
+
+
 _HELD = text(
     "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
     "AND pid = pg_backend_pid() AND classid = :hi AND objid = :lo AND objsubid = 1"
@@ -35,6 +53,7 @@ class Leadership:
         self.postgres = lock.engine.dialect.name == "postgresql"
         self._guard = threading.Lock()  # the lock's connection is used by one thread at a time
         self._unreachable = False
+        self.pid: int | None = None  # the lock session's backend pid (PostgreSQL)
 
     @property
     def held(self) -> bool:
@@ -60,17 +79,36 @@ class Leadership:
             return True
         conn = self.lock.engine.connect()
         try:
-            got = bool(conn.execute(_TRY, {"k": ADVISORY_KEY}).scalar())
+            got, pid = conn.execute(_TRY, {"k": ADVISORY_KEY}).one()
             conn.commit()
         except Exception:
             conn.invalidate()
             conn.close()
             raise
         if got:
-            self.lock._conn = conn
+            self.lock._conn, self.pid = conn, int(pid)
         else:
             conn.close()
-        return got
+        return bool(got)
+
+    def fence(self, conn: Connection) -> None:
+        """Raise LeadershipLost unless our lock session still holds the lock (PostgreSQL),
+        asked on `conn`, inside the caller's transaction."""
+        if not self.postgres:
+            return
+        held = (
+            self.pid is not None
+            and conn.execute(_FENCE, {"pid": self.pid, "hi": _HI, "lo": _LO}).scalar()
+        )
+        if not held:
+            raise LeadershipLost("the store's leader lock is no longer held by this daemon")
+
+    def fenced(self, store: Store) -> Store:
+        """The same store whose write transactions first check `fence` (for the sweep)."""
+        f = copy.copy(store)
+        f.__class__ = _FencedStore
+        f._fence = self.fence  # type: ignore[attr-defined]
+        return f
 
     def wait_take(self, stop: threading.Event, every: float = 1.0) -> bool:
         """Wait for the lock, through server restarts; False when `stop` is set first."""
@@ -110,7 +148,7 @@ class Leadership:
 
     def _drop(self) -> None:
         """Forget a PostgreSQL lock connection that is gone (invalidated, not returned)."""
-        conn, self.lock._conn = self.lock._conn, None
+        conn, self.lock._conn, self.pid = self.lock._conn, None, None
         if conn is not None:
             try:
                 conn.invalidate()
@@ -121,3 +159,15 @@ class Leadership:
 
 def _short(e: BaseException) -> str:
     return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
+
+
+class _FencedStore(Store):
+    """A store whose every write transaction starts with the leader's fence."""
+
+    _fence: Callable[[Connection], None]
+
+    @contextmanager
+    def write(self) -> Iterator[tuple[Connection, Head]]:
+        with super().write() as (conn, head):
+            self._fence(conn)
+            yield conn, head
