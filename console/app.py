@@ -354,7 +354,7 @@ class TafangApp(ShiftActions, App[None]):
         self.set_interval(self.tick_seconds, self._tick)
         self.set_timer(self.figures_after, self._day_figures)
         self.set_interval(30.0, self._day_figures)
-        self.set_timer(self.figures_after, self._read_risk_points)
+        self._read_risk_points()  # a thread: the first frame does not wait for it
 
     def get_key_display(self, binding: Binding) -> str:
         return KEY_SHOWN.get(binding.key, super().get_key_display(binding))
@@ -926,6 +926,12 @@ class TafangApp(ShiftActions, App[None]):
     def action_command(self) -> None:
         if self.screen is self.dash:
             self.dash.command.focus()
+
+    def action_stats(self) -> None:
+        """`k`: statistics and assessment: heat map, trend, league table, their cases."""
+        from tafang.console.screens.stats import StatsScreen
+
+        self.push_screen(StatsScreen(self.store, self.d, self.t, self.now, self.vm.cell_specs()))
 
     # ---- joint inspections and risk points (issue 12) ------------------------------------------
     def action_inspections(self) -> None:
