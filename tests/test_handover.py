@@ -19,6 +19,7 @@ from tafang.store.record import verify
 from tafang.store.roster import day_slots, handover_at, slot_at
 
 from tests.conftest import ROOT, login_of, roster_as
+from tests.test_pg_roles import logins  # noqa: F401  (the fixture: real login roles)
 
 D01 = Actor("d01", "t1")
 S01 = Actor("s01", "t9")  # 带班领导 of the day shift
@@ -238,3 +239,30 @@ def test_roster_from_the_command_line(run) -> None:
 
 if sys.platform == "win32":  # pragma: no cover
     pytest.skip("POSIX logins", allow_module_level=True)
+
+
+# ---- PostgreSQL: the operators' own login roles ---------------------------------------------
+
+
+def test_duty_notes_and_ack_as_real_login_roles(logins: dict) -> None:  # noqa: F811
+    """The grants of migration 0005: a dispatcher's login sets duty and writes a note, a
+    supervisor's login acknowledges; a viewer's own SQL session may write neither table."""
+    import psycopg
+
+    dep: Deployment = logins["dep"]
+    d01 = Store(logins["as"]("d01"), dep)
+    d01.set_officer_status("2-03", "on_break", D01, now=EVENING)
+    handover.add_note(d01, "夜班复查 N1-03", D01, now=EVENING)
+    s01 = Store(logins["as"]("s01"), dep)
+    assert handover.acknowledge(s01, S01, now=EVENING).ack is not None
+    assert {o.code: o.duty for o in s01.officers()}["2-03"] == "on_break"
+    url = logins["as"]("v01").url.set(drivername="postgresql").render_as_string(False)
+    with psycopg.connect(url, autocommit=True) as conn:
+        for sql in (
+            "INSERT INTO handover_notes (handover, at, by, text) VALUES ('x', now(), 'v01', 'x')",
+            "INSERT INTO handover_acks (handover, at, by, leader) VALUES ('x', now(), 'v01', '')",
+            "UPDATE officers SET duty = 'off_duty'",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(sql)
+    assert verify(s01.engine).ok
