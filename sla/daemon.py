@@ -530,6 +530,9 @@ def _lead(
     server restarts; otherwise a busy lock is exit code 2, and a stop while waiting 0."""
     if leader.try_take():
         return None
+    if once and leader.unreachable:
+        log("error", "fatal", error="the store does not answer (leader lock not taken)")
+        return 1
     holder = leader.lock.describe_holder()
     if once or store.engine.dialect.name != "postgresql":
         log("error", "lock_busy", reason=holder)

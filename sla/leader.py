@@ -4,7 +4,9 @@
 session: a server restart (or a killed backend) ends that session and frees the lock without
 a word to the holder, who would sweep on beside a new leader. So the leader asks `holds()`
 before each sweep and on every tick, on the lock's own connection: the lock is in `pg_locks`
-under that backend's pid, or the leader steps down at once. Waiting for the lock rides out an
+under that backend's pid, or the leader steps down at once. Each sweep batch also checks it
+inside its own transaction (`fenced`): a restart ends every session, so a batch that saw the
+lock held and committed did so before any restart. Waiting for the lock rides out an
 unreachable server (connection errors are retried, never fatal), and a stop while waiting or
 reconnecting is a clean exit. SQLite's `flock` cannot vanish under its holder.
 """
@@ -58,6 +60,11 @@ class Leadership:
     @property
     def held(self) -> bool:
         return self.lock.held
+
+    @property
+    def unreachable(self) -> bool:
+        """The last try to take the lock found no server."""
+        return self._unreachable
 
     def try_take(self) -> bool:
         """Take the lock if free; False also when the server does not answer (logged)."""
