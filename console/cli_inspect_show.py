@@ -65,6 +65,7 @@ def plan(args: argparse.Namespace, dep: Any, store: Any) -> int:
     from tafang.console.cli_inspect import _as_dict
     from tafang.store import inspections as ins
     from tafang.store.labels import labels
+    from tafang.store.text import safe
 
     e = _enterprise(store, args.enterprise)
     p, props = ins.create_plan(
@@ -82,7 +83,7 @@ def plan(args: argparse.Namespace, dep: Any, store: Any) -> int:
         _print_json({"plan": _as_dict(p), "proposals": [_as_dict(m) for m in props]})
         return EXIT_OK
     lab = labels(dep.ui.lang)
-    print(f"plan {p.id} for {e.name}: {_days(p, dep.timezone)}")
+    print(f"plan {p.id} for {safe(e.name)}: {_days(p, dep.timezone)}")
     for m in props:
         print(_proposal_line(m, lab))
         print(f"  tafang inspection merge {m.id} --accept | --decline")

@@ -55,9 +55,17 @@ class ImportResult:
 
 
 def open_text(data: bytes | str | TextIO) -> TextIO:
-    """A text stream over `data`; bytes are UTF-8 with an optional BOM."""
+    """A text stream over `data`; bytes are UTF-8 (with or without a BOM) or, failing
+    that, GB 18030 (what a spreadsheet saves as CSV on a Chinese Windows)."""
     if isinstance(data, bytes):
-        return io.StringIO(data.decode("utf-8-sig"))
+        try:
+            return io.StringIO(data.decode("utf-8-sig"))
+        except UnicodeDecodeError as e:
+            try:
+                return io.StringIO(data.decode("gb18030"))
+            except UnicodeDecodeError:
+                line = data[: e.start].count(b"\n") + 1
+                raise RowError(f"line {line}: neither UTF-8 nor GB 18030 text") from None
     if isinstance(data, str):
         return io.StringIO(data.removeprefix("\ufeff"))
     return data

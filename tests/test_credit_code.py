@@ -125,3 +125,15 @@ def test_import_needs_the_header_and_a_dispatcher(store: Store) -> None:
         import_csv(store, "name,grid\nx,N3-07\n", origin="x.csv", actor=Actor("d01"))
     with pytest.raises(Refused):
         import_csv(store, CSV, origin="x.csv", actor=Actor("nobody"))
+
+
+def test_a_gb18030_spreadsheet_export_reads_and_hostile_names_stay_text(store: Store) -> None:
+    """Excel on a Chinese Windows saves CSV as GB 18030; a name may carry escapes."""
+    data = "credit_code,name\n914403001922038216,华为\x1b[31m技术\n".encode("gb18030")
+    r = import_csv(store, data, origin="gbk.csv", actor=Actor("d01"))
+    assert r.added == 1
+    assert find(store, "914403001922038216").name == "华为\x1b[31m技术"  # kept as received
+    from tafang.store.csv_import import RowError
+
+    with pytest.raises(RowError, match="line 2: neither UTF-8"):
+        import_csv(store, b"credit_code,name\n\xff\xff\xff\xff\n", origin="x", actor=Actor("d01"))
