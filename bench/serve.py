@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,7 @@ def run(base: str, reqs: list[Any], keys: dict[str, str], rate: float, clients: 
     lat: list[float] = [0.0] * len(reqs)
     lag: list[float] = [0.0] * len(reqs)
     status: list[int] = [0] * len(reqs)
+    why: Counter[str] = Counter()
     t0 = time.monotonic() + 0.5
 
     def one(i: int) -> None:
@@ -134,11 +136,18 @@ def run(base: str, reqs: list[Any], keys: dict[str, str], rate: float, clients: 
         r = http.post(path, content=data, headers=headers)
         end = time.monotonic()
         lat[i], lag[i], status[i] = (end - start) * 1000, (start - due) * 1000, r.status_code
+        if r.status_code >= 400:
+            code = (
+                r.json().get("code", "?")
+                if r.headers.get("content-type", "").endswith("json")
+                else "?"
+            )
+            why[f"{r.status_code} {code} {path.rsplit('/', 1)[-1]}"] += 1
 
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(one, range(len(reqs))))
     elapsed = time.monotonic() - t0
-    return lat, lag, status, elapsed
+    return lat, lag, status, elapsed, why
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -162,7 +171,7 @@ def main() -> None:
         proc = start_server(url, free_port(), keys)
         base = f"http://127.0.0.1:{proc.args[-1]}"  # type: ignore[index]
         try:
-            lat, lag, status, elapsed = run(base, plan(cases, n), keys, a.rate, a.clients)
+            lat, lag, status, elapsed, why = run(base, plan(cases, n), keys, a.rate, a.clients)
         finally:
             proc.terminate()
             proc.wait(10)
@@ -170,6 +179,8 @@ def main() -> None:
     p99 = pct(lat, 99)
     achieved = len(lat) / elapsed
     print(f"requests        {len(lat)} in {elapsed:.1f} s, {len(bad)} answered 4xx/5xx")
+    for k, v in why.most_common(5):
+        print(f"  {v:5d} × {k}")
     print(f"throughput      {achieved:7.1f} req/s   target ≥ {a.rate:.0f} (sustained)")
     print(
         f"latency ms      p50 {pct(lat, 50):.1f}  p95 {pct(lat, 95):.1f}  p99 {p99:.1f}  "

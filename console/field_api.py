@@ -145,10 +145,12 @@ class _Api:
         return await self._signed(request, MAX_BODY, self._self_found_work)
 
     async def intake(self, request: Request) -> Response:
-        return await self._signed(request, MAX_INTAKE, self._intake_work)
+        return await self._signed(request, MAX_INTAKE, self._intake_work, look_first=True)
 
     # ---- the signed, idempotent envelope ------------------------------------------------------
-    async def _signed(self, request: Request, limit: int, work: Work) -> Response:
+    async def _signed(
+        self, request: Request, limit: int, work: Work, look_first: bool = False
+    ) -> Response:
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
             return _json(413, {"ok": False, "reason": f"body over {limit} bytes", "code": "size"})
@@ -163,13 +165,18 @@ class _Api:
         except Unsigned as e:
             return _json(401, {"ok": False, "reason": str(e), "code": "signature"})
         where = f"{request.method} {path}"
-        status, answer = await run_in_threadpool(self._once, signed, body, where, work)
+        status, answer = await run_in_threadpool(self._once, signed, body, where, work, look_first)
         return Response(answer, status_code=status, media_type="application/json")
 
-    def _once(self, signed: Signed, body: bytes, where: str, work: Work) -> tuple[int, str]:
-        """Answer from the request id's row if it has one; else do the work and keep its
-        answer. Runs in a worker thread (the store is synchronous)."""
-        seen = self._seen(signed, where)
+    def _once(
+        self, signed: Signed, body: bytes, where: str, work: Work, look_first: bool
+    ) -> tuple[int, str]:
+        """Do the work and keep its answer, or answer from the request id's row. A move's
+        row is written in its transaction, so a retry is found there when its own write of
+        the row fails (everything it did rolled back): no read before the first try.
+        `look_first`: read the row before (intake, whose writes are not in one transaction
+        with it). Runs in a worker thread (the store is synchronous)."""
+        seen = self._seen(signed, where) if look_first else None
         if seen is not None:
             return seen
         try:
