@@ -317,12 +317,53 @@ def _actor(args: argparse.Namespace, store: Any) -> Any:
     return _identity(args, store).actor(args.terminal or socket.gethostname())
 
 
-def _engine(url: str | None, *, upgrade: bool = True):  # type: ignore[no-untyped-def]
+# Commands that only read: on a missing store they are a usage error and create no directory
+# or file (DESIGN §4); a command that writes makes the store on first use, as before.
+READ_ONLY = frozenset(
+    {
+        "cases",
+        "case show",
+        "report",
+        "audit",
+        "config",
+        "wall",
+        "roster",
+        "officer",  # without a word: the list
+        "handover",  # without a word: the handover as it stands
+        "outbox",  # without give-up / retry: the list
+        "enterprise list",
+        "inspection list",
+        "inspection show",
+        "inspection selfcheck",
+        "inspection report",
+        "risk list",
+        "risk due",
+        "risk report",
+        "partner report",
+    }
+)
+
+
+def _creates(args: argparse.Namespace) -> bool:
+    """Whether this command may make a new store (it writes), or only reads."""
+    if args.cmd == "officer":
+        return getattr(args, "word", None) is not None
+    if args.cmd == "handover":
+        return getattr(args, "what", "show") != "show"
+    if args.cmd == "outbox":
+        return getattr(args, "outbox_cmd", None) is not None
+    sub = getattr(args, "action", None) or getattr(args, "sub", None)
+    return args.cmd not in READ_ONLY and f"{args.cmd} {sub}" not in READ_ONLY
+
+
+def _engine(url: str | None, *, upgrade: bool = True, create: bool = True):  # type: ignore[no-untyped-def]
     """Open (and migrate) the store; anything that makes it unusable is a usage error."""
-    from tafang.store.db import StoreUnreachable, StoreURLError, make_engine
+    from tafang.store.db import StoreMissing, StoreUnreachable, StoreURLError, make_engine
 
     try:
-        return make_engine(url, upgrade=upgrade)
+        return make_engine(url, upgrade=upgrade, create=create)
+    except StoreMissing as e:
+        raise UsageError(f"{e}: create it with `tafang db upgrade` (or `tafang ingest`)") from e
     except StoreURLError as e:
         raise UsageError(f"cannot use store URL: {e}") from e
     except StoreUnreachable as e:
@@ -337,7 +378,7 @@ def _open_store(args: argparse.Namespace, dep: Deployment, url: str | None = Non
     from tafang.sla.policy import Policy
     from tafang.store.cases import Store
 
-    return Store(_engine(url or args.db), dep, clocks=Policy(dep))
+    return Store(_engine(url or args.db, create=_creates(args)), dep, clocks=Policy(dep))
 
 
 def _iso(t: datetime | None) -> str | None:
@@ -510,6 +551,8 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         ],
         "partners": [p.model_dump() for p in dep.partners],
         "sla": dep.sla.model_dump(),
+        "shifts": [s.model_dump() for s in dep.shifts],
+        "voice": dep.voice.model_dump(),
     }
     _print_json(out, indent=2)
     return EXIT_OK
@@ -587,8 +630,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     else:
         try:
             stream, origin = open(args.path, "rb"), Path(args.path).name
-        except OSError as e:
-            raise UsageError(f"cannot read {args.path}: {e.strerror}") from e
+        except (OSError, ValueError) as e:  # ValueError: a NUL in the path
+            raise UsageError(f"cannot read {args.path!r}: {getattr(e, 'strerror', e)}") from e
     store = _open_store(args, dep)
     actor = _actor(args, store)
     history = getattr(args, "history", False)
@@ -720,7 +763,7 @@ def cmd_daemon(args: argparse.Namespace) -> int:
 
 def _day(value: str | None, flag: str) -> Any:
     """A YYYY-MM-DD option as a date (None stays None), or a usage error naming it."""
-    from tafang.console.days import parse_day
+    from tafang.console.argtypes import parse_day
 
     if value is None:
         return None

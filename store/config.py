@@ -22,7 +22,7 @@ LEVELS = ("grid", "enforcement", "emergency", "risk", "centre")
 """Escalation levels bottom to top; the index is `escalation_level` (0 = grid … 4 = centre)."""
 
 PRIORITIES = ("normal", "urgent", "critical")
-OFFICER_STATUSES = ("available", "en_route", "on_scene", "off_duty")
+OFFICER_STATUSES = ("available", "en_route", "on_scene", "off_duty", "on_break")
 
 # Bounds that keep every setting inside what the code can compute with (a timedelta of
 # 10^17 seconds overflows): far beyond any real deployment, so they only catch typos.

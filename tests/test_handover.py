@@ -235,6 +235,10 @@ def test_roster_from_the_command_line(run) -> None:
     assert code == 0 and [r["key"] for r in rows] == ["2026-12-03/day", "2026-12-03/night"]
     assert rows[1]["leader"] == "s02" and [q["code"] for q in rows[1]["squads"]] == ["sq3", "sq4"]
     assert run("d01", "roster", "--date", "tomorrow")[0] == 2
+    code, out, _ = run("d01", "config", "check", "--json")
+    checked = json.loads(out)
+    assert [s["leader"] for s in checked["shifts"]] == ["s01", "s02"]
+    assert checked["voice"]["command"][:3] == ["espeak-ng", "-v", "cmn"]
 
 
 if sys.platform == "win32":  # pragma: no cover
