@@ -14,14 +14,13 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from tafang.console.argtypes import day_arg, row_id
+
 Handler = Callable[[argparse.Namespace], int]
 
 
 def _day(s: str) -> date:
-    try:
-        return date.fromisoformat(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{s!r} is not a date (YYYY-MM-DD)") from None
+    return day_arg(s)  # the range every command accepts
 
 
 def _period(p: argparse.ArgumentParser) -> None:
@@ -59,7 +58,7 @@ def register(sub: Any) -> dict[str, Handler]:
     partner = sub.add_parser("partner", help="partner teams (政企共管)")
     ps = partner.add_subparsers(dest="sub", required=True, parser_class=_Parser)
     pi = ps.add_parser("items", help="items (bikes moved) a partner handled on a case")
-    pi.add_argument("case", type=int)
+    pi.add_argument("case", type=row_id)
     pi.add_argument("items", type=int)
     _period(ps.add_parser("report", help="items handled, time and cost saved"))
     return {
@@ -88,22 +87,22 @@ def _inspection_parsers(sub: Any, parser_class: type) -> None:
     ls.add_argument("--status", choices=("planned", "merged", "done", "cancelled"))
     ls.add_argument("--json", action="store_true")
     sh = s.add_parser("show", help="one plan with its checklist")
-    sh.add_argument("id", type=int)
+    sh.add_argument("id", type=row_id)
     sh.add_argument("--json", action="store_true")
     m = s.add_parser("merge", help="accept or decline a merge proposal")
-    m.add_argument("proposal", type=int)
+    m.add_argument("proposal", type=row_id)
     g = m.add_mutually_exclusive_group(required=True)
     g.add_argument("--accept", action="store_true")
     g.add_argument("--decline", action="store_true")
     m.add_argument("--reason", "-r", default="")
     r = s.add_parser("result", help="the result of one checklist item")
-    r.add_argument("item", type=int)
+    r.add_argument("item", type=row_id)
     r.add_argument("result", choices=("pass", "fail", "na"))
     r.add_argument("--note", default="")
     d = s.add_parser("done", help="the visit was made (every item has a result)")
-    d.add_argument("id", type=int)
+    d.add_argument("id", type=row_id)
     sc = s.add_parser("selfcheck", help="the self-check list for the enterprise")
-    sc.add_argument("id", type=int)
+    sc.add_argument("id", type=row_id)
     sc.add_argument("--format", choices=("md", "csv"), default="md")
     sc.add_argument("--out", "-o", help="write to this file instead of stdout")
     _period(s.add_parser("report", help="综合查一次 rate over a period"))

@@ -22,10 +22,9 @@ DUTY_WORDS = ("on", "off", "break", "back")
 
 
 def _day(s: str) -> date:
-    try:
-        return date.fromisoformat(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{s!r} is not a date (YYYY-MM-DD)") from None
+    from tafang.console.argtypes import day_arg  # the range every command accepts
+
+    return day_arg(s)
 
 
 def register(sub: Any) -> dict[str, Handler]:

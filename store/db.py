@@ -21,13 +21,20 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 MIGRATION_LOCK = 0x7AF4_0001  # advisory lock key held while migrating PostgreSQL
 
 
-def default_url() -> str:
-    """The embedded store: a SQLite file in the user data dir."""
+class StoreMissing(Exception):
+    """There is no store at the URL (no SQLite file, or a database without Tafang's schema)
+    and the caller does not create one: a read-only command never makes a store."""
+
+
+def default_dir() -> Path:
     from platformdirs import user_data_dir
 
-    d = Path(user_data_dir("tafang", appauthor=False))
-    d.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{d / 'tafang.db'}"
+    return Path(user_data_dir("tafang", appauthor=False))
+
+
+def default_url() -> str:
+    """The embedded store: a SQLite file in the user data dir (made when the store is)."""
+    return f"sqlite:///{default_dir() / 'tafang.db'}"
 
 
 def resolve_url(url: str | None) -> str:
@@ -40,19 +47,44 @@ def resolve_url(url: str | None) -> str:
     return url
 
 
-def make_engine(url: str | None = None, *, upgrade: bool = True) -> Engine:
-    """An engine for the store, created and migrated to head on first use when `upgrade`."""
+def make_engine(url: str | None = None, *, upgrade: bool = True, create: bool = True) -> Engine:
+    """An engine for the store, migrated to head on first use when `upgrade`.
+
+    `create=False` (read-only commands): a missing store raises StoreMissing instead of being
+    made, and no directory or file is created. A SQLite store that is made is private: the
+    file 0600 (its -wal and -shm follow it) in a directory made 0700 (or the default one)."""
     u = make_url(resolve_url(url))
     if u.get_backend_name() == "sqlite":
-        if u.database and u.database != ":memory:":
-            Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+        if u.database and u.database != ":memory:" and not u.database.startswith("file:"):
+            path = Path(u.database)
+            if not path.exists():
+                if not create:
+                    raise StoreMissing(f"no store at {path}")
+                _create_private(path)
         engine = create_engine(u, connect_args={"timeout": 30, "check_same_thread": False})
         _tune_sqlite(engine)
     else:
         engine = create_engine(u, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    if not create and stored_revision(engine) is None:
+        engine.dispose()
+        raise StoreMissing(f"no store at {u.render_as_string(hide_password=True)} (no schema)")
     if upgrade:
         upgrade_db(engine)
     return engine
+
+
+def _create_private(path: Path) -> None:
+    """A new, empty SQLite file readable by its owner only, in a directory made 0700 (the
+    default data dir is made private too: it holds nothing else)."""
+    d = path.parent
+    if not d.exists():
+        d.mkdir(parents=True, mode=0o700)
+    elif d == default_dir():
+        d.chmod(0o700)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:  # another process made it first
+        pass
 
 
 def _tune_sqlite(engine: Engine) -> None:

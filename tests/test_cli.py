@@ -94,6 +94,7 @@ def test_case_life_from_the_command_line(run, tmp_path: Path) -> None:
 
 
 def test_exit_codes_for_refusals_and_usage(run) -> None:
+    assert run("db", "upgrade")[0] == 0  # a read alone creates no store (test_small_faults)
     assert run("case", "show", "424242")[0] == 1
     assert run("case", "ack", "424242")[0] == 1
     with pytest.raises(SystemExit):
