@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from rich.text import Text
 from tafang.console.i18n import Strings
+from tafang.console.shift import person
 from tafang.store.config import Deployment
 from tafang.store.handover import HandoverView
 from tafang.store.roster import Slot
@@ -34,7 +35,7 @@ LIST_MAX = 12
 
 def _name(d: Deployment, t: Strings, code: str) -> str:
     op = next((o for o in d.operators if o.code == code), None)
-    return f"{code} {t.pick(op.name, op.name_en)}" if op else (code or "—")
+    return f"{code} {person(t.pick(op.name, op.name_en))}" if op else (code or "—")
 
 
 def roster_text(
