@@ -56,6 +56,7 @@ UI_KEYS: dict[str, Gesture] = {
     "handover": Gesture("t", show=False),  # the roster and the handover (交接班)
     "inspections": Gesture("j", show=False),  # joint inspections (联合检查)
     "risk_layer": Gesture("x", show=False),  # the map's risk-point layer on/off
+    "stats": Gesture("k", show=False),  # statistics and assessment (考核): heat map, league
 }
 UI_USAGE = {"open": "o ID", "filter": "f TEXT"}
 KEY_SHOWN = {"colon": ":", "question_mark": "?"}

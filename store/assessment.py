@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
@@ -389,3 +389,43 @@ def _key_functions(d: Deployment, at: dict[str, int]) -> list[Callable[[tuple[An
         lambda r: r[cat],
         lambda r: group_of.get(r[cat]),
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class CaseLine:
+    """One case behind a figure (a drill-down row): plain values, title as received."""
+
+    id: int
+    status: str
+    received_at: datetime
+    category: str | None
+    grid: str | None
+    assignee: str | None
+    title: str
+
+
+def cases_behind(
+    store: Store,
+    start: datetime,
+    end: datetime,
+    *,
+    assignees: Iterable[str] = (),
+    grids: Iterable[str] = (),
+    limit: int = 2000,
+) -> list[CaseLine]:
+    """The cases received in [start, end) behind a league row (their assignees: an officer,
+    or a squad and its officers) or a heat-map cell (`grids`), newest first."""
+    c = CASES.c
+    q = (
+        select(c.id, c.status, c.received_at, c.category, c.grid, c.assignee, c.title)
+        .where(c.received_at >= start, c.received_at < end)
+        .where(c.status.not_in(_NOT_CASES))
+        .order_by(c.received_at.desc(), c.id.desc())
+        .limit(limit)
+    )
+    if assignees:
+        q = q.where(c.assignee.in_(list(assignees)))
+    if grids:
+        q = q.where(c.grid.in_(list(grids)))
+    with store.read_engine.connect() as conn:
+        return [CaseLine(*r) for r in conn.execute(q)]
