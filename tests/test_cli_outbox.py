@@ -15,6 +15,7 @@ from tafang.store.db import make_engine
 from tafang.store.outbox import enqueue
 
 from tests.conftest import login_of, roster_as
+from tests.test_pg_roles import logins  # noqa: F401  (the fixture)
 
 
 @pytest.fixture
@@ -75,3 +76,32 @@ def test_give_up_needs_a_reason_and_goes_on_the_record(cli) -> None:  # type: ig
     assert code == 0, err
     assert json.loads(out)["done"] == "due now"
     assert run("outbox", "retry", "0")[0] == 2
+
+
+def test_on_postgresql_a_supervisors_own_session_gives_up_a_dispatchers_may_not(
+    logins: dict,  # type: ignore[type-arg]  # noqa: F811 (the imported fixture)
+) -> None:
+    """The column grants of migration 0009: a supervisor's login gives up on a notice (on the
+    record as s01); a dispatcher's login may retry one but not mark it given up in SQL."""
+    from sqlalchemy.exc import ProgrammingError
+    from tafang.store.cases import Actor
+    from tafang.store.notices import give_up, retry_now
+
+    dep = logins["dep"]
+    owner = Store(logins["owner"], dep)
+    with owner.write() as (conn, _h):
+        for k in ("a", "b"):
+            enqueue(conn, key=k, contact="grid", case_id=None, event={"kind": "escalation"},
+                    now=datetime.now(UTC))  # fmt: skip
+        ids = [r[0] for r in conn.execute(text("SELECT id FROM outbox ORDER BY key"))]
+    sup = Store(logins["as"]("s01"), dep)
+    dsp = Store(logins["as"]("d01"), dep)
+    give_up(sup, ids[0], Actor("s01", "t"), "robot gone", datetime.now(UTC))
+    retry_now(dsp, ids[1], Actor("d01", "t"), datetime.now(UTC))
+    with pytest.raises(ProgrammingError, match="permission denied"), dsp.engine.begin() as c:
+        c.execute(text("UPDATE outbox SET status = 'given_up' WHERE id = :i"), {"i": ids[1]})
+    with owner.engine.connect() as c:
+        rows = dict(c.execute(text("SELECT key, status FROM outbox")).all())
+        op = c.execute(text("SELECT operator FROM audit WHERE action = 'outbox_give_up'"))
+        assert op.scalar_one() == "s01"
+    assert rows == {"a": "given_up", "b": "pending"}
