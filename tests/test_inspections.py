@@ -12,6 +12,8 @@ from tafang.store import inspections as ins
 from tafang.store.cases import Actor, Refused, Store
 from tafang.store.enterprises import import_csv
 
+from tests.test_pg_roles import logins  # noqa: F401  (the fixture: real login roles)
+
 ME = Actor("d01")
 CHECKER = Actor("c01")
 REGISTER = """credit_code,name,grid,risk_grade
@@ -382,3 +384,45 @@ def test_the_demo_register_has_a_year_at_xihus_rate_and_a_merge_to_decide(tmp_pa
     assert len(ins.proposals(s)) == 1
     assert sum(counts_by_class(s).values()) == 260
     engine.dispose()
+
+
+# ---- PostgreSQL group roles: the new tables' grants -----------------------------------------
+
+
+def test_a_dispatcher_login_plans_and_a_viewer_login_may_not(logins: dict) -> None:  # noqa: F811
+    from sqlalchemy.exc import DBAPIError
+    from tafang.store import partners, risk
+
+    dep = logins["dep"]
+    d01 = Store(logins["as"]("d01"), dep)
+    import_csv(d01, REGISTER, origin="reg.csv", actor=ME)
+    risk.import_csv(d01, "code,name,grid,class\nR1,x,N3-07,fire\n", origin="r", actor=ME)
+    a = _plan(d01, 1, "market", date(2026, 3, 2), date(2026, 3, 6))
+    _, props = ins.create_plan(
+        d01,
+        1,
+        departments=["hr"],
+        items=[],
+        first=date(2026, 3, 3),
+        last=date(2026, 3, 3),
+        actor=ME,
+    )
+    ins.decide(d01, props[0].id, True, ME)
+    assert ins.plan(d01, a.id).departments == ("hr", "market")
+    c = d01.create({"title": "单车", "category": "0590"}, ME)
+    d01.act(c.id, "dispatch", ME, to="meituan")
+    d01.act(c.id, "arrive", ME)
+    d01.act(c.id, "handle", ME)
+    partners.record_items(d01, c.id, 9, ME)
+    viewer = logins["as"]("v01")
+    for sql in (
+        "INSERT INTO enterprises (credit_code, name, address, risk_grade, contact, updated_at)"
+        " VALUES ('x', 'x', '', 'B', '', now())",
+        "UPDATE inspection_plans SET status = 'done'",
+        "UPDATE risk_points SET active = false",
+        "UPDATE partner_items SET items = 0",
+    ):
+        with viewer.begin() as conn, pytest.raises(DBAPIError, match="permission denied"):
+            conn.execute(text(sql))
+    with viewer.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM inspection_merges")).scalar_one() == 1
