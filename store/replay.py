@@ -42,7 +42,7 @@ FIELDS = (
     "merged_into",
 )
 UNKNOWN: Any = object()  # a field the record does not determine (not compared)
-CREATED = ("create", "ingest")
+CREATED = ("create", "ingest", "self_found")
 NO_CHANGE = frozenset({"note", "void", "merged_in", "confirm", "support", "partner.items"})
 _SIMPLE = frozenset({"ack", "arrive", "handle", "close", "hold", "resume", "supervise"})
 _STAMP = {"ack": "acknowledged_at", "arrive": "arrived_at", "handle": "handled_at"}
@@ -84,11 +84,11 @@ def apply(state: dict[str, Any], action: str, at: datetime, detail: dict[str, An
     """One entry's effect on a case's state, as `store.cases.PLANNERS` makes it."""
     if "to" in detail and action not in ("merged_in",):
         state["status"] = detail["to"]
-    if action in NO_CHANGE:
+    if action in NO_CHANGE or action.startswith("field_"):  # field_*: what the field sent
         return
     if action in _SIMPLE:
-        if action in _STAMP:
-            state[_STAMP[action]] = at
+        if action in _STAMP:  # a time reported from the field is what the case keeps
+            state[_STAMP[action]] = _time(detail.get("reported_at"), at)
         elif action == "resume":
             state["held_at"] = None
         else:  # supervise
@@ -105,6 +105,30 @@ def apply(state: dict[str, Any], action: str, at: datetime, detail: dict[str, An
         state["merged_into"] = detail.get("into", UNKNOWN)
     else:  # an entry kind this code does not know: it may have changed anything
         state.update({f: UNKNOWN for f in FIELDS if f != "status"})
+
+
+def _time(value: Any, default: datetime) -> Any:
+    """An ISO time from an entry's detail; UNKNOWN when it cannot be read."""
+    if value is None:
+        return default
+    try:
+        return datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return UNKNOWN
+
+
+def _self_found(at: datetime, detail: dict[str, Any]) -> dict[str, Any]:
+    """A case an officer found and handled (store/field.py `self_found`): created handled."""
+    found = _time(detail.get("found_at"), at)
+    return {
+        **_fresh(),
+        "status": detail.get("to", "handled"),
+        "assignee": detail.get("officer", UNKNOWN),
+        "acknowledged_at": found,
+        "dispatched_at": found,
+        "arrived_at": found,
+        "handled_at": _time(detail.get("handled_at"), at),
+    }
 
 
 def _dispatch(state: dict[str, Any], action: str, at: datetime, detail: dict[str, Any]) -> None:
@@ -235,6 +259,8 @@ def _replay(
     entries = list(entries)
     if entries and entries[0].action in CREATED:
         state, why = _fresh(), ""
+        if entries[0].action == "self_found":
+            state = _self_found(entries[0].at, _detail(entries[0]))
     elif any(a <= cid <= b for a, b in ranges):
         state, why = {f: UNKNOWN for f in FIELDS}, "imported"
     else:
@@ -242,9 +268,13 @@ def _replay(
     for r in entries:
         if r.action in CREATED:
             continue
-        try:
-            detail = json.loads(r.detail) if r.detail else {}
-        except ValueError:
-            detail = {}
-        apply(state, r.action, r.at, detail if isinstance(detail, dict) else {})
+        apply(state, r.action, r.at, _detail(r))
     return state, why
+
+
+def _detail(r: Any) -> dict[str, Any]:
+    try:
+        detail = json.loads(r.detail) if r.detail else {}
+    except ValueError:
+        return {}
+    return detail if isinstance(detail, dict) else {}
