@@ -42,16 +42,14 @@ def _days(p: Any, tz: str) -> str:
     return f"{first}…{last}"
 
 
-def _line(p: Any, dep: Any, lab: Any, names: dict[int, str]) -> str:
+def _line(p: Any, dep: Any, lab: Any, names: dict[int, tuple[str, str]]) -> str:
     from tafang.store.text import safe
 
     depts = ",".join(lab.t(f"agency.{d}") for d in p.departments)
     state = lab.t(f"inspection.state.{p.status}")
     into = f" → {p.merged_into}" if p.merged_into else ""
-    return (
-        f"{p.id:>5} {state:<6}{into} {_days(p, dep.timezone)} {depts} "
-        f"{safe(names.get(p.enterprise_id, '?'))}"
-    )
+    name, grade = names.get(p.enterprise_id, ("?", "?"))
+    return f"{p.id:>5} {state:<6}{into} {_days(p, dep.timezone)} {depts} {grade} {safe(name)}"
 
 
 def _proposal_line(m: Any, lab: Any) -> str:
@@ -105,7 +103,7 @@ def listing(args: argparse.Namespace, dep: Any, store: Any) -> int:
         )
         return EXIT_OK
     lab = labels(dep.ui.lang)
-    names = {e.id: e.name for e in enterprises(store)}
+    names = {e.id: (e.name, e.risk_grade) for e in enterprises(store)}
     for p in plans:
         print(_line(p, dep, lab, names))
     for m in props:
@@ -130,7 +128,7 @@ def one(args: argparse.Namespace, dep: Any, store: Any) -> int:
         return EXIT_OK
     lab = labels(dep.ui.lang)
     e = find(store, p.enterprise_id)
-    print(_line(p, dep, lab, {p.enterprise_id: e.name if e else "?"}))
+    print(_line(p, dep, lab, {p.enterprise_id: (e.name, e.risk_grade) if e else ("?", "?")}))
     if p.officers:
         print(f"  {lab.t('inspection.officers')}: {', '.join(p.officers)}")
     for i in items:

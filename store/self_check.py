@@ -29,6 +29,7 @@ class Sheet:
     plan: PlanView
     enterprise: str
     credit_code: str
+    risk_grade: str
     items: list[ItemView]
 
 
@@ -39,7 +40,7 @@ def sheet(store: Store, plan_id: int) -> Sheet:
     e = find(store, p.enterprise_id)
     if e is None:
         raise NotFound(f"enterprise {p.enterprise_id} is not in the register", "not_found")
-    return Sheet(p, e.name, e.credit_code, items(store, p.id))
+    return Sheet(p, e.name, e.credit_code, e.risk_grade, items(store, p.id))
 
 
 def _md(s: str) -> str:
@@ -61,6 +62,7 @@ def markdown(s: Sheet, lab: Labels, tz: str) -> str:
         f"# {t('inspection.self_check')} · {_md(s.enterprise)}",
         "",
         f"- {t('inspection.credit_code')}: {s.credit_code}",
+        f"- {t('inspection.risk_grade')}: {s.risk_grade}",
         f"- {t('inspection.window')}: {_days(s, tz)}",
         f"- {t('inspection.departments')}: {depts}",
         "",

@@ -32,7 +32,7 @@ class Board:
     """What the screen shows, read in one go by a worker."""
 
     plans: list[ins.PlanView]
-    names: dict[int, str]
+    names: dict[int, tuple[str, str]]  # enterprise id -> (name, risk grade)
     proposals: list[ins.MergeView]
     rate: ins.JointRate
     items: list[ins.ItemView]
@@ -61,7 +61,7 @@ def read_board(store: Store, plan_id: int | None, now: datetime) -> Board:
     chosen = plan_id if plan_id is not None else (first[0].id if first else None)
     return Board(
         plans,
-        {e.id: e.name for e in enterprises(store)},
+        {e.id: (e.name, e.risk_grade) for e in enterprises(store)},
         ins.proposals(store),
         ins.joint_rate(store, year, now + timedelta(seconds=1)),
         ins.items(store, chosen) if chosen is not None else [],
@@ -126,6 +126,7 @@ class InspectionScreen(Screen[None]):
             t("inspection.status"),
             t("inspection.window"),
             t("inspection.departments"),
+            t("inspection.risk_grade"),
             t("inspection.enterprise"),
         )
         items = self.query_one("#inspection-items", DataTable)
@@ -178,8 +179,9 @@ class InspectionScreen(Screen[None]):
             if p.merged_into:
                 state += f" → {p.merged_into}"
             depts = "、".join(self.t(f"agency.{d}") for d in p.departments)
-            name = safe(b.names.get(p.enterprise_id, "?"))
-            table.add_row(str(p.id), state, self._days(p), depts, name, key=str(p.id))
+            name, grade = b.names.get(p.enterprise_id, ("?", "?"))
+            row = (str(p.id), state, self._days(p), depts, grade, safe(name))
+            table.add_row(*row, key=str(p.id))
         if self.plan_id is not None and str(self.plan_id) in table.rows:
             table.move_cursor(row=table.get_row_index(str(self.plan_id)))
 
