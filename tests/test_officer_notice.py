@@ -139,3 +139,28 @@ def test_a_request_for_support_tells_the_squad_and_its_leader(
     [msg] = received(httpserver, "/sq1")
     assert msg["at"]["atMobiles"] == [MOBILE_LEADER]
     assert "【请求支援】" in msg["text"]["content"] and "1-03" in msg["text"]["content"]
+
+
+def test_the_sweeps_escalation_tells_the_officer_once(
+    told: tuple[Store, Deployment], httpserver: HTTPServer
+) -> None:
+    from datetime import timedelta
+
+    from tafang.sla.escalate import sweep
+
+    store, d = told
+    t0 = utcnow() - timedelta(hours=1)
+    c = store.create({"title": "井盖缺失", "grid": GRID}, DISPATCHER, now=t0)
+    store.act(c.id, "dispatch", DISPATCHER, to="1-03", now=t0)  # arrival clock breached since
+    policy = Policy(d)
+    done = sweep(store, policy, utcnow())
+    assert [r.case_id for r in done] == [c.id]
+    sweep(store, policy, utcnow())  # nothing new is due: no second notice
+    with store.engine.connect() as conn:
+        q = select(Outbox.__table__.c.contact, Outbox.__table__.c.payload)
+        rows = [(contact, json.loads(p)) for contact, p in conn.execute(q)]
+    told_rows = [ev for contact, ev in rows if contact == "squad:sq1"]
+    assert [ev["kind"] for ev in told_rows] == ["dispatch", "escalation_told"]
+    last = told_rows[-1]
+    assert last["mention"] == [MOBILE_103] and last["level"] == done[0].level
+    assert last["circle"] == d.circle_at(done[0].level, GRID)
