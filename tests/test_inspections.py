@@ -426,3 +426,31 @@ def test_a_dispatcher_login_plans_and_a_viewer_login_may_not(logins: dict) -> No
             conn.execute(text(sql))
     with viewer.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM inspection_merges")).scalar_one() == 1
+
+
+def test_the_self_check_list_escapes_what_the_register_says(store: Store) -> None:
+    from tafang.store.labels import labels
+    from tafang.store.self_check import csv_text, markdown, sheet
+
+    import_csv(
+        store,
+        'credit_code,name,risk_grade\n914403001922038216,"A|B <b>x</b> **y**",D\n',
+        origin="r",
+        actor=ME,
+    )
+    p, _ = ins.create_plan(
+        store,
+        1,
+        departments=["fire"],
+        items=[("fire", "=HYPERLINK(1)|灭火器")],
+        first=date(2026, 3, 2),
+        last=date(2026, 3, 2),
+        actor=ME,
+    )
+    s = sheet(store, p.id)
+    md = markdown(s, labels("zh"), store.d.timezone)
+    assert "A\\|B \\<b\\>x\\</b\\> \\*\\*y\\*\\*" in md
+    assert "| 1 | 消防 | =HYPERLINK\\(1\\)\\|灭火器 |  |  |" in md
+    assert "- 风险等级: D" in md and "- 检查时段: 2026-03-02\n" in md
+    rows = csv_text(s, labels("en")).splitlines()
+    assert rows[1].split(",")[4] == "'=HYPERLINK(1)|灭火器"
