@@ -368,6 +368,10 @@ def test_witness_job_writes_the_file_and_queues_the_robot(
         ).all()
     assert len(rows) == 1 and rows[0].contact == "centre"
     assert f"{a.seq}:{a.mac}" in json.loads(rows[0].payload)["title"]
+    from tafang.sla.notify.render import Names, render_text
+
+    text_ = render_text(json.loads(rows[0].payload), Names(store.d), store.d.contact_for(4))
+    assert text_.startswith("【记录锚点】") and f"--anchor {a.seq}:{a.mac}" in text_
     # The robot hears of a moved head again only after witness_robot_interval.
     store.act(ids[1], "arrive", D01, now=T0 + timedelta(hours=1))
     send_anchor(store, T0 + timedelta(minutes=2), state)

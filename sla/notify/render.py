@@ -125,6 +125,9 @@ def render_text(ev: dict[str, Any], names: Names, contact: Contact) -> str:
         return render_told(ev, names, contact)
     if ev.get("kind") == "meeting_report":  # sla/report_schedule.py
         return f"【会商报告】{one_line(ev.get('title'), 80)}\n文件：{one_line(ev.get('path'), 200)}"
+    if ev.get("kind") == "record_anchor":  # sla/witness.py: the record's head, kept outside
+        anchor = one_line(f"{ev.get('seq')}:{ev.get('mac')}", 100)
+        return f"【记录锚点】{one_line(ev.get('at'), 40)}\ntafang audit verify --anchor {anchor}"
     lines = [_headline(ev)]
     lines.append(f"升级至：{names.level(ev)}（{one_line(contact.name, 40)}）")
     if ev.get("circle"):
