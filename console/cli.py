@@ -643,14 +643,36 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         store.may(CREATE_ROLES, "ingest", actor)  # importing makes cases: a write like any other
     with stream, bar(f"ingest {origin}", "lines", _regular_size(stream)) as b:
         lines = MeteredInput(stream, b) if b else stream
-        result = ingest(store, lines, origin=origin, actor=actor, history=history)
+        try:
+            result = ingest(store, lines, origin=origin, actor=actor, history=history)
+        except StoreError as e:  # a full disk, a lost store: say what was committed
+            done = getattr(e, "ingest_result", None)
+            if done is not None:
+                line = getattr(e, "ingest_line", None)
+                _ingest_summary(args, done, origin, stopped_at=line)
+                print(
+                    f"tafang: ingest stopped at {origin}:{line}: the counts are the lines "
+                    "before it, which are committed; nothing from there on is",
+                    file=sys.stderr,
+                )
+            raise  # main() says why, with its exit code (3: the store failed)
+    _ingest_summary(args, result, origin)
+    return EXIT_REFUSED if result.rejected else EXIT_OK
+
+
+def _ingest_summary(
+    args: argparse.Namespace, result: Any, origin: str, stopped_at: int | None = None
+) -> None:
+    """The rejected lines on stderr, the counts on stdout (a line, or --json)."""
     for line_no, reason in result.errors:
         print(f"{origin}:{line_no}: rejected: {reason}", file=sys.stderr)
     if args.json:
-        _print_json(ingest_json(result, origin))
+        out = ingest_json(result, origin)
+        if stopped_at is not None:
+            out["stopped_at_line"] = stopped_at
+        _print_json(out)
     else:
-        print(result.summary)
-    return EXIT_REFUSED if result.rejected else EXIT_OK
+        print(result.summary, flush=True)
 
 
 def cmd_cases(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ from tafang.sla import svg
 from tafang.sla.meeting import Chart, Column, Inputs, Section, Table, Value, sections
 from tafang.sla.reports import report_json
 from tafang.store.assessment import Rate
-from tafang.store.text import safe
+from tafang.store.text import md, safe
 
 FORMATS = ("md", "csv", "json", "html")
 CSV_HEAD = ("section", "table", "row", "name", "measure", "value", "met", "due")
@@ -145,7 +145,7 @@ def _csv_rows(w: Any, s: Section, t: Table, row: tuple[Value, ...]) -> None:
 
 # ---- Markdown -----------------------------------------------------------------------------------
 def as_markdown(i: Inputs, secs: list[Section]) -> str:
-    out = [f"# {safe(i.d.name)} — {i.title}", "", span(i), ""]
+    out = [f"# {md(i.d.name)} — {i.title}", "", span(i), ""]
     for s in secs:
         out += [f"## {s.title}", ""]
         if s.note:
@@ -156,12 +156,18 @@ def as_markdown(i: Inputs, secs: list[Section]) -> str:
             out.append("| " + " | ".join(c.label for c in t.columns) + " |")
             out.append("|" + "".join("---:|" if c.kind != "text" else "---|" for c in t.columns))
             for row in t.rows:
-                cells = [
-                    cell(v, c).replace("|", "\\|") for c, v in zip(t.columns, row, strict=True)
-                ]
+                cells = [_md_cell(v, c) for c, v in zip(t.columns, row, strict=True)]
                 out.append("| " + " | ".join(cells) + " |")
             out.append("")
     return "\n".join(out)
+
+
+def _md_cell(v: Value, c: Column) -> str:
+    """Text from a feed (a channel, a grid, a name) written so Markdown shows it literally:
+    no link, image, HTML or extra column out of `[a](javascript:…)` or `<script>`."""
+    if isinstance(v, str):
+        return md(v)
+    return cell(v, c).replace("|", "\\|")
 
 
 # ---- HTML ---------------------------------------------------------------------------------------

@@ -40,3 +40,16 @@ def safe(s: str) -> str:
     if _UNSAFE.search(s) is None:
         return s
     return _UNSAFE.sub(_placeholder, s)
+
+
+# Markdown's own syntax (CommonMark backslash escapes) that could make a link, an image,
+# emphasis, code or a table column out of a report's cell; `<`, `>` and `&` become entities,
+# so `<script>` is text, not HTML, in every renderer.
+_MARKDOWN = re.compile(r"([\\`*_\[\]()!|~])")
+
+
+def md(s: str) -> str:
+    """`safe(s)` for Markdown: `[a](javascript:…)`, `<script>`, `**x**` and `|` written so
+    that a renderer shows them literally, as text. For untrusted cells and lines only."""
+    s = safe(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MARKDOWN.sub(r"\\\1", s)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Connection, insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from tafang.store.cases import Store
 from tafang.store.intake.outcome import IngestResult
 from tafang.store.intake.prepare import Context, Prepared
@@ -44,7 +44,11 @@ class Tally:
 
 
 def commit(store: Store, ctx: Context, prepared: list[Prepared], tally: Tally) -> None:
-    """Insert new cases, dead letters and their record entries; count them in `tally`."""
+    """Insert new cases, dead letters and their record entries; count them in `tally`.
+
+    If the store fails (a full disk, a lost connection), the batch is rolled back and the
+    error raised with `ingest_result` (what earlier batches committed) and `ingest_line`
+    (the first line not committed) set on it, so that the caller can say what was done."""
     for attempt in range(3):
         try:
             added, dup, keys = _insert(store, ctx, prepared, tally.seen)
@@ -52,6 +56,10 @@ def commit(store: Store, ctx: Context, prepared: list[Prepared], tally: Tally) -
         except IntegrityError:
             if attempt == 2:
                 raise
+        except SQLAlchemyError as e:
+            e.ingest_result = tally.result()  # type: ignore[attr-defined]
+            e.ingest_line = prepared[0][1] if prepared else None  # type: ignore[attr-defined]
+            raise
     tally.seen.update(keys)
     tally.accepted += added
     tally.duplicate += dup
