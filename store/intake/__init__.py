@@ -5,9 +5,17 @@ cannot be a case. Anything else odd is accepted, flagged for triage and its raw 
 the case's `raw` column, so that a dispatcher sees every real report.
 
 Choices this package makes (the contract leaves them open):
-- Line numbers are physical, 1-based: blank lines are skipped and not counted as records, but
-  they still advance the line number, so "line 7" is line 7 of the file.
+- Lines are split on b"\\n" only (not on \\x1c–\\x1f, NEL, U+2028 …, which str.splitlines
+  knows), and line numbers are physical, 1-based, as `wc -l` counts them. Every line is
+  accepted, duplicate, rejected or blank, and the four counts add up to the lines read
+  (`accepted=N duplicate=N rejected=N blank=N`). Blank: nothing but white space as
+  str.isspace knows it (so also lines of \\x1c–\\x1f, NEL, U+3000) or a lone byte-order mark.
 - A UTF-8 byte-order mark at the start of a line is ignored.
+- The dedupe key is normalised, then compared and stored: `source` and `external_id` in
+  Unicode NFKC with surrounding white space stripped (NFC, NFD, full-width digits and letters
+  are one key; case is kept); a number is its decimal text. The value as received is kept in
+  `raw` when normalising changed it (see `readers.read_key`). Keys stored before NFKC keep
+  their old form.
 - The dedupe key (`source`, `external_id`) is kept exactly or the line is rejected: any
   stand-in for what cannot be stored could equal another report's real key and lose it as a
   "duplicate". So a line whose `source` or `external_id` holds bytes that are not UTF-8 is
@@ -33,7 +41,12 @@ Choices this package makes (the contract leaves them open):
 - Missing `grid` / `category` / `priority` are not flagged (the contract makes them optional);
   unknown ones are. A grid may be given by its 14-digit code or its map label ("N3-07"); a
   category by its code (an integer is zero-padded: 590 → "0590") or its Chinese name.
-- Hard limits (a breach rejects the line): a line of at most 4 MiB, `source` ≤ 64 and
+- JSON nested deeper than 64 levels is rejected before parsing, on every path alike (json's
+  own limit depends on the call stack); an integer beyond Python's int-string limit (4,300
+  digits) is kept as its digits, a string, rather than rejecting the line.
+- Hard limits (a breach rejects the line): a line of at most `[intake] max_line_bytes`
+  (default 4 MiB; a longer one is read in bounded steps, never whole, and its dead letter
+  keeps the first 1 KiB and its size), `source` ≤ 64 and
   `external_id` ≤ 200 characters (their column sizes), `title`, `location` and `reporter`
   ≤ 100,000 characters, `description` ≤ 1,000,000 characters (100 kB of text is accepted).
 

@@ -111,7 +111,7 @@ def prepare(ctx: Context, items: Iterable[Item]) -> list[Prepared]:
                 out.append(("case", n, row, detail, _json_str(detail)))
                 continue
         except Exception as e:  # never crash on input; name it instead
-            res = Rejected(f"could not be read: {type(e).__name__}: {e}")
+            res = Rejected(f"could not be read: {type(e).__name__}: {str(e)[:200]}")
         out.append(("reject", n, res.reason, raw_text(raw, value, nul_ok)))
     return out + blank
 
