@@ -96,21 +96,25 @@ END $$;
 
 
 def upgrade() -> None:
-    op.add_column(
-        "cases",
-        sa.Column("self_found", sa.Boolean(), nullable=False, server_default=sa.false()),
-    )
-    op.create_table(
-        "field_requests",
-        sa.Column("caller", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("request_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("method", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
-        sa.Column("path", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("status", sa.Integer(), nullable=False),
-        sa.Column("answer", sa.Text(), nullable=True),
-        sa.Column("at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("caller", "request_id"),
-    )
+    """Re-runnable: a store set back to an older revision keeps what it has."""
+    have = sa.inspect(op.get_bind())
+    if "self_found" not in {c["name"] for c in have.get_columns("cases")}:
+        op.add_column(
+            "cases",
+            sa.Column("self_found", sa.Boolean(), nullable=False, server_default=sa.false()),
+        )
+    if not have.has_table("field_requests"):
+        op.create_table(
+            "field_requests",
+            sa.Column("caller", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+            sa.Column("request_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+            sa.Column("method", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+            sa.Column("path", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+            sa.Column("status", sa.Integer(), nullable=False),
+            sa.Column("answer", sa.Text(), nullable=True),
+            sa.Column("at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+            sa.PrimaryKeyConstraint("caller", "request_id"),
+        )
     if op.get_bind().dialect.name != "postgresql":
         return
     _create_field_role()
