@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from baselines import Spread, load, pct, pg_commit, ratio, scheduler_lateness, sqlite_commit  # noqa: E402
-from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy import func, select, update  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from tafang.sla.escalate import sweep  # noqa: E402
 from tafang.sla.policy import Policy  # noqa: E402
@@ -318,6 +318,17 @@ def wait_escalated(store: Store, ids: tuple[int, int], n: int, until: float) -> 
         time.sleep(0.5)
 
 
+def settle(store: Store, *ranges: tuple[int, int]) -> None:
+    """The run's cases leave the sweep's way (as if acknowledged): their next level would
+    fall due two minutes later, in another run or in the idle sweeps."""
+    c = Case.__table__.c
+    with store.engine.begin() as conn:
+        for ids in ranges:
+            conn.execute(
+                update(Case.__table__).where(c.id.between(*ids)).values(next_check_at=None)
+            )
+
+
 def lateness(rows: list[tuple[int, datetime, datetime]], sweeps: dict[int, float]) -> list[float]:
     """Per case, ms from its deadline to its escalation's commit (fired_at + sweep_ms)."""
     by_fired: dict[datetime, float] = {}
@@ -353,6 +364,7 @@ def one_run(
     rc = daemon.stop()
     sweeps = daemon.sweep_ms()
     spread_rows, storm_rows = escalated(store, spread_ids), escalated(store, storm_ids)
+    settle(store, spread_ids, storm_ids)
     if spread_rows:
         run.spread = Spread.of(lateness(spread_rows, sweeps))
     if storm_rows:
