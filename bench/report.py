@@ -4,7 +4,9 @@
   1. the simulated year (console/history_sim.py) written as JSON Lines (not timed);
   2. `store.intake.ingest(..., history=True)` into a fresh SQLite store: target ≤ 5 s;
   3. each report kind (daily, weekly, monthly, the whole year as a range) in each format,
-     from the store to the text: target ≤ 2 s each.
+     from the store to the text: target ≤ 2 s each;
+  4. the console's stats screen (`k`), from pushing it to its figures on screen, over the
+     last 30 days and over the year: target ≤ 1 s.
 
 Usage: .venv/bin/python bench/report.py [--year 2023] [--keep DIR]
 
@@ -15,13 +17,15 @@ seconds of this process beside each wall time.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import resource
 import sys
 import tempfile
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -37,6 +41,7 @@ from tafang.store.intake import ingest  # noqa: E402
 
 TARGET_IMPORT_S = 5.0
 TARGET_REPORT_S = 2.0
+TARGET_FRAME_S = 1.0
 
 
 def cpu() -> float:
@@ -48,6 +53,26 @@ def cpu() -> float:
 def line(what: str, wall: float, cpu_s: float, target: float) -> str:
     ok = "ok" if wall <= target else "OVER"
     return f"{what:<34} {wall:6.2f} s wall  {cpu_s:6.2f} s cpu   target ≤ {target:.0f} s  {ok}"
+
+
+async def stats_frame(store: Store, d: Any, now: datetime, days: int) -> float:
+    """From pushing the stats screen to its figures on screen (the console's `k`)."""
+    from tafang.console.i18n import Strings
+    from tafang.console.screens.stats import StatsScreen
+    from tafang.console.view_model import ViewModel
+    from textual.app import App
+
+    t = Strings("zh")
+    screen = StatsScreen(store, d, t, lambda: now, ViewModel(d, t).cell_specs())
+    screen.days = days
+    app: App[None] = App()
+    async with app.run_test(size=(140, 40)) as pilot:
+        t0 = time.perf_counter()
+        await app.push_screen(screen)
+        while screen.stats is None:
+            await pilot.pause(0.005)
+        await pilot.pause()
+        return time.perf_counter() - t0
 
 
 def main() -> None:
@@ -91,6 +116,10 @@ def main() -> None:
                 line(f"report {kind} {fmt} ({len(text) // 1000} kB)", wall, used, TARGET_REPORT_S)
             )
     print(f"slowest report: {worst:.2f} s (target ≤ {TARGET_REPORT_S:.0f} s)")
+    for days in (30, 365):
+        c0 = cpu()
+        wall = asyncio.run(stats_frame(store, d, datetime(args.year, 12, 31, 4, tzinfo=UTC), days))
+        print(line(f"stats screen first frame ({days} days)", wall, cpu() - c0, TARGET_FRAME_S))
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     if not args.keep:
         for p in work.iterdir():

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
@@ -109,10 +109,10 @@ class Tally:
 
     __slots__ = ("_n", "members", "sigs", "spans")
 
-    def __init__(self, spans: list[tuple[float | None, ...]] | None = None) -> None:
+    def __init__(self, spans: list[list[Any]] | None = None) -> None:
         self.sigs: Counter[tuple[int, ...]] = Counter()
         self.members: list[int] = []
-        self.spans = spans if spans is not None else []
+        self.spans = spans if spans is not None else [[] for _ in STAGES]
         self._n: list[int] | None = None
 
     @property
@@ -140,9 +140,11 @@ class Tally:
         return {r: Rate(n[i], n[i + 1]) for r, i in _MET.items()}
 
     def seconds(self, name: str) -> list[float]:
-        j = _STAGE_AT[name]
-        spans = self.spans
-        return [x for k in self.members if (x := spans[k][j]) is not None]
+        col = self.spans[_STAGE_AT[name]]
+        m = self.members
+        if len(m) < 2:
+            return [x for k in m if (x := col[k]) is not None]
+        return [x for x in itemgetter(*m)(col) if x is not None]
 
     def stage(self, name: str) -> tuple[int, float | None, float | None]:
         """(n, mean, p90) seconds of a stage; p90 by nearest rank."""
@@ -167,7 +169,7 @@ class Overview:
     by_category: Counter[str] = field(default_factory=Counter)
     by_grid: Counter[str] = field(default_factory=Counter)
 
-    def count(self, rows: list[tuple[Any, ...]], at: dict[str, int]) -> None:
+    def count(self, rows: Sequence[Any], at: dict[str, int]) -> None:
         """Count `rows` (C-speed Counters over their columns)."""
         col = {c: itemgetter(at[c]) for c in ("status", "source", "category", "grid")}
         self.cases = len(rows)
@@ -293,15 +295,15 @@ def facts(store: Store, start: datetime, end: datetime, cutoff: datetime) -> Fac
     """One row per case received in [start, end), void and merged ones too (`_facts_query`)."""
     with store.read_engine.connect() as conn:
         res = conn.execute(_facts_query(start, end, cutoff, conn.dialect.name == "sqlite"))
-        return Facts(list(res.keys()), [tuple(r) for r in res])
+        return Facts(list(res.keys()), res.fetchall())
 
 
 @dataclass
 class Facts:
-    """The rows of `facts` as tuples, and where each column is (`at["status"]`)."""
+    """The rows of `facts` (tuple-like), and where each column is (`at["status"]`)."""
 
     columns: list[str]
-    rows: list[tuple[Any, ...]]
+    rows: Sequence[Any]
 
     @property
     def at(self) -> dict[str, int]:
@@ -317,56 +319,44 @@ def assess(
 
 
 def tally(f: Facts, d: Deployment, start: datetime, end: datetime, cutoff: datetime) -> Assessment:
-    spans: list[tuple[Any, ...]] = []
+    spans: list[list[Any]] = [[] for _ in STAGES]  # per stage, a case's seconds by its number
     out = Assessment(start, end, cutoff, Tally(spans))
     at = f.at
-    key_of = _key_functions(d, at)
     f0, f1 = at[FLAGS[0]], at[FLAGS[-1]] + 1
-    s0, s1 = at[f"s_{STAGES[0][0]}"], at[f"s_{STAGES[-1][0]}"] + 1
-    by = [out.by[dim] for dim in DIMENSIONS]
+    stage_at = [at[f"s_{s}"] for s, _a, _b in STAGES]
     status = at["status"]
     out.overview.count(f.rows, at)
-    by_key = itemgetter(
-        *(at[c] for c in ("assignee", "assignee_kind", "grid", "source", "category"))
-    )
-    cache: dict[Any, list[Tally]] = {}  # the tallies of a combination of keys
+    groups = _key_groups(d, at, out, spans)
+    total = out.total
+    k = -1
     for r in f.rows:
         if r[status] in _NOT_CASES:
             continue
-        combo = by_key(r)
-        buckets = cache.get(combo)
-        if buckets is None:
-            buckets = cache[combo] = _buckets(r, out, by, key_of, spans)
         sig = r[f0:f1]
-        k = len(spans)
-        spans.append(r[s0:s1])
-        for t in buckets:
-            t.sigs[sig] += 1
-            t.members.append(k)
+        k += 1
+        for col, j in zip(spans, stage_at, strict=True):
+            col.append(r[j])
+        total.sigs[sig] += 1
+        total.members.append(k)
+        for get, cache, make in groups:
+            key = get(r)
+            tallies = cache.get(key)
+            if tallies is None:
+                tallies = cache[key] = make(r)
+            for t in tallies:
+                t.sigs[sig] += 1
+                t.members.append(k)
     return out
 
 
-def _buckets(
-    r: tuple[Any, ...],
-    out: Assessment,
-    by: list[dict[str, Tally]],
-    key_of: list[Callable[[tuple[Any, ...]], Any]],
-    spans: list[tuple[Any, ...]],
-) -> list[Tally]:
-    """The total and the tally of each dimension a case with `r`'s keys counts in."""
-    buckets = [out.total]
-    for dim, key in zip(by, key_of, strict=True):
-        v = key(r)
-        if v is not None:
-            t = dim.get(v)
-            if t is None:
-                t = dim[v] = Tally(spans)
-            buckets.append(t)
-    return buckets
+Row = Any  # a fact row (tuple-like)
+KeyGroup = tuple[Callable[[Row], Any], dict[Any, list["Tally"]], Callable[[Row], list["Tally"]]]
 
 
-def _key_functions(d: Deployment, at: dict[str, int]) -> list[Callable[[tuple[Any, ...]], Any]]:
-    """Per dimension, the function from a row to its key (None: not in that table)."""
+def _key_groups(d: Deployment, at: dict[str, int], out: Assessment, spans: Any) -> list[KeyGroup]:
+    """The dimensions by the columns their keys come from (an officer and its squad from the
+    assignee; a circle from the grid; a category and its group from the category), each
+    with a cache from those columns to the tallies a case counts in."""
     squad_of = {code: s.code for code, (s, _o) in d.officers_by_code.items()}
     circle_of = {g.code: g.circle for g in d.tower.grids}
     group_of = {c.code: c.group for c in d.categories}
@@ -374,20 +364,31 @@ def _key_functions(d: Deployment, at: dict[str, int]) -> list[Callable[[tuple[An
         at[c] for c in ("assignee", "assignee_kind", "grid", "source", "category")
     )
 
-    def officer(r: tuple[Any, ...]) -> Any:
-        return r[a] if r[kind] == "officer" else None
+    def tallies(pairs: list[tuple[str, Any]]) -> list[Tally]:
+        found = []
+        for dim, key in pairs:
+            if key is not None:
+                by = out.by[dim]
+                t = by.get(key)
+                if t is None:
+                    t = by[key] = Tally(spans)
+                found.append(t)
+        return found
 
-    def squad(r: tuple[Any, ...]) -> Any:
-        k = r[kind]
-        return squad_of.get(r[a]) if k == "officer" else r[a] if k == "squad" else None
+    def hands(r: Row) -> list[Tally]:
+        who, k = r[a], r[kind]
+        squad = squad_of.get(who) if k == "officer" else who if k == "squad" else None
+        return tallies([("officer", who if k == "officer" else None), ("squad", squad)])
 
     return [
-        officer,
-        squad,
-        lambda r: circle_of.get(r[grid]),
-        lambda r: r[src],
-        lambda r: r[cat],
-        lambda r: group_of.get(r[cat]),
+        (itemgetter(a, kind), {}, hands),
+        (itemgetter(grid), {}, lambda r: tallies([("circle", circle_of.get(r[grid]))])),
+        (itemgetter(src), {}, lambda r: tallies([("channel", r[src])])),
+        (
+            itemgetter(cat),
+            {},
+            lambda r: tallies([("category", r[cat]), ("group", group_of.get(r[cat]))]),
+        ),
     ]
 
 
