@@ -28,11 +28,16 @@ NOT_YET = (
 def run_verify(args: argparse.Namespace) -> int:
     from tafang.console.cli import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, _config, _open_store
     from tafang.console.progress import bar
+    from tafang.store.cases import Refused
     from tafang.store.record import verify
 
     dep = _config(args)
     store = _open_store(args, dep)
-    key = store.record_key
+    try:
+        key = store.record_key
+    except Refused as e:  # unreadable or too short: the check cannot be made (exit 2)
+        print(f"tafang: cannot verify the record: {e}", file=sys.stderr)
+        return EXIT_USAGE
     with bar("audit verify", "entries", 0) as b:
         step = (lambda checked, total: b.set(checked, checked, total)) if b else None
         v = verify(store.engine, anchor=args.anchor, progress=step, key=key)

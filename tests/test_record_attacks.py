@@ -193,6 +193,9 @@ def test_plain_entries_before_the_key_still_verify(
     monkeypatch.setenv(ENV, str(other))
     with pytest.raises(Refused, match="is not this record's"):
         _store(env).act(ids[1], "handle", D01, now=T0 + timedelta(hours=2))
+    other.write_text("short")  # a key too short to be one: exit 2, the file named
+    code, _, err = _verify(capsys=capsys)
+    assert code == 2 and "at least 16" in err and str(other) in err
     keyed.engine.dispose()
 
 
