@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, Table, insert, select, update
 from tafang.store.models import DeadLetter
 
 DEAD = DeadLetter.__table__
@@ -132,3 +132,29 @@ def run(
             result.added += 1
         else:
             result.updated += 1
+
+
+class Upserts:
+    """Rows of `table` keyed by its unique column `key`: the known keys are read once and
+    updated row by row; new rows are inserted together by `flush` (a register of 10,000
+    enterprises is one INSERT, not 10,000 look-ups). A key seen twice in one file: the
+    later row wins and counts as an update."""
+
+    def __init__(self, conn: Connection, table: Table, key: str) -> None:
+        self.table, self.key = table, key
+        self.have = {k: i for k, i in conn.execute(select(table.c[key], table.c.id))}
+        self.new: dict[str, dict[str, object]] = {}
+
+    def save(self, conn: Connection, values: dict[str, object]) -> bool:
+        k = str(values[self.key])
+        if k in self.have:
+            t = self.table
+            conn.execute(update(t).where(t.c.id == self.have[k]).values(**values))
+            return False
+        added = k not in self.new
+        self.new[k] = values
+        return added
+
+    def flush(self, conn: Connection) -> None:
+        if self.new:
+            conn.execute(insert(self.table), list(self.new.values()))

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TextIO
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import func, select
 from tafang.store.cases import Actor, Store, utcnow
 from tafang.store.config import Deployment
 from tafang.store.credit_code import CreditCodeError, validate
-from tafang.store.csv_import import ImportResult, RowError, open_text, run
+from tafang.store.csv_import import ImportResult, RowError, Upserts, open_text, run
 from tafang.store.models import Enterprise
 from tafang.store.moves import CREATE_ROLES
 from tafang.store.record import Entry, append
@@ -86,18 +86,17 @@ def import_csv(
     result = ImportResult(origin)
     stream = open_text(data)
 
-    def save(conn: Connection, row: dict[str, str]) -> bool:
-        v = _values(store.d, row, now)
-        q = select(ENTERPRISES.c.id).where(ENTERPRISES.c.credit_code == v["credit_code"])
-        have = conn.execute(q).scalar_one_or_none()
-        if have is None:
-            conn.execute(insert(ENTERPRISES).values(**v))
-            return True
-        conn.execute(update(ENTERPRISES).where(ENTERPRISES.c.id == have).values(**v))
-        return False
-
     with store.write() as (conn, head):
-        run(conn, stream, result, (REQUIRED, KNOWN), save, now)
+        rows = Upserts(conn, ENTERPRISES, "credit_code")
+        run(
+            conn,
+            stream,
+            result,
+            (REQUIRED, KNOWN),
+            lambda c, row: rows.save(c, _values(store.d, row, now)),
+            now,
+        )
+        rows.flush(conn)
         detail = {"origin": origin, **{k: v for k, v in result.as_json().items() if k != "errors"}}
         append(
             conn,
@@ -120,6 +119,18 @@ def enterprises(store: Store, limit: int | None = None) -> list[EnterpriseView]:
         q = q.limit(limit)
     with store.read_engine.connect() as conn:
         return [_view(r) for r in conn.execute(q)]
+
+
+def names_of(store: Store, ids: set[int]) -> dict[int, tuple[str, str]]:
+    """Name and risk grade of these enterprises (the ones a screen shows plans of)."""
+    t = ENTERPRISES.c
+    out: dict[int, tuple[str, str]] = {}
+    wanted = sorted(ids)
+    with store.read_engine.connect() as conn:
+        for i in range(0, len(wanted), 500):  # SQLite's bound-parameter limit, with room
+            q = select(t.id, t.name, t.risk_grade).where(t.id.in_(wanted[i : i + 500]))
+            out.update({r.id: (r.name, r.risk_grade) for r in conn.execute(q)})
+    return out
 
 
 def find(store: Store, key: str | int) -> EnterpriseView | None:

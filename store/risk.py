@@ -16,9 +16,9 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import func, select, update
 from tafang.store.cases import Actor, Store, utcnow
-from tafang.store.csv_import import ImportResult, RowError, open_text, run
+from tafang.store.csv_import import ImportResult, RowError, Upserts, open_text, run
 from tafang.store.enterprises import ENTERPRISES, grid_code
 from tafang.store.models import Case, RiskPoint
 from tafang.store.moves import CREATE_ROLES
@@ -79,7 +79,9 @@ def _local_day(tz: str, day: date) -> datetime:
     return datetime.combine(day, time(), ZoneInfo(tz)).astimezone(ZoneInfo("UTC"))
 
 
-def _values(store: Store, conn: Connection, row: dict[str, str], now: datetime) -> dict[str, Any]:
+def _values(
+    store: Store, ents: dict[str, int], row: dict[str, str], now: datetime
+) -> dict[str, Any]:
     code, name, cls = row.get("code", ""), row.get("name", ""), row.get("class", "").lower()
     if not code or len(code) > 32:
         raise RowError("code must be 1–32 characters")
@@ -95,7 +97,7 @@ def _values(store: Store, conn: Connection, row: dict[str, str], now: datetime) 
         raise RowError(f"every_days {every!r} must be a whole number of days, 1–366")
     ent = None
     if cc := row.get("credit_code", "").upper():
-        ent = conn.execute(select(ENTERPRISES.c.id).where(ENTERPRISES.c.credit_code == cc)).scalar()
+        ent = ents.get(cc)
         if ent is None:
             raise RowError(f"credit_code {cc!r} is not in the enterprise register")
     first = now + timedelta(days=int(every))
@@ -131,17 +133,13 @@ def import_csv(
     now = now or utcnow()
     result = ImportResult(origin)
 
-    def save(conn: Connection, row: dict[str, str]) -> bool:
-        v = _values(store, conn, row, now)
-        have = conn.execute(select(POINTS.c.id).where(POINTS.c.code == v["code"])).scalar()
-        if have is None:
-            conn.execute(insert(POINTS).values(**v))
-            return True
-        conn.execute(update(POINTS).where(POINTS.c.id == have).values(**v))
-        return False
-
     with store.write() as (conn, head):
+        q = select(ENTERPRISES.c.credit_code, ENTERPRISES.c.id)
+        ents: dict[str, int] = {c: i for c, i in conn.execute(q)}
+        rows = Upserts(conn, POINTS, "code")
+        save = lambda c, row: rows.save(c, _values(store, ents, row, now))  # noqa: E731
         run(conn, open_text(data), result, (REQUIRED, KNOWN), save, now)
+        rows.flush(conn)
         detail = {k: v for k, v in result.as_json().items() if k != "errors"}
         append(
             conn, head, [Entry(now, actor.operator, actor.terminal, "risk.import", None, detail)]

@@ -53,7 +53,7 @@ def _ordered(plans: list[ins.PlanView]) -> list[ins.PlanView]:
 
 def read_board(store: Store, plan_id: int | None, now: datetime) -> Board:
     """Plans, names, pending proposals, this year's rate, the chosen plan's items."""
-    from tafang.store.enterprises import enterprises
+    from tafang.store.enterprises import names_of
 
     year = datetime(now.year, 1, 1, tzinfo=UTC)
     plans = ins.plans(store)
@@ -61,7 +61,7 @@ def read_board(store: Store, plan_id: int | None, now: datetime) -> Board:
     chosen = plan_id if plan_id is not None else (first[0].id if first else None)
     return Board(
         plans,
-        {e.id: (e.name, e.risk_grade) for e in enterprises(store)},
+        names_of(store, {p.enterprise_id for p in plans}),
         ins.proposals(store),
         ins.joint_rate(store, year, now + timedelta(seconds=1)),
         ins.items(store, chosen) if chosen is not None else [],
