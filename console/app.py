@@ -806,8 +806,29 @@ class TafangApp(ShiftActions, App[None]):
             self._ask_target(case)
         elif move.reason:
             self._ask_reason(name, case)
+        elif name == "handle" and case.assignee_kind == "partner":
+            self._ask_items(case)  # 政企共管: how many bikes the partner's team moved
         else:
             self.act(case.id, name, version=case.version)
+
+    def _ask_items(self, case: CaseView) -> None:
+        def done(n: str | None) -> None:
+            if n is not None and str(n).strip().isdigit():
+                self._record_items(case, int(str(n).strip()))
+
+        self.push_screen(AskScreen(self.t("partner.ask", id=case.id), integer=True), done)
+
+    @work(thread=True, group="act", exit_on_error=False)
+    def _record_items(self, case: CaseView, items: int) -> None:
+        """The count first (the case is on scene), then the handling itself."""
+        from tafang.store.partners import record_items
+
+        try:
+            record_items(self.store, case.id, items, self.actor)
+        except Refused as e:
+            self.call_from_thread(self.notify, str(e), severity="warning")
+            return
+        self.call_from_thread(self.act, case.id, "handle", version=case.version)
 
     def _confirm_void(self, case: CaseView) -> None:
         """Voiding a case an officer is already out on throws their trip away: ask first."""

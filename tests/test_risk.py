@@ -200,3 +200,34 @@ def test_the_daemon_files_due_checks(points: Store) -> None:
     events = [json.loads(line) for line in log.getvalue().splitlines() if line.startswith("{")]
     assert any(e["event"] == "risk_checks_filed" and e["fields"]["cases"] == 1 for e in events)
     assert [c.external_id for c in points.cases("open")] == ["risk:RP-1:2026-03-01"]
+
+
+@pytest.mark.anyio
+async def test_h_on_a_partner_case_asks_for_the_items_then_handles(tmp_path, gudang) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    from tafang.console.app import TafangApp
+    from tafang.console.screens.ask import AskScreen
+    from tafang.store.db import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    s = Store(engine, gudang)
+    c = s.create({"title": "共享单车堆放", "category": "0590"}, ME)
+    s.act(c.id, "dispatch", ME, to="qingju")
+    s.act(c.id, "arrive", ME)
+    app = TafangApp(s, gudang, operator="d01", terminal="t", lang="en")
+
+    async def until(cond) -> None:  # type: ignore[no-untyped-def]
+        t0 = time.monotonic()
+        while not cond():
+            assert time.monotonic() - t0 < 5, "condition not met"
+            await pilot.pause(0.02)
+
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(lambda: app.loaded and app.dash.queue.cursor_case_id == c.id)
+        await pilot.press("h")
+        await until(lambda: isinstance(app.screen, AskScreen))
+        await pilot.press("1", "2", "enter")
+        await until(lambda: s.get(c.id).status == "handled")
+        assert partners.items_of(s, c.id) == 12
+    engine.dispose()
