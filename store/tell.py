@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 from tafang.store.clocks import running_dues
-from tafang.store.config import Deployment
+from tafang.store.config import Deployment, Officer, Squad
 from tafang.store.outbox import enqueue
 
 TOLD = frozenset({"dispatch", "reassign", "rework", "escalate", "support"})
@@ -40,20 +40,17 @@ def officer_notice(
     level: int | None = None,
 ) -> tuple[str, dict[str, Any]] | None:
     """(contact, event) telling the officer holding `case` (as it is after `action`), or
-    None when no officer holds it or their squad has no robot. A request for support goes
-    to the requesting officer's squad with its leaders (role leader) @-mentioned."""
+    None when no officer or squad holds it or the squad has no robot. A case sent to a whole
+    squad, and a request for support (to the requesting officer's squad), @-mention the
+    squad's leaders (role leader)."""
     if action not in TOLD:
         return None
-    support = action == "support"
-    if not support and case.get("assignee_kind") != "officer":
-        return None
-    found = d.officers_by_code.get(by if support else case.get("assignee") or "")
-    if found is None:
+    found = _squad_and_officer(d, action, case, by)
+    if found is None or found[0].robot is None:
         return None
     squad, officer = found
-    if squad.robot is None:
-        return None
-    told = [o for o in squad.officers if o.role == "leader"] if support else [officer]
+    leaders = [o for o in squad.officers if o.role == "leader"]
+    told = [officer] if officer is not None and action != "support" else leaders
     dues = list(running_dues(case, case.get("status") or "new"))
     clock, due = min(dues, key=lambda cd: cd[1]) if dues else (None, None)
     event = {
@@ -65,8 +62,8 @@ def officer_notice(
         "location": case.get("location") or "",
         "priority": case.get("priority"),
         "status": case.get("status"),
-        "officer": officer.code,
-        "officer_name": officer.name,
+        "officer": officer.code if officer else squad.code,
+        "officer_name": officer.name if officer else squad.name,
         "mention": [o.mobile for o in told if o.mobile],
         "deadline_clock": clock,
         "due_at": due,
@@ -76,6 +73,20 @@ def officer_notice(
     if level is not None:
         event.update(level=level, circle=d.circle_at(level, case.get("grid")))
     return squad_contact(squad.code), event
+
+
+def _squad_and_officer(
+    d: Deployment, action: str, case: Mapping[str, Any], by: str
+) -> tuple[Squad, Officer | None] | None:
+    """Whose squad is told, and the officer the notice is about (None: the whole squad)."""
+    if action == "support":
+        return d.officers_by_code.get(by)
+    kind, who = case.get("assignee_kind"), case.get("assignee") or ""
+    if kind == "officer":
+        return d.officers_by_code.get(who)
+    if kind == "squad" and who in d.squads_by_code:
+        return d.squads_by_code[who], None
+    return None
 
 
 def tell_officer(

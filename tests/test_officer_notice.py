@@ -136,7 +136,7 @@ def test_a_request_for_support_tells_the_squad_and_its_leader(
     store.act(c.id, "dispatch", DISPATCHER, to="sq1")
     store.act(c.id, "support", Actor("1-03", "app", field=True), reason="人手不足")
     deliver(store, d, httpserver)
-    [msg] = received(httpserver, "/sq1")
+    [_dispatch, msg] = received(httpserver, "/sq1")
     assert msg["at"]["atMobiles"] == [MOBILE_LEADER]
     assert "【请求支援】" in msg["text"]["content"] and "1-03" in msg["text"]["content"]
 
@@ -164,3 +164,15 @@ def test_the_sweeps_escalation_tells_the_officer_once(
     last = told_rows[-1]
     assert last["mention"] == [MOBILE_103] and last["level"] == done[0].level
     assert last["circle"] == d.circle_at(done[0].level, GRID)
+
+
+def test_a_case_sent_to_a_squad_tells_the_squad_with_its_leaders(
+    told: tuple[Store, Deployment], httpserver: HTTPServer
+) -> None:
+    store, d = told
+    c = store.create({"title": "夜间施工", "grid": GRID}, DISPATCHER)
+    store.act(c.id, "dispatch", DISPATCHER, to="sq1")
+    deliver(store, d, httpserver)
+    [msg] = received(httpserver, "/sq1")
+    assert msg["at"]["atMobiles"] == [MOBILE_LEADER]
+    assert "【派遣】" in msg["text"]["content"] and "一中队" in msg["text"]["content"]
