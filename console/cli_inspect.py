@@ -139,7 +139,8 @@ def _refusals(fn: Handler) -> Handler:
         try:
             return fn(args)
         except RowError as e:
-            raise UsageError(f"{getattr(args, 'path', '')}:{e}") from e
+            where = getattr(args, "path", None)
+            raise UsageError(f"{where}:{e}" if where else str(e)) from e
         except Refused as e:
             print(f"tafang: refused: {e}", file=sys.stderr)
             return EXIT_REFUSED
@@ -246,13 +247,16 @@ def cmd_risk(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.sub == "report":
         return _risk_report(args, dep, store)
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(dep.timezone)
     pts = risk.points(store, grid_code(dep, args.grid) if args.grid else None)
     if args.json:
         _print_json([_as_dict(p) for p in pts])
         return EXIT_OK
     for p in pts:
         g = dep.grids_by_code.get(p.grid)
-        nxt = p.next_check_at.astimezone(UTC).date() if p.next_check_at else "-"
+        nxt = p.next_check_at.astimezone(tz).date() if p.next_check_at else "-"
         cls = lab.t(f"risk.class.{p.risk_class}")
         print(f"{p.code:<12} {g.label if g else p.grid:<6} {cls:<8} {nxt} {safe(p.name)}")
     print(lab.t("risk.total", n=len(pts)), file=sys.stderr)
