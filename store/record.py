@@ -76,6 +76,7 @@ class Entry:
     detail: dict[str, Any] | str  # a str is taken as already written by `dump_detail`
 
 
+_ROW_COLUMNS = tuple(AUDIT.c[name] for name in AUDIT_ROW)  # what `_walk` reads, in order
 _HEAD_COLUMNS = (
     HEAD.c.seq,
     HEAD.c.hash,
@@ -396,7 +397,10 @@ def _walk(
         while True:
             try:
                 rows = conn.execute(
-                    select(AUDIT).where(AUDIT.c.seq > last).order_by(AUDIT.c.seq).limit(batch)
+                    select(*_ROW_COLUMNS)
+                    .where(AUDIT.c.seq > last)
+                    .order_by(AUDIT.c.seq)
+                    .limit(batch)
                 ).all()
             except (ValueError, TypeError):  # a value edited into something unreadable
                 bad = _first_unreadable(conn, last)
@@ -436,26 +440,25 @@ def _check_rows(
     rows: list[Any], head: Head, prev: str, expected: int
 ) -> tuple[int, int, str] | None:
     """The first broken entry of one batch as (entries good before it, seq, reason)."""
-    for n, r in enumerate(rows):
-        if r.seq != expected:
-            return n, expected, f"entry {expected} is missing (next present is {r.seq})"
-        if r.prev_hash != prev:
-            return n, r.seq, f"entry {r.seq} does not link to entry {r.seq - 1}"
-        key = head.key_for(r.seq)
-        h = digest(
-            r.seq, r.prev_hash, r.at, r.operator, r.terminal, r.action, r.case_id, r.detail, key
-        )
-        if h != r.hash:
-            how = "MAC (keyed with the record key)" if key else "hash"
+    keyed_from, key = head.keyed_from, head.key
+    for n, row in enumerate(rows):
+        seq, at, operator, terminal, action, case_id, detail, prev_hash, hash_ = row
+        if seq != expected:
+            return n, expected, f"entry {expected} is missing (next present is {seq})"
+        if prev_hash != prev:
+            return n, seq, f"entry {seq} does not link to entry {seq - 1}"
+        k = key if keyed_from is not None and seq >= keyed_from else None
+        if digest(seq, prev_hash, at, operator, terminal, action, case_id, detail, k) != hash_:
+            how = "MAC (keyed with the record key)" if k else "hash"
             return (
                 n,
-                r.seq,
+                seq,
                 (
-                    f"entry {r.seq} ({r.action}, operator {r.operator}) was altered: its content "
+                    f"entry {seq} ({action}, operator {operator}) was altered: its content "
                     f"does not match its {how}"
                 ),
             )
-        prev, expected = r.hash, r.seq + 1
+        prev, expected = hash_, seq + 1
     return None
 
 
