@@ -163,6 +163,14 @@ def _case_commands(sub: Any) -> None:
     sh = csub.add_parser("show", help="one case with its timeline")
     sh.add_argument("id", type=_case_id)
     sh.add_argument("--json", action="store_true")
+    du = csub.add_parser(
+        "dupes",
+        help="open cases that are probably the same event, best first, with score and reasons",
+        description="Suggestions only ([dupes] in the config); merge with `tafang case merge "
+        "ID --into OTHER`. Exit 0 with or without suggestions, 1 if the case does not exist.",
+    )
+    du.add_argument("id", type=_case_id)
+    du.add_argument("--json", action="store_true")
     for move in MOVES.values():
         only = f"; {' or '.join(sorted(move.roles))} only" if move.roles else ""
         ap = csub.add_parser(move.name, help=move.summary + only)
@@ -274,8 +282,8 @@ def _anchor(s: str) -> tuple[int, str]:
 
 
 def _positive(s: str) -> int:
-    if not (s.isascii() and s.isdigit()) or int(s) < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 1, not {s!r}")
+    if not (s.isascii() and s.isdigit()) or len(s) > 12 or not 1 <= int(s) <= MAX_ID:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_ID}, not {s!r}")
     return int(s)
 
 
@@ -703,6 +711,39 @@ def cmd_cases(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _print_dupes(c: Any, open_cases: Sequence[Any], dep: Deployment, as_json: bool) -> int:
+    """`case dupes`: the matcher's suggestions for one case (store/dupes.py)."""
+    from tafang.store.dupes import suggestions_for
+
+    by_id = {o.id: o for o in open_cases}
+    found = suggestions_for(c, open_cases, dep)
+    if as_json:
+        _print_json(
+            {
+                "case": c.id,
+                "suggestions": [
+                    {
+                        "case": s.case_id,
+                        "score": s.score,
+                        "reasons": [{"code": r.code, "value": r.value} for r in s.reasons],
+                        "title": by_id[s.case_id].title,
+                        "location": by_id[s.case_id].location,
+                    }
+                    for s in found
+                ],
+            }
+        )
+        return EXIT_OK
+    lab = labels(dep.ui.lang)
+    if not found:
+        print(lab.t("dupes.none"))
+    for s in found:
+        o = by_id[s.case_id]
+        why = " · ".join(lab.t(f"dupes.reason.{r.code}", value=r.value) for r in s.reasons)
+        print(f"{o.id:>7}  {s.score:.2f}  {safe(o.title)} · {safe(o.location)}  ({why})")
+    return EXIT_OK
+
+
 def cmd_case(args: argparse.Namespace) -> int:
     from tafang.store.cases import NotFound, Refused
 
@@ -723,6 +764,8 @@ def cmd_case(args: argparse.Namespace) -> int:
                     names = "、".join(safe(p.name) for p in risk[:5])
                     print(labels(dep.ui.lang).t("risk.in_grid", n=len(risk), names=names))
             return EXIT_OK
+        if args.action == "dupes":
+            return _print_dupes(store.get(args.id), store.cases("open"), dep, args.json)
         actor = _actor(args, store)
         if getattr(args, "items", None) is not None:
             from tafang.store.partners import check_items

@@ -124,8 +124,8 @@ def _read(path: str) -> tuple[bytes, str]:
         return sys.stdin.buffer.read(), "stdin"
     try:
         return Path(path).read_bytes(), Path(path).name
-    except OSError as e:
-        raise UsageError(f"cannot read {path}: {e.strerror}") from e
+    except (OSError, ValueError) as e:  # ValueError: a NUL in the path
+        raise UsageError(f"cannot read {path!r}: {getattr(e, 'strerror', e)}") from e
 
 
 def _refusals(fn: Handler) -> Handler:
