@@ -22,6 +22,7 @@ from tafang.sla.meeting import inputs_for
 from tafang.sla.meeting_render import render
 from tafang.store.cases import Store
 from tafang.store.config import LEVELS, Deployment
+from tafang.store.db import default_dir
 from tafang.store.outbox import enqueue
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -78,7 +79,7 @@ def write_due(store: Store, now: datetime | None = None) -> list[Path]:
     paths (the first format's, when HTML is not configured)."""
     d = store.d
     now = now or datetime.now(UTC)
-    folder = report_folder(d)
+    folder = report_folder(store)
     written: list[Path] = []
     for due in latest(d, now):
         fmts = d.reports.formats
@@ -95,12 +96,20 @@ def write_due(store: Store, now: datetime | None = None) -> list[Path]:
     return written
 
 
-def report_folder(d: Deployment) -> Path:
-    """`[reports] folder`; a relative one under systemd's StateDirectory when the daemon runs
-    as a service (its working directory is /), else under the working directory."""
-    folder = Path(d.reports.folder)
+def report_folder(store: Store) -> Path:
+    """`[reports] folder`; a relative one is under systemd's StateDirectory when the daemon
+    runs as a service, else beside a SQLite store's file, else in the user data dir (never
+    the working directory: a daemon started from a checkout must not write into it)."""
+    folder = Path(store.d.reports.folder)
+    if folder.is_absolute():
+        return folder
     state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
-    return folder if folder.is_absolute() or not state else Path(state) / folder
+    if state:
+        return Path(state) / folder
+    db = store.engine.url.database if store.engine.dialect.name == "sqlite" else None
+    if db and db != ":memory:" and not db.startswith("file:"):
+        return Path(db).resolve().parent / folder
+    return default_dir() / folder
 
 
 def _write(path: Path, text: str) -> None:

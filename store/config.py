@@ -384,6 +384,27 @@ class Intake(_Model):
     max_line_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
 
 
+class Dupes(_Model):
+    """`[dupes]`: when a new report is probably an open case's event (store/dupes.py).
+
+    A candidate must be open, in a compatible category (the same, or the same case group
+    with `same_group`), within `window_minutes` of the report, and in the same or a
+    neighbouring grid cell (`rings` cells away on the map; 文三西路 does not separate) or
+    within `radius_m` when both carry a position. Its score mixes text likeness (character
+    level, rapidfuzz), place and time by the weights; at or above `threshold` it is shown."""
+
+    enabled: bool = True
+    window_minutes: int = Field(default=90, ge=1, le=7 * 24 * 60)
+    rings: int = Field(default=1, ge=0, le=5)
+    radius_m: float = Field(default=300.0, ge=0, le=10_000)
+    same_group: bool = True
+    threshold: float = Field(default=0.65, ge=0, le=1)
+    weight_text: float = Field(default=0.6, ge=0, le=1)
+    weight_place: float = Field(default=0.25, ge=0, le=1)
+    weight_time: float = Field(default=0.15, ge=0, le=1)
+    max_suggestions: int = Field(default=5, ge=1, le=50)
+
+
 class Calendar(_Model):
     """The State Council's holiday notice for years the calendar package does not know yet:
     days off, and the weekend days worked instead (调休)."""
@@ -469,8 +490,9 @@ _CLOCK = r"([01]\d|2[0-3]):[0-5]\d"
 
 
 class Reports(_Model):
-    """Meeting reports the daemon writes (sla/report_schedule.py) into `folder` (relative
-    to the daemon's working directory) and announces to the `announce` contact level ("":
+    """Meeting reports the daemon writes (sla/report_schedule.py) into `folder` (a relative
+    one beside the SQLite store, or in the service's StateDirectory, or the user data dir)
+    and announces to the `announce` contact level ("":
     nobody). `daily` "HH:MM" (the day before), `weekly` "mon HH:MM" (the week before),
     `monthly` "D HH:MM" (the month before), local time; "" turns one off."""
 
@@ -501,6 +523,7 @@ class Deployment(_Model):
     feeds: list[Feed] = []
     calendar: Calendar = Calendar()
     intake: Intake = Intake()
+    dupes: Dupes = Dupes()
     ui: Ui = Ui()
     record: Record = Record()
     reports: Reports = Reports()

@@ -184,3 +184,19 @@ def test_report_range_from_the_command_line(
     ):
         assert main(argv) == 2, argv
         assert capsys.readouterr().err.strip()
+
+
+def test_a_relative_folder_is_never_the_working_directory(
+    tmp_path: Path, gudang, monkeypatch
+) -> None:
+    from tafang.sla.policy import Policy
+    from tafang.sla.report_schedule import report_folder
+    from tafang.store.db import make_engine
+
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+    engine = make_engine(f"sqlite:///{tmp_path / 'db' / 'tafang.db'}")
+    s = Store(engine, gudang, clocks=Policy(gudang))
+    assert report_folder(s) == (tmp_path / "db" / "reports").resolve()
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))
+    assert report_folder(s) == tmp_path / "state" / "reports"
+    engine.dispose()
