@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from tafang.store.db import make_engine
+from tafang.store.db import make_engine, stored_revision
 
+from tests.conftest import fresh_pg_url, require_pg
 from tests.test_scripting import REC, tafang
 
 HOSTILE_SOURCE = "[a](javascript:alert(1))<script>x</script>"
@@ -75,6 +76,22 @@ def test_a_read_only_command_on_an_empty_database_does_not_migrate_it(tmp_path: 
     with engine.connect() as conn:  # opened (the WAL header written), not migrated
         assert conn.execute(text("SELECT count(*) FROM sqlite_master")).scalar() == 0
     engine.dispose()
+
+
+def test_a_read_only_command_on_a_postgresql_database_without_schema_makes_none(
+    tmp_path: Path,
+) -> None:
+    require_pg()
+    database = fresh_pg_url(migrated=False)
+    url = next(database)
+    try:
+        code, _, err = tafang(tmp_path, "--db", url, "cases")
+        assert code == 2 and "no schema" in err, err
+        engine = make_engine(url, upgrade=False)
+        assert stored_revision(engine) is None  # not migrated by a read
+        engine.dispose()
+    finally:
+        next(database, None)
 
 
 # ---- the default store is private --------------------------------------------------------------
