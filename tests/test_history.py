@@ -168,3 +168,11 @@ def test_history_from_the_command_line_is_a_supervisors_move(
     assert main(["ingest", "--history", str(f)]) == 0
     assert capsys.readouterr().out.startswith("accepted=1 ")
     assert main(["audit", "verify"]) == 0
+
+
+def test_bad_bytes_in_a_history_title_still_make_a_case_flagged(store: Store) -> None:
+    line = json.dumps({**CLOSED, "title": "T"}).encode().replace(b'"T"', b'"\xff"')
+    r = ingest(store, [line], origin="h.jsonl", actor=SUP, history=True)
+    assert r.accepted == 1, r.errors
+    (c,) = store.cases("all")
+    assert c.status == "closed" and c.triage and "UTF-8" in c.triage_reason

@@ -31,6 +31,7 @@ from tafang.store.intake.lines import Item, raw_text
 from tafang.store.intake.lookups import lookups
 from tafang.store.intake.outcome import Normalised, Rejected
 from tafang.store.intake.prepare import Context, Prepared
+from tafang.store.intake.prepare import _flag as flag
 from tafang.store.intake.readers import read_time
 from tafang.store.intake.reasons import show
 from tafang.store.intake.rows import ROW_COLUMNS, row_of, sqlite_row, sqlite_time
@@ -63,13 +64,15 @@ def prepare_history(ctx: Context, items: Iterable[Item]) -> list[Prepared]:
     }
     stamp = sqlite_time(now) if sqlite else now
     origin = ctx.origin[:200]
-    for n, raw, value, _note, scan in items:
+    for n, raw, value, note, scan in items:
         if isinstance(value, Rejected):
             out.append(("reject", n, value.reason, raw_text(raw, None, ctx.nul_ok)))
             continue
         try:
             res = normalise(value, d, now=now, nul_ok=ctx.nul_ok, scan=scan, known=KNOWN)
             if isinstance(res, Normalised):
+                if note is not None:  # bytes that were not UTF-8: keep the line as received
+                    flag(res.values, note, line=raw)
                 res = _as_history(res.values, value, d, ctx)
             if not isinstance(res, Rejected):
                 v, hist = res
