@@ -849,6 +849,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     start, end = _day(args.date_from, "--from"), _day(args.date_to, "--to")
     if args.period != "range" and (start or end):
         raise UsageError("--from and --to go with `report range`; use --date for a period")
+    if args.period == "range" and day:
+        raise UsageError("`report range` takes --from and --to, not --date")
     dep = _config(args)
     store = _open_store(args, dep)
     try:
