@@ -25,7 +25,7 @@ from tafang.console.screens.dashboard import HeaderLine
 from tafang.store.cases import Actor, Store
 from tafang.store.config import Deployment
 from tafang.store.db import make_engine
-from tafang.store.models import Officer
+from tafang.store.models import Officer, Outbox
 
 NOW = datetime(2026, 3, 9, 1, 0, 0, tzinfo=UTC)  # 09:00 in Hangzhou, a Monday
 ACTOR = Actor("d02", "terminal-2")
@@ -100,6 +100,8 @@ def seed(store: Store, d: Deployment) -> None:
             )
     with store.engine.begin() as conn:
         conn.execute(update(Officer.__table__).values(status_since=NOW - timedelta(minutes=7)))
+        # the hand escalation's notice was delivered (else the header says it waits)
+        conn.execute(update(Outbox.__table__).values(status="sent", sent_at=NOW))
 
 
 @pytest.fixture
