@@ -56,6 +56,7 @@ from tafang.console.screens.assign import AssignScreen, rank
 from tafang.console.screens.case import CaseScreen
 from tafang.console.screens.confirm import ConfirmScreen, relabel
 from tafang.console.screens.dashboard import Dashboard
+from tafang.console.screens.dupes import OTHER, DupesScreen
 from tafang.console.screens.filter import FilterScreen
 from tafang.console.screens.help import HelpScreen
 from tafang.console.screens.new_case import NewCaseScreen
@@ -861,6 +862,25 @@ class TafangApp(ShiftActions, App[None]):
         self.push_screen(AssignScreen(case, choices, self.t), done)
 
     def _ask_target(self, case: CaseView) -> None:
+        """`m`: a case marked ≈N shows its probable duplicates side by side first."""
+        found = [
+            (self.state.cases[s.case_id], s)
+            for s in self.state.dupes.of(case.id)
+            if s.case_id in self.state.cases
+        ]
+        if not found:
+            self._type_target(case)
+            return
+
+        def chosen(into: int | None) -> None:
+            if into == OTHER:
+                self._type_target(case)
+            elif into is not None:
+                self.act(case.id, "merge", version=case.version, into=into, reason=_dup(into))
+
+        self.push_screen(DupesScreen(case, found, self.vm, self.tz, self.t), chosen)
+
+    def _type_target(self, case: CaseView) -> None:
         def done(target: str | None) -> None:
             if target and target.isdigit():
                 into = int(target)

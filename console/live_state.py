@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from tafang.console.dupe_marks import DupeMarks
 from tafang.console.queue_filter import Filter, matches
 from tafang.console.view_model import ViewModel
 from tafang.store.clocks import Light, at_risk_from, light_at
@@ -45,6 +46,7 @@ class LiveState:
         self._heap: list[tuple[datetime, int, int]] = []
         self.now = datetime.now(UTC)
         self.dirty = False  # some light changed since the map was last given its state
+        self.dupes = DupeMarks(vm.d)  # probable duplicates, marked ≈N in the queue
 
     # -- rows in and out
     def load(
@@ -54,6 +56,7 @@ class LiveState:
         self.__init__(self.vm)  # type: ignore[misc]
         self.now = now
         made = rows if rows is not None else [self.vm.queue_row(c, now) for c in cases]
+        self.dupes.load([c for c in cases if c.is_open], now)
         for c, row in zip(cases, made, strict=True):
             if c.is_open:
                 self.cases[c.id] = c
@@ -68,15 +71,28 @@ class LiveState:
                 continue  # already shown (an action's answer came before the poll)
             if c.is_open:
                 self.cases[c.id] = c
+                if known is None or _matched_fields(known) != _matched_fields(c):
+                    self.dupes.arrive(c)
                 self._put(self.vm.queue_row(c, now))
                 changed = True
             elif known is not None:
                 self.cases.pop(c.id, None)
                 self._drop(c.id)
+                self._remark(self.dupes.leave(c.id))
                 changed = True
         return changed
 
+    def _remark(self, ids: Iterable[int]) -> None:
+        """Rows whose duplicate mark changed, put again."""
+        for cid in ids:
+            row = self.rows.get(cid)
+            if row is not None:
+                self._put(row)
+
     def _put(self, row: QueueRow) -> None:
+        n = self.dupes.count(row.case_id)
+        if row.dupes != n:
+            row = replace(row, dupes=n)
         self._drop(row.case_id)
         self.rows[row.case_id] = row
         self._set_light(row, self._light(row, self.now))
@@ -214,3 +230,8 @@ class LiveState:
 
 def _empty_cell() -> dict[str, int]:
     return {"n": 0, "none": 0, "ok": 0, "at_risk": 0, "breached": 0}
+
+
+def _matched_fields(c: CaseView) -> tuple[object, ...]:
+    """What the duplicate matcher reads of a case: when none of it changed, no new match."""
+    return (c.title, c.location, c.grid, c.category, c.lat, c.lon, c.received_at)

@@ -24,7 +24,7 @@ def _case_subcommands() -> set[str]:
     top = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     case = top.choices["case"]
     sub = next(a for a in case._actions if isinstance(a, argparse._SubParsersAction))
-    return set(sub.choices) - {"show"}
+    return set(sub.choices) - {"show", "dupes"}  # the two that read, not move
 
 
 # ---- one registry, every surface built from it ----------------------------------------------

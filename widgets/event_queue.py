@@ -545,7 +545,7 @@ class EventQueue(ScrollView, can_focus=True):
             "grid": (row.grid_label, "triage" if row.grid_code is None else None),
             "status": (row.status_label, None),
             "assignee": (row.assignee, None),
-            "title": (row.title, None),
+            "title": (f"≈{row.dupes} {row.title}" if row.dupes else row.title, None),
         }
         segments: list[Segment] = []
         for col, w in layout:

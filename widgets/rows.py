@@ -28,6 +28,7 @@ class QueueRow:
     supervised: bool  # 督办
     priority: str  # normal | urgent | critical
     held_at: datetime | None = None  # held: the clock stands at this instant (shown still)
+    dupes: int = 0  # open cases that are probably the same event (≈N before the title)
 
 
 @dataclass(frozen=True, slots=True)

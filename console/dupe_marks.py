@@ -1,0 +1,79 @@
+"""The queue's duplicate marks: which open cases are probably another open case's event.
+
+The matcher (`store/dupes.py`) is given each case as it arrives; its suggestions are kept per
+case so the queue can mark the row (≈N) and `m` can show the candidates side by side. A case
+that leaves the queue (merged, closed, void) leaves every list it was in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from tafang.store.config import Deployment
+from tafang.store.dupes import DupeIndex, Report, Suggestion, report_of
+from tafang.store.views import CaseView
+
+
+class DupeMarks:
+    """Suggestions for the open cases this terminal knows, kept as cases come and go."""
+
+    def __init__(self, d: Deployment) -> None:
+        self.d = d
+        self.index = DupeIndex(d) if d.dupes.enabled else None
+        self.suggested: dict[int, list[Suggestion]] = {}
+
+    def count(self, case_id: int) -> int:
+        return len(self.suggested.get(case_id, ()))
+
+    def of(self, case_id: int) -> list[Suggestion]:
+        return list(self.suggested.get(case_id, ()))
+
+    def load(self, cases: Sequence[CaseView], now: datetime) -> None:
+        """Start over. Only cases that arrived within the window are matched now: older ones
+        have been on screen for a while, and matching 10k cases would slow the start."""
+        self.suggested.clear()
+        if self.index is None:
+            return
+        index = self.index = DupeIndex(self.d)
+        reports = [report_of(c) for c in cases]
+        index.add_all(reports)
+        recent = now - timedelta(minutes=index.rules.window_minutes)
+        for r in reports:
+            if r.received_at >= recent:
+                self._suggest_for(r)
+
+    def arrive(self, case: CaseView) -> list[int]:
+        """A case new to this terminal (or changed): match it; the ids whose mark changed."""
+        if self.index is None:
+            return []
+        r = report_of(case)
+        self.index.add(r)
+        before = self.count(case.id)
+        self._suggest_for(r)
+        return [case.id] if self.count(case.id) != before else []
+
+    def leave(self, case_id: int) -> list[int]:
+        """A case left the queue; the ids of other cases whose mark changed."""
+        if self.index is None:
+            return []
+        self.index.discard(case_id)
+        self.suggested.pop(case_id, None)
+        changed = []
+        for cid, found in list(self.suggested.items()):
+            kept = [s for s in found if s.case_id != case_id]
+            if len(kept) != len(found):
+                changed.append(cid)
+                if kept:
+                    self.suggested[cid] = kept
+                else:
+                    del self.suggested[cid]
+        return changed
+
+    def _suggest_for(self, r: Report) -> None:
+        assert self.index is not None
+        found = self.index.suggest(r)
+        if found:
+            self.suggested[r.id] = found
+        else:
+            self.suggested.pop(r.id, None)
