@@ -18,7 +18,7 @@ Each line of FILE is JSON: {"k": kind, "t": wall-clock start (UNIX s), "ms": dur
 TAFANG_PROBE_UNDO=1 undoes issue 15's fixes in this process, for a before/after under the same
 load (bench/sla.py --undo): the sweep's per-case inserts (store/escalation.py as of UNDO_REV,
 read with git), SQLite's own checkpoints in commits, no frozen heap, the outbox's claim at
-any moment.
+any moment, the default GIL switch interval.
 """
 
 from __future__ import annotations
@@ -197,6 +197,7 @@ def undo_fixes() -> None:
     from tafang.sla import daemon, pauses
 
     pauses.freeze_heap = lambda: 0  # type: ignore[assignment]
+    pauses.share_gil_finely = lambda: sys.getswitchinterval()  # type: ignore[assignment]
     pauses.DELIVER_MAX_SKIPS = 0  # type: ignore[misc]  # the outbox job never put off
     daemon.own_checkpoints = lambda engine: False  # type: ignore[attr-defined]
 

@@ -425,6 +425,7 @@ class _Daemon:
         )
         self.sweep_once("catch_up")
         pauses.freeze_heap()  # no full collection of the start-up heap in the middle of a sweep
+        pauses.share_gil_finely()  # a busy job thread holds the sweep up ≤ 1 ms at a time
         s = self.sched
         if own_checkpoints(self.store.engine):  # SQLite: no checkpoint inside a sweep's commit
             every = pauses.CHECKPOINT_SECONDS

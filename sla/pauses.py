@@ -1,5 +1,6 @@
 """Keeping the daemon's process from pausing a sweep: the garbage collector's full pass, the
-SQLite checkpoint (store/checkpoint.py) and the outbox's claim kept away from deadlines.
+SQLite checkpoint (store/checkpoint.py) and the outbox's claim kept away from deadlines, the
+GIL handed on every millisecond.
 
 A full (generation 2) collection walks every tracked object of the process with the GIL
 held. After start-up the daemon holds ~100k of them (SQLAlchemy, the config, the calendar,
@@ -13,6 +14,7 @@ what was allocated since, which is small and short-lived.
 from __future__ import annotations
 
 import gc
+import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -24,6 +26,11 @@ CHECKPOINT_MAX_SKIPS = 6  # … unless that many were put off in a row (the log 
 # in a row (a notice waits at most ~4 s longer).
 DELIVER_CLEAR = timedelta(milliseconds=250)
 DELIVER_MAX_SKIPS = 3
+# While another thread runs Python (the outbox job decoding and planning hundreds of rows),
+# a sweep thread waits up to the switch interval (5 ms by default) for the GIL after each
+# database round trip it made: a one-case sweep's apply took 32–48 ms on PostgreSQL, its
+# start 90–120 ms after the timer (bench/sla.py --trace, load ~14). 1 ms bounds each wait.
+SWITCH_INTERVAL = 0.001
 
 
 def freeze_heap() -> int:
@@ -55,3 +62,10 @@ class ClearOfDeadlines:
             return False
         self.skipped = 0
         return True
+
+
+def share_gil_finely(interval: float = SWITCH_INTERVAL) -> float:
+    """A busy thread hands the GIL on after `interval` s instead of 5 ms; returns the old."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(interval)
+    return old

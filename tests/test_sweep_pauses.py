@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import io
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from tafang.sla.pauses import (
     CHECKPOINT_CLEAR,
     DELIVER_CLEAR,
     DELIVER_MAX_SKIPS,
+    SWITCH_INTERVAL,
     ClearOfDeadlines,
     freeze_heap,
 )
@@ -35,10 +37,13 @@ from tests.test_escalate import GUDANG, T0, bulk_cases, counts, open_store
 
 @pytest.fixture
 def unfrozen() -> Iterator[None]:
-    """Each test starts and ends with nothing frozen (other tests' heaps stay collectable)."""
+    """Each test starts and ends with nothing frozen (other tests' heaps stay collectable)
+    and the interpreter's own GIL switch interval."""
     gc.unfreeze()
+    interval = sys.getswitchinterval()
     yield
     gc.unfreeze()
+    sys.setswitchinterval(interval)
 
 
 def test_freeze_heap_moves_the_survivors_out_of_the_collectors_way(unfrozen: None) -> None:
@@ -70,6 +75,7 @@ def test_the_running_daemon_has_frozen_its_start_up_heap(tmp_path: Any, unfrozen
             time.sleep(0.02)
         assert '"running"' in log.getvalue(), log.getvalue()[-2000:]
         assert gc.get_freeze_count() > 0
+        assert sys.getswitchinterval() == SWITCH_INTERVAL
     finally:
         stop.set()
         th.join(15)
