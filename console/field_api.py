@@ -231,9 +231,6 @@ class _Api:
                 at, reason, detail = self._report(action, data)
                 actor = self._actor(signed)
                 now = utcnow()
-                extra = (
-                    field.report(f"field_{action}", detail, actor, case_id, now) if detail else None
-                )
                 claim = self._claim(signed, where, 200)
                 self.store.act(
                     case_id,
@@ -242,7 +239,8 @@ class _Api:
                     reason=reason,
                     now=now,
                     at=at,
-                    also=field.both(lambda conn, head: claim(conn, head, case_id), extra),
+                    also=lambda conn, head: claim(conn, head, case_id),
+                    detail=detail,
                 )
             except Bad as e:
                 return 400, {"ok": False, "reason": str(e), "code": "bad_request"}, False

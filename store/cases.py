@@ -299,13 +299,14 @@ class Store:
         now: datetime | None = None,
         at: datetime | None = None,
         also: Callable[[Connection, Head], None] | None = None,
+        detail: Mapping[str, Any] | None = None,
     ) -> CaseView:
         """Apply one move; raise Refused (or Conflict / NotFound) with the reason.
 
         `at`: when it happened, as reported from the field (arrive / handle stamp it, within
         the case's own times and not in the future); the record is written at `now`.
-        `also`: more writes in the move's transaction (the field API's request id and
-        report), after the case's own."""
+        `also`: more writes in the move's transaction (the field API's request id), after
+        the case's own. `detail`: more for the record entry (position, photo URLs)."""
         reason = (reason or "").strip()
         move = self._allowed(action, actor)
         now = now or utcnow()
@@ -351,7 +352,7 @@ class Store:
             for code in plan.officers:
                 self._refresh_officer(conn, code, now)
             entries = [Entry(now, actor.operator, actor.terminal, e, c, d) for e, c, d in plan.also]
-            detail = plan.detail
+            detail = {**(detail or {}), **plan.detail}
             if reason:
                 detail.setdefault("reason", reason)
             detail["from"] = case["status"]

@@ -119,30 +119,6 @@ def keep_refusal(
         conn.execute(insert_new(conn, REQUESTS, values))
 
 
-def report(
-    entry: str, detail: Mapping[str, Any], actor: Actor, case_id: int, now: datetime
-) -> Callable[[Connection, Head], None]:
-    """A further record entry in the move's transaction: what the field sent with it
-    (position, note, photo URLs)."""
-
-    def write(conn: Connection, head: Head) -> None:
-        e = Entry(now, actor.operator, actor.terminal, entry, case_id, dict(detail))
-        append(conn, head, [e])
-
-    return write
-
-
-def both(*writes: Callable[[Connection, Head], None] | None) -> Callable[[Connection, Head], None]:
-    """Several writes for one transaction, in order."""
-
-    def write(conn: Connection, head: Head) -> None:
-        for w in writes:
-            if w is not None:
-                w(conn, head)
-
-    return write
-
-
 # ---- self-found, self-handled (自查自处) -------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class SelfFound:
