@@ -1,9 +1,10 @@
 """The dispatch modal: who should take this case, best first, with the reasons shown.
 
-The ranking is a pure function (tested without a screen). Competence first: partner teams
-that take the category (shared bikes: the bike operators), then free officers of the
-category's case group, then of the case's enforcement circle, then the fewest open cases in
-hand, then the shortest grid distance; busy officers follow with their status, squads last.
+The ranking is a pure function (tested without a screen); its order is store/dispatch_order.py's,
+the one rule the what-if replay follows too. Competence first: partner teams that take the
+category (shared bikes: the bike operators), then free officers of the category's case group,
+then of the case's enforcement circle, then the fewest open cases in hand, then the shortest
+grid distance; busy officers follow with their status, squads last.
 Enter takes the top one; typing filters.
 """
 
@@ -16,7 +17,8 @@ from typing import ClassVar
 from rich.text import Text
 from tafang.console.i18n import Strings
 from tafang.store.config import Deployment
-from tafang.store.duty import takes_cases
+from tafang.store.dispatch_order import FAR, is_candidate, partners_for
+from tafang.store.dispatch_order import fit as order_fit
 from tafang.store.views import CaseView, OfficerView
 from tafang.widgets.text import fit, safe, width_of
 from textual import on
@@ -26,8 +28,6 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
-
-FAR = 999
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,43 +45,13 @@ class Choice:
         return f"{self.code} {self.name} {' '.join(self.reasons)}".lower()
 
 
-def grid_distance(d: Deployment, case_grid: str | None, officer: OfficerView) -> int:
-    """Cells between the case and the officer: from the officer's current cell when known,
-    else from the nearest cell of the officer's home circle (Manhattan on the map)."""
-    g = d.grids_by_code.get(case_grid or "")
-    if g is None:
-        return FAR
-    here = d.grids_by_code.get(officer.grid or "")
-    cells = [here] if here is not None else [c for c in d.tower.grids if c.circle == officer.circle]
-    if not cells:
-        return FAR
-    return min(abs(c.row - g.row) + abs(c.col - g.col) for c in cells)
-
-
-STATUS_ORDER = {"available": 0, "en_route": 1, "on_scene": 2}
-"""Free officers first; busy ones follow (shown with their status). Officers off duty or on a
-break are not candidates at all (store/duty.py `takes_cases`)."""
-
-
-def _circle_of(d: Deployment, case: CaseView) -> str | None:
-    grid = d.grids_by_code.get(case.grid or "")
-    return grid.circle if grid is not None else None
-
-
-def _group_of(d: Deployment, case: CaseView) -> str | None:
-    cat = d.categories_by_code.get(case.category or "")
-    return cat.group if cat is not None else None
-
-
 def officer_choice(
     o: OfficerView, case: CaseView, d: Deployment, t: Strings, group_names: dict[str, str]
 ) -> Choice:
     """One officer as a candidate: competence (the case group) first, then circle, load,
     distance; the reasons say each of these, with the officer's agency and status."""
-    circle, group = _circle_of(d, case), _group_of(d, case)
-    same_group = group is not None and o.group == group
-    same_circle = circle is not None and o.circle == circle
-    dist = grid_distance(d, case.grid, o)
+    f = order_fit(o, case.category, case.grid, d)
+    same_group, same_circle, dist = f.same_group, f.same_circle, f.distance
     reasons = [
         t.known(f"agency.{o.agency}", o.agency),
         t(f"officer.{o.status}"),
@@ -92,8 +62,7 @@ def officer_choice(
     reasons.append(t("assign.load", n=o.load))
     if dist != FAR:
         reasons.append(t("assign.distance", n=dist))
-    order = (1, STATUS_ORDER[o.status], -int(same_group), -int(same_circle), o.load, dist)
-    return Choice(o.code, "officer", o.name, tuple(reasons), order)
+    return Choice(o.code, "officer", o.name, tuple(reasons), f.order)
 
 
 def rank(
@@ -105,18 +74,13 @@ def rank(
     in the report first), then officers, free before busy, each by case group, circle, load and
     distance; whole squads last."""
     group_names = {g.code: t.pick(g.name, g.name_en) for g in d.case_groups}
-    out = [
-        officer_choice(o, case, d, t, group_names)
-        for o in officers
-        if takes_cases(o.duty) and o.status in STATUS_ORDER
-    ]
+    out = [officer_choice(o, case, d, t, group_names) for o in officers if is_candidate(o)]
     said = f"{case.display_title}".lower()
-    for p in d.partners:
-        if case.category and case.category in p.categories:
-            names = (p.name[:2], p.code, p.name_en.lower() or p.code)
-            named = any(n in said for n in names)
-            reasons = (t("assign.partner"), t("assign.partner_takes"))
-            out.append(Choice(p.code, "partner", t.pick(p.name, p.name_en), reasons, (0, -named)))
+    for p in partners_for(d, case.category):
+        names = (p.name[:2], p.code, p.name_en.lower() or p.code)
+        named = any(n in said for n in names)
+        reasons = (t("assign.partner"), t("assign.partner_takes"))
+        out.append(Choice(p.code, "partner", t.pick(p.name, p.name_en), reasons, (0, -named)))
     for i, s in enumerate(d.squads):
         name = t.pick(s.name, s.name_en)
         out.append(Choice(s.code, "squad", name, (t("assign.squad"),), (2, i)))
