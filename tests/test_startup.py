@@ -32,13 +32,25 @@ def test_opening_a_migrated_store_does_not_import_alembic(tmp_path: Path) -> Non
 
 
 def test_a_store_behind_head_is_still_migrated(tmp_path: Path) -> None:
+    """A store made by an older release (schema at 0003, with a case in it) opens at head."""
+    from alembic import command
     from sqlalchemy import text
 
-    engine = db.make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'old.db'}", upgrade=False)
+    command.upgrade(db.alembic_config(engine), "0003")
+    assert db.stored_revision(engine) == "0003"
     with engine.begin() as conn:
-        conn.execute(text("UPDATE alembic_version SET version_num = '0002'"))
-        conn.execute(text("DROP INDEX IF EXISTS ix_cases_open_assignee"))
-    assert db.stored_revision(engine) == "0002"
+        conn.execute(
+            text(
+                "INSERT INTO cases (source, external_id, title, description, location, priority,"
+                " reporter, raw, triage, triage_reason, status, escalation_level, supervised,"
+                " version, received_at, updated_at, updated_by, updated_terminal, updated_seq)"
+                " VALUES ('hotline', 'old-1', 'old', '', '', 'normal', '', '{}', 0, '', 'new',"
+                " 0, 0, 1, '2026-01-01 00:00:00', '2026-01-01 00:00:00', 'd01', 't', 1)"
+            )
+        )
     assert db.upgrade_db(engine) == db.script_head()
     assert db.stored_revision(engine) == db.script_head()
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT title FROM cases")).scalar_one() == "old"
     engine.dispose()
