@@ -18,6 +18,12 @@ Each run prints spread lateness p50 / p99 / max and storm (last deadline → las
 committed), each beside its target and as a ratio to the baseline; then the worst of all runs.
 Goal: p99 ≤ 20 ms, max ≤ 100 ms, storm ≤ 500 ms, in every run.
 
+The robots: by default a sink in this process answers every robot as DingTalk does when it
+accepts (the config's placeholder URLs pointed at it, its secrets set): notices are delivered
+and the outbox stays short, as in service. --robots dead leaves the placeholders (nothing
+listens): every notice fails and is retried, hundreds wait, and the outbox's claim and settle
+hold the SQLite write lock for long (issue 15: the remaining tail).
+
 --trace runs the daemon under bench/sla_probe.py and prints, per run, what the slowest
 sweeps spent their time on (lock wait, select, apply, commit, garbage collector, timer lag).
 
@@ -33,6 +39,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import sqlite3
@@ -196,21 +203,63 @@ def plant(store: Store, dues: list[datetime], prefix: str) -> None:
         conn.execute(table.insert(), rows)
 
 
+# ---- the robots -------------------------------------------------------------------------------
+class RobotSink:
+    """An HTTP server that accepts every robot message (DingTalk's `{"errcode": 0}`), and a
+    copy of config.toml whose robots point at it, their secrets set in the environment."""
+
+    def __init__(self, work: Path) -> None:
+        import http.server
+        import threading
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # the stdlib names it
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = b'{"errcode": 0, "errmsg": "ok"}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_a: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{self.server.server_address[1]}/robot/send"
+        text = CONFIG.read_text("utf-8")
+        self.env = {n: "bench" for n in re.findall(r'_env = "([A-Z0-9_]+)"', text)}
+        self.config = work / "config.toml"
+        self.config.write_text(text.replace("http://127.0.0.1:9/robot/send", url), "utf-8")
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
 # ---- the daemon, in its own process ---------------------------------------------------------
 class DaemonProcess:
     """`python -m tafang daemon` (or the probe) on the store; its JSON log kept in a file."""
 
     def __init__(
-        self, t: Target, workdir: Path, run: str, trace: bool, code: str = "", wrap: str = ""
+        self,
+        t: Target,
+        workdir: Path,
+        run: str,
+        trace: bool,
+        code: str = "",
+        wrap: str = "",
+        sink: RobotSink | None = None,
     ) -> None:
         self.log_path = workdir / f"daemon-{run}.log"
         self.trace_path = workdir / f"trace-{run}.jsonl" if trace else None
         probe = trace or code == "undo"  # --undo: the probe undoes issue 15's fixes
         entry = [str(ROOT / "bench" / "sla_probe.py")] if probe else ["-m", "tafang"]
-        argv = [sys.executable, *entry, "--config", str(CONFIG), "--db", t.url, "daemon"]
+        config = sink.config if sink else CONFIG
+        argv = [sys.executable, *entry, "--config", str(config), "--db", t.url, "daemon"]
         if wrap:  # e.g. strace: "{run}" in it becomes the run's name
             argv = [*wrap.replace("{run}", run).split(), *argv]
-        env = dict(os.environ)
+        env = dict(os.environ, **(sink.env if sink else {}))
         if code == "undo":
             env["TAFANG_PROBE_UNDO"] = "1"
         elif code:  # another copy of the code (--versus): its `tafang` package first
@@ -345,7 +394,8 @@ def one_run(
     print(f"run {i} ({label}): {load()}", flush=True)
     commit = sqlite_commit(directory=work) if t.kind == "sqlite" else pg_commit(t.dsn)
     run = Run(label, load(), scheduler_lateness(a.base_jobs, a.base_seconds), commit)
-    daemon = DaemonProcess(t, work, f"{i}{'v' if code else ''}", a.trace, code, a.wrap)
+    name = f"{i}{'v' if code else ''}"
+    daemon = DaemonProcess(t, work, name, a.trace, code, a.wrap, a.sink)
     daemon.wait_running()
     now = datetime.now(UTC)
     dues = sorted(
@@ -453,6 +503,12 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--trace", action="store_true", help="the daemon under bench/sla_probe.py")
     ap.add_argument("--keep", action="store_true", help="keep the store afterwards")
     ap.add_argument(
+        "--robots",
+        choices=["ok", "dead"],
+        default="ok",
+        help="ok: a sink here accepts every notice (default); dead: nothing listens",
+    )
+    ap.add_argument(
         "--wrap",
         default="",
         help="run the daemon under this command, e.g. 'strace -f -tt -T --seccomp-bpf -e "
@@ -488,6 +544,7 @@ def main() -> int:
     GRIDS.extend(g.code for g in d.tower.grids)
     t = Target.make(a.db)
     work = Path(tempfile.mkdtemp(prefix="tafang-bench-logs-"))
+    a.sink = RobotSink(work) if a.robots == "ok" else None
     try:
         print(f"store {t.url}: filling {a.open:,} open + {a.closed:,} closed cases; {load()}")
         print(f"  filled in {fill(t, a.open, a.closed):.1f} s", flush=True)
@@ -508,6 +565,8 @@ def main() -> int:
         print(f"daemon logs: {work}")
         return 0 if all(r.ok for r in runs if r.label == "this tree") else 1
     finally:
+        if a.sink is not None:
+            a.sink.close()
         if not a.keep:
             t.drop()
 
