@@ -96,6 +96,7 @@ EXTENSIONS = (
     "tafang.console.cli_assess",
     "tafang.console.cli_inspect",
     "tafang.console.cli_outbox",
+    "tafang.console.cli_replay",
 )
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 from tafang.store.config import Deployment, Officer
 from tafang.store.duty import DUTIES, ON_DUTY
-from tafang.store.roster import Slot, slot_at
+from tafang.store.roster import Slot, shifts, slot_at
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 EXTRA_KEYS = ("duty", "shifts", "days")
@@ -106,6 +106,10 @@ def load_roster(path: str | Path, d: Deployment, config_path: Path) -> Roster:
         elif err["type"] == "missing":
             msg = "required key is missing"
         raise RosterError(shown, key.replace(".[", "["), msg) from e
+    known = {sh.code for sh in shifts(nd)}
+    for code, plan in plans.items():
+        for sh in sorted((plan.shifts or frozenset()) - known):
+            raise RosterError(shown, f"officer {code}.shifts", f"no shift {sh!r} in the plan")
     return Roster(nd, plans)
 
 
