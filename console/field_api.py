@@ -35,6 +35,9 @@ from starlette.routing import Route
 from tafang.console.field_auth import Signed, Unsigned, check
 from tafang.store import field
 from tafang.store.cases import Actor, NotFound, Refused, Store, utcnow
+from tafang.store.intake import Rejected
+from tafang.store.intake.limits import MAX_DEPTH
+from tafang.store.intake.lines import parse_json
 
 MAX_BODY = 1 << 20  # an action's body; intake may send up to MAX_INTAKE
 MAX_INTAKE = 16 << 20
@@ -333,6 +336,7 @@ class _Api:
             "accepted": res.accepted,
             "duplicate": res.duplicate,
             "rejected": res.rejected,
+            "blank": res.blank,
             "errors": [{"line": n, "reason": r} for n, r in res.errors],
         }
         status = 200 if res.rejected == 0 else 422 if res.accepted + res.duplicate == 0 else 207
@@ -340,28 +344,37 @@ class _Api:
 
 
 # ---- reading a body ---------------------------------------------------------------------------
+def _parse_body(body: bytes, depth: int = MAX_DEPTH) -> Any:
+    """A body read as intake reads a line: nesting bounded, huge numbers kept; never raises
+    but Bad (a 980-level body was a RecursionError, a 5,000-digit number a refusal)."""
+    try:
+        data = parse_json(body.decode("utf-8"), depth=depth)
+    except UnicodeDecodeError as e:
+        raise Bad(f"the body is not JSON: {e}") from None
+    if isinstance(data, Rejected):
+        raise Bad(f"the body is not JSON: {data.reason.removeprefix('not valid JSON: ')}")
+    return data
+
+
 def _object(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise Bad(f"the body is not JSON: {e}") from None
+    data = _parse_body(body)
     if not isinstance(data, dict):
         raise Bad("the body must be a JSON object")
     return data
 
 
 def _lines(body: bytes) -> list[bytes]:
-    """An array of records, or JSON Lines (a single object is one line)."""
+    """An array of records, or JSON Lines (a single object is one line). Lines are split on
+    b"\\n" only and blank ones kept, so intake counts every line (its `blank`)."""
     if body.lstrip()[:1] == b"[":
-        try:
-            items = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise Bad(f"the body is not JSON: {e}") from None
+        items = _parse_body(body, depth=MAX_DEPTH + 1)
         return [json.dumps(x, ensure_ascii=False).encode() for x in items]
-    lines = [ln for ln in body.splitlines() if ln.strip()]
-    if not lines:
+    lines = body.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    if not any(ln.strip() for ln in lines):
         raise Bad("no record in the body")
     return lines
 

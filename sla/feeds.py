@@ -28,7 +28,9 @@ from tafang.sla.notify import redact
 from tafang.store.cases import Actor, Store
 from tafang.store.config import Deployment, Feed
 from tafang.store.db import upsert
-from tafang.store.intake import ingest_records
+from tafang.store.intake import Rejected, ingest_records
+from tafang.store.intake.limits import MAX_DEPTH
+from tafang.store.intake.lines import parse_json
 from tafang.store.models import FeedCursor
 
 log = logging.getLogger("tafang.sla.feeds")
@@ -161,11 +163,13 @@ def fetch(client: httpx.Client, feed: Feed, cursor: str) -> list[Any]:
     if not 200 <= r.status_code < 300:
         snippet = " ".join(r.text[:200].split())
         raise FeedError(redact(f"GET {shown}: HTTP {r.status_code}: {snippet}"))
-    try:
-        body = r.json()
-    except ValueError:
+    # Read as intake reads a line (a 5,000-digit number is kept, not a reason to refuse the
+    # page forever; nesting is bounded); a record nested too deep is then rejected alone.
+    body = parse_json(r.text, depth=MAX_DEPTH + 8)
+    if isinstance(body, Rejected):
         snippet = " ".join(r.text[:80].split())
-        raise FeedError(redact(f"GET {shown}: answer is not JSON: {snippet!r}")) from None
+        why = body.reason.removeprefix("not valid JSON: ")
+        raise FeedError(redact(f"GET {shown}: answer is not JSON ({why}): {snippet!r}"))
     items = _pluck(body, feed.items_path) if feed.items_path else body
     where = repr(feed.items_path) if feed.items_path else "the answer"
     if items is _MISSING:

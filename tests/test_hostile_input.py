@@ -15,12 +15,15 @@ import os
 import threading
 import tracemalloc
 import unicodedata
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pytest_httpserver import HTTPServer
+from tafang.sla.feeds import poll_due
 from tafang.sla.policy import Policy
 from tafang.store.cases import Store
 from tafang.store.config import Deployment
@@ -28,6 +31,7 @@ from tafang.store.db import make_engine
 from tafang.store.intake import ingest, ingest_records
 from tafang.store.intake.bounded import LineSplitter, Oversized, read_lines
 from tafang.store.intake.lines import parse_json
+from werkzeug import Response
 
 from tests.test_intake import ACTOR, NOW, dead_letters, line, only_case, rec, run
 
@@ -291,3 +295,54 @@ def _sqlite(tmp_path: Path, gudang: Deployment) -> Store:
         engine = make_engine(f"sqlite:///{tmp_path / 'prop.db'}")
         _STORES[key] = Store(engine, gudang, clocks=Policy(gudang))
     return _STORES[key]
+
+
+# ---- the same rules for a feed's page and the field API's body --------------------------------
+def test_a_feed_page_with_a_huge_number_and_a_deep_item_is_read(
+    httpserver: HTTPServer, tiny: Deployment, sqlite_url: str
+) -> None:
+    """Before: a page holding a 5,000-digit number was 'not JSON' and a 980-level one a
+    RecursionError: the cursor never moved and every later report waited behind it. Now the
+    number is kept and an item nested too deep is rejected alone; only a page nested beyond
+    what any item may be (72 levels) fails, with the reason, as a page of bad JSON does."""
+    from tests.test_feeds import MAPPING, T0, item, with_feeds
+
+    def page(*items: str) -> str:
+        return '{"code": 0, "data": {"items": [' + ", ".join(items) + "]}}"
+
+    good = json.dumps(item(1))[:-1] + ', "serial": ' + "9" * 5000 + "}"
+    deep = json.dumps(item(2))[:-1] + ', "x": ' + "[" * 65 + "]" * 65 + "}"
+    pages = iter([page(good, deep), page(json.dumps(item(3))[:-1] + ', "x": ' + DEEP + "}")])
+    httpserver.expect_request("/feed").respond_with_handler(
+        lambda _req: Response(next(pages), content_type="application/json")
+    )
+    url = httpserver.url_for("/feed")
+    feed = {"channel": "hotline", "url": url, "items_path": "data.items", "mapping": MAPPING}
+    d = with_feeds(tiny, [feed])
+    store = Store(make_engine(sqlite_url), d)
+    (r,) = poll_due(store, d, now=T0).feeds
+    assert (r.ok, r.accepted, r.rejected, r.cursor) == (True, 1, 1, "2"), r
+    (r,) = poll_due(store, d, now=T0 + timedelta(minutes=1)).feeds
+    assert not r.ok and "nested more than 72 levels" in r.error
+
+
+def test_the_field_api_reads_bodies_by_the_same_rules(store: Store) -> None:
+    from tests.test_field_api import serve
+
+    store.sync_roster()
+    api = next(serve_it := serve(store))
+    try:
+        deep = json.dumps(rec(1))[:-1] + ', "x": ' + DEEP + "}"
+        r = api.post("/intake", raw=deep.encode(), caller="feed:12345")
+        assert r.status_code == 422 and r.json()["errors"] == [{"line": 1, "reason": TOO_DEEP}]
+        r = api.post("/intake", raw=("[" + deep + "]").encode(), caller="feed:12345")
+        assert r.status_code == 400 and "nested more than 65" in r.json()["reason"]
+        big = json.dumps(rec(2))[:-1] + ', "n": ' + "9" * 5000 + "}"
+        body = (big + "\n\u3000\n\n" + json.dumps(rec(3)) + "\n").encode()
+        r = api.post("/intake", raw=body, caller="feed:12345")
+        assert r.status_code == 200, r.text
+        assert (r.json()["accepted"], r.json()["blank"]) == (2, 2)
+        r = api.post("/cases/1/confirm", raw=("[" * 5000).encode())
+        assert r.status_code == 400 and "nested" in r.json()["reason"]
+    finally:
+        next(serve_it, None)

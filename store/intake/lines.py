@@ -107,16 +107,17 @@ def is_blank(text: str) -> bool:
     return text[:1] == "\ufeff" and (len(text) == 1 or text.lstrip("\ufeff").isspace())
 
 
-def parse_json(text: str) -> Any:
+def parse_json(text: str, depth: int = MAX_DEPTH) -> Any:
     """json.loads' reading of a line, or a `Rejected` naming why not; never raises.
 
     Two limits make the answer the same on every path (in this process, in a forked worker,
     from a pipe), whatever the call stack: JSON nested deeper than `MAX_DEPTH` is rejected
     before parsing (json's own limit is the interpreter's recursion limit, which depends on
     how deep the caller already is), and an integer beyond Python's int-string limit (4,300
-    digits; converting one costs quadratic time) is kept as its digits, a string."""
-    if _deeper_than(text, MAX_DEPTH):
-        return Rejected(too_deep())
+    digits; converting one costs quadratic time) is kept as its digits, a string. A body
+    that wraps records (a feed's answer, an API's array) may allow a few more levels."""
+    if _deeper_than(text, depth):
+        return Rejected(too_deep(depth))
     try:
         return json.loads(text, parse_int=_int)
     except Exception as e:  # any content must become a reason

@@ -34,8 +34,8 @@ def too_long(size: int, limit: int = MAX_LINE_BYTES) -> str:
     return f"line is {size} bytes long; the limit is {limit}"
 
 
-def too_deep() -> str:
-    return f"JSON nested more than {MAX_DEPTH} levels deep; the limit is {MAX_DEPTH}"
+def too_deep(limit: int = MAX_DEPTH) -> str:
+    return f"JSON nested more than {limit} levels deep; the limit is {limit}"
 
 
 def json_reason(e: BaseException) -> str:
