@@ -29,7 +29,7 @@ from tafang.store.cases import Store
 from tafang.store.config import Deployment
 from tafang.store.db import make_engine
 from tafang.store.intake import ingest, ingest_records
-from tafang.store.intake.bounded import LineSplitter, Oversized, read_lines
+from tafang.store.intake.bounded import LineSplitter, Oversized, read_lines, take
 from tafang.store.intake.lines import parse_json
 from werkzeug import Response
 
@@ -237,6 +237,11 @@ def test_pipe_splitter_and_file_reader_agree(limit: int, data: list[bytes]) -> N
         size = len(w) + (1 if i < len(whole) - 1 or blob.endswith(b"\n") else 0)
         assert (x.size if isinstance(x, Oversized) else len(x)) == size
         assert isinstance(x, Oversized) == (size > limit)
+
+
+def test_a_batch_is_cut_by_bytes_as_well_as_by_lines() -> None:
+    lines = iter([b"x" * 10] * 10 + [Oversized(10**9, 4096, b"x")] * 3)
+    assert [len(take(lines, 5, max_bytes=25)) for _ in range(5)] == [3, 3, 3, 4, 0]
 
 
 # ---- the property: for any bytes, the counts add up and nothing raises ---------------------------

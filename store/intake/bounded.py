@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
 HEAD = 1024  # bytes of an oversized line kept in its dead letter
+BATCH_BYTES = 32 * 1024 * 1024  # a batch is cut here too: 5,000 lines of 4 MiB are 20 GB
 _SKIP = 1 << 20
 
 
@@ -31,6 +32,20 @@ def cut(line: Any, limit: int) -> Any:
     if isinstance(line, bytes | bytearray | str) and len(line) > limit:
         return Oversized(len(line), limit, line[:HEAD])
     return line
+
+
+def take(it: Iterator[Any], batch: int, max_bytes: int = BATCH_BYTES) -> list[Any]:
+    """The next batch: up to `batch` lines, fewer once they hold `max_bytes`, so that the
+    batches in flight (being parsed, pickled to the worker, written) stay bounded in memory."""
+    out: list[Any] = []
+    size = 0
+    for line in it:
+        out.append(line)
+        if isinstance(line, bytes | bytearray | str):  # an Oversized holds only its head
+            size += len(line)
+        if len(out) >= batch or size >= max_bytes:
+            break
+    return out
 
 
 def read_lines(source: Iterable[Any], limit: int) -> Iterator[Any]:

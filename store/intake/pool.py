@@ -7,7 +7,6 @@ only when this process runs no other thread, as forking a threaded process is un
 from __future__ import annotations
 
 import gc
-import itertools
 import multiprocessing
 import os
 import sys
@@ -19,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from tafang.store.cases import Store
+from tafang.store.intake.bounded import take
 from tafang.store.intake.insert import Tally, commit
 from tafang.store.intake.lines import parse_lines
 from tafang.store.intake.outcome import IngestResult
@@ -71,7 +71,7 @@ def run_parallel(
                     job = (n0, chunk, c.now)
                     pending.append((c, pool.apply_async(_prepare_remote, (job,))))
                     n0 += len(chunk)
-                    chunk = list(itertools.islice(rest, batch))
+                    chunk = take(rest, batch)  # bounded in bytes too
                 c, prepared = pending.popleft()
                 commit(store, c, prepared.get(), tally)
     finally:

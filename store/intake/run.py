@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from tafang.store.cases import Actor, Store
-from tafang.store.intake.bounded import read_lines
+from tafang.store.intake.bounded import read_lines, take
 from tafang.store.intake.insert import Tally, commit
 from tafang.store.intake.lines import parse_lines, shallow
 from tafang.store.intake.outcome import IngestResult
@@ -50,7 +50,7 @@ def ingest(
     if is_stream(lines):
         return _ingest_stream(store, ctx, lines, batch)
     it = read_lines(lines, ctx.d.intake.max_line_bytes)  # bounded: see `bounded`
-    first = list(itertools.islice(it, batch))
+    first = take(it, batch)
     more = len(first) == batch
     if workers is None:
         workers = 1 if more and fork_is_safe() else 0
@@ -64,7 +64,7 @@ def ingest(
             c = ctx.fresh()
             commit(store, c, prepare(c, parse_lines(chunk, n0)), tally)
             n0 += len(chunk)
-            chunk = list(itertools.islice(it, batch))
+            chunk = take(it, batch)
         return tally.result()
 
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from tafang.store.cases import utcnow
-from tafang.store.intake.bounded import LineSplitter, read_lines
+from tafang.store.intake.bounded import BATCH_BYTES, LineSplitter, read_lines
 from tafang.store.intake.limits import MAX_LINE_BYTES
 
 STREAM_IDLE = 0.2  # seconds without input after which a partial batch is committed
@@ -64,6 +64,7 @@ def stream_batches(
         target=_pump, args=(source, q, limit), name="intake-reader", daemon=True
     ).start()
     pending: list[bytes | str] = []
+    held = 0  # bytes in pending
     first_at = 0.0
     arrived = utcnow()
     while True:
@@ -73,7 +74,7 @@ def stream_batches(
                 item = q.get(timeout=wait) if wait > 0 else q.get_nowait()
             except queue.Empty:
                 yield pending, arrived
-                pending = []
+                pending, held = [], 0
                 continue
         else:
             item = q.get()
@@ -84,9 +85,11 @@ def stream_batches(
         if not pending:
             first_at, arrived = time.monotonic(), utcnow()
         pending.extend(item)
-        while len(pending) >= batch:
+        held += sum(map(len, item))
+        while len(pending) >= batch or held >= BATCH_BYTES:  # bounded in lines and bytes
             yield pending[:batch], arrived
             pending = pending[batch:]
+            held = sum(map(len, pending))
             first_at, arrived = time.monotonic(), utcnow()
     if pending:
         yield pending, arrived
