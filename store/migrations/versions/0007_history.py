@@ -29,6 +29,18 @@ def _s(n: int) -> sa.types.TypeEngine:
 
 
 def upgrade() -> None:
+    """Re-runnable: a store set back to an older revision keeps what it has."""
+    have = sa.inspect(op.get_bind())
+    if not have.has_table("case_history"):
+        _create_history()
+    if "ix_cases_received" not in {i["name"] for i in have.get_indexes("cases")}:
+        op.create_index("ix_cases_received", "cases", ["received_at"])
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(f"GRANT SELECT ON case_history TO {GROUPS}, tafang_daemon")
+        op.execute(f"GRANT INSERT ON case_history TO {WRITERS}")
+
+
+def _create_history() -> None:
     op.create_table(
         "case_history",
         sa.Column("case_id", sa.Integer(), autoincrement=False, nullable=False),
@@ -44,10 +56,6 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("case_id"),
     )
-    op.create_index("ix_cases_received", "cases", ["received_at"])
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(f"GRANT SELECT ON case_history TO {GROUPS}, tafang_daemon")
-        op.execute(f"GRANT INSERT ON case_history TO {WRITERS}")
 
 
 def downgrade() -> None:
