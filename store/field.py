@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from tafang.store.cases import Actor, Refused, Store, utcnow
 from tafang.store.db import insert_new
@@ -34,6 +34,13 @@ REQUESTS = FieldRequest.__table__
 CASES = Case.__table__
 SKEW_SECONDS = 60  # a phone's clock may run this far ahead of ours
 
+# Built once: a reused statement keeps its SQLAlchemy cache key (no rebuilding per request).
+_ANSWERED = select(REQUESTS.c.status, REQUESTS.c.answer, REQUESTS.c.method, REQUESTS.c.path).where(
+    REQUESTS.c.caller == bindparam("caller"), REQUESTS.c.request_id == bindparam("request_id")
+)
+_CASE_BY_ID = select(CASES).where(CASES.c.id == bindparam("case_id"))
+_KEEP = insert(REQUESTS)
+
 
 @dataclass(frozen=True, slots=True)
 class Answered:
@@ -45,12 +52,8 @@ class Answered:
 
 def answered(store: Store, caller: str, request_id: str) -> tuple[Answered, str, str] | None:
     """The stored answer of (caller, request id) with its method and path, or None."""
-    r = REQUESTS.c
-    q = select(r.status, r.answer, r.method, r.path).where(
-        r.caller == caller, r.request_id == request_id
-    )
     with store.read_engine.connect() as conn:
-        row = conn.execute(q).first()
+        row = conn.execute(_ANSWERED, {"caller": caller, "request_id": request_id}).first()
     return None if row is None else (Answered(row.status, row.answer), row.method, row.path)
 
 
@@ -74,10 +77,10 @@ class Claim:
         self.answer: str | None = None
 
     def __call__(self, conn: Connection, head: Head, case_id: int) -> None:
-        row = conn.execute(select(CASES).where(CASES.c.id == case_id)).one()
+        row = conn.execute(_CASE_BY_ID, {"case_id": case_id}).one()
         self.answer = self.answer_of(row._mapping)
         values = dict(self.key, status=self.status, answer=self.answer, at=utcnow())
-        conn.execute(insert(REQUESTS).values(**values))
+        conn.execute(_KEEP, values)
 
 
 class DuplicateRequest(Exception):

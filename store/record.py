@@ -85,14 +85,17 @@ _HEAD_COLUMNS = (
     HEAD.c.key_id,
     HEAD.c.key_mark,
 )
+# Built once (a reused statement keeps its SQLAlchemy cache key: no rebuilding per write).
+_READ_HEAD = select(*_HEAD_COLUMNS).where(HEAD.c.id == 1)
+_LOCK_HEAD = _READ_HEAD.with_for_update()
+_SAVE_HEAD = update(HEAD).where(HEAD.c.id == 1)
+_INSERT_ENTRIES = insert(AUDIT)
 
 
 def lock_head(conn: Connection, key: RecordKey | None = None) -> Head:
     """Lock the head row for this transaction (FOR UPDATE on PostgreSQL; SQLite's
     BEGIN IMMEDIATE already holds the write lock), with `key` bound (`bind_key`)."""
-    q = select(*_HEAD_COLUMNS).where(HEAD.c.id == 1)
-    if conn.dialect.name != "sqlite":
-        q = q.with_for_update()
+    q = _READ_HEAD if conn.dialect.name == "sqlite" else _LOCK_HEAD
     row = conn.execute(q).one()
     head = Head(row.seq, row.hash, row.change_seq, row.keyed_from, row.key_id, row.key_mark)
     bind_key(head, key)
@@ -134,7 +137,7 @@ def save_head(conn: Connection, head: Head) -> None:
     values: dict[str, Any] = dict(seq=head.seq, hash=head.hash, change_seq=head.change_seq)
     if head.introduced:
         values.update(keyed_from=head.keyed_from, key_id=head.key_id, key_mark=head.key_mark)
-    conn.execute(update(HEAD).where(HEAD.c.id == 1).values(**values))
+    conn.execute(_SAVE_HEAD, values)
 
 
 def digest(
@@ -288,7 +291,7 @@ def chain_rows(
 def append(conn: Connection, head: Head, entries: Iterable[Entry]) -> None:
     rows = rows_for(head, entries)
     if rows:
-        conn.execute(insert(AUDIT), rows)
+        conn.execute(_INSERT_ENTRIES, rows)
 
 
 @dataclass(frozen=True)
