@@ -2,8 +2,9 @@
 
 Every request but `GET /health` is signed (console/field_auth.py) and idempotent by its
 request id (store/field.py). The officer acts as themselves (`Actor(code, field=True)`)
-through `Store.act`, so the moves, their states and their permission checks are the
-console's; a refusal is a 4xx with a JSON reason and writes nothing but the kept answer.
+through `Store.apply` (`Store.act` without reading the case back), so the moves, their
+states and their permission checks are the console's; a refusal is a 4xx with a JSON reason
+and writes nothing but the kept answer.
 
     POST /cases/{id}/confirm   {}                                    签收
     POST /cases/{id}/arrive    {"at"?, "lat"?, "lon"?}               到场 (clock stops at "at")
@@ -235,7 +236,7 @@ class _Api:
                 actor = self._actor(signed)
                 now = utcnow()
                 claim = self._claim(signed, where, 200)
-                self.store.act(
+                self.store.apply(
                     case_id,
                     action,
                     actor,

@@ -322,7 +322,40 @@ class Store:
         also: Callable[[Connection, Head], None] | None = None,
         detail: Mapping[str, Any] | None = None,
     ) -> CaseView:
-        """Apply one move; raise Refused (or Conflict / NotFound) with the reason.
+        """Apply one move (`apply`: the arguments are its) and return the case as it now
+        is; raise Refused (or Conflict / NotFound) with the reason."""
+        self.apply(
+            case_id,
+            action,
+            actor,
+            to=to,
+            reason=reason,
+            into=into,
+            expected_version=expected_version,
+            now=now,
+            at=at,
+            also=also,
+            detail=detail,
+        )
+        return self.get(case_id)
+
+    def apply(
+        self,
+        case_id: int,
+        action: str,
+        actor: Actor,
+        *,
+        to: str | None = None,
+        reason: str = "",
+        into: int | None = None,
+        expected_version: int | None = None,
+        now: datetime | None = None,
+        at: datetime | None = None,
+        also: Callable[[Connection, Head], None] | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Apply one move, not reading the case back (the field API answers from the row
+        its `also` reads in the transaction); raise Refused (or Conflict / NotFound).
 
         `at`: when it happened, as reported from the field (arrive / handle stamp it, within
         the case's own times and not in the future); the record is written at `now`.
@@ -380,7 +413,6 @@ class Store:
             detail["to"] = changes.get("status", case["status"])
             entries.append(Entry(now, actor.operator, actor.terminal, action, case_id, detail))
             append(conn, head, entries)
-        return self.get(case_id)
 
     def role(self, actor: Actor) -> str | None:
         """The actor's role from the roster; None = not on the roster (reads only). An
