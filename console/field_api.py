@@ -19,17 +19,18 @@ and writes nothing but the kept answer.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -134,6 +135,10 @@ class _Api:
         self.clock = clock
         self.terminal = terminal
         self.tz = ZoneInfo(store.d.timezone)
+        # The store's work runs in this one thread, one request after another: every write
+        # takes the record's head lock anyway, and on SQLite writer threads of one process
+        # competing for it sleep in the busy handler (tens of ms: the p99 at 200/s).
+        self.worker = ThreadPoolExecutor(1, thread_name_prefix="tafang-serve-store")
 
     async def health(self, request: Request) -> Response:
         return _json(200, {"ok": True})
@@ -169,7 +174,8 @@ class _Api:
         except Unsigned as e:
             return _json(401, {"ok": False, "reason": str(e), "code": "signature"})
         where = f"{request.method} {path}"
-        status, answer = await run_in_threadpool(self._once, signed, body, where, work, look_first)
+        once = partial(self._once, signed, body, where, work, look_first)
+        status, answer = await asyncio.get_running_loop().run_in_executor(self.worker, once)
         return Response(answer, status_code=status, media_type="application/json")
 
     def _once(
