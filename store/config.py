@@ -391,7 +391,8 @@ class Dupes(_Model):
     with `same_group`), within `window_minutes` of the report, and in the same or a
     neighbouring grid cell (`rings` cells away on the map; 文三西路 does not separate) or
     within `radius_m` when both carry a position. Its score mixes text likeness (character
-    level, rapidfuzz), place and time by the weights; at or above `threshold` it is shown."""
+    level, rapidfuzz), place and time by the weights; at or above `threshold` it is shown,
+    unless both name a place and the places share less than `place_words_min`."""
 
     enabled: bool = True
     window_minutes: int = Field(default=90, ge=1, le=7 * 24 * 60)
@@ -403,6 +404,8 @@ class Dupes(_Model):
     weight_place: float = Field(default=0.25, ge=0, le=1)
     weight_time: float = Field(default=0.15, ge=0, le=1)
     max_suggestions: int = Field(default=5, ge=1, le=50)
+    # When both reports name a place, their places must share this much (0 = don't check).
+    place_words_min: float = Field(default=0.5, ge=0, le=1)
 
 
 class Calendar(_Model):

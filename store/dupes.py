@@ -41,6 +41,7 @@ class Report:
     grid: str | None
     category: str | None
     text: str  # normalised title + place, as bigrams joined by spaces
+    place: str = ""  # the place alone, the same way (an address that differs rules it out)
     lat: float | None = None
     lon: float | None = None
 
@@ -80,6 +81,7 @@ def report_of(case: object) -> Report:
         grid=g(case, "grid"),
         category=g(case, "category"),
         text=bigrams(g(case, "title", ""), g(case, "location", "")),
+        place=bigrams(g(case, "location", "")),
         lat=g(case, "lat", None),
         lon=g(case, "lon", None),
     )
@@ -202,7 +204,7 @@ class DupeIndex:
             cutoff = max(0.0, need * 100 - 1e-6)
             text = fuzz.token_set_ratio(a.text, b.text, score_cutoff=cutoff) / 100
         score = (rules.weight_text * text + rest) / total
-        if score < rules.threshold:
+        if score < rules.threshold or self._other_address(a, b):
             return None
         reasons = (
             Reason("text", f"{text:.2f}"),
@@ -211,6 +213,13 @@ class DupeIndex:
             Reason(kind, b.category or ""),
         )
         return Suggestion(b.id, round(score, 3), reasons)
+
+    def _other_address(self, a: Report, b: Report) -> bool:
+        """Both name a place and the places share too little: two stalls on two streets."""
+        if not (a.place and b.place) or self.rules.place_words_min <= 0:
+            return False
+        cutoff = self.rules.place_words_min * 100
+        return fuzz.token_set_ratio(a.place, b.place, score_cutoff=cutoff) < cutoff
 
     def _category(self, a: Report, b: Report) -> str | None:
         if a.category == b.category:
