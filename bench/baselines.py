@@ -104,18 +104,27 @@ def sqlite_commit(n: int = 200, directory: Path | None = None) -> Spread:
 
 
 def pg_commit(dsn: str, n: int = 200) -> Spread:
-    """`n` one-row commits into a temporary table over psycopg (the PostgreSQL floor)."""
+    """`n` one-row commits into a plain (logged) table over psycopg: the PostgreSQL floor,
+    its WAL flush included (a temporary table's commit skips it)."""
     import psycopg
 
+    table = f"bench_base_{os.getpid()}"
     with psycopg.connect(dsn) as con:
-        con.execute("CREATE TEMPORARY TABLE bench_base (id serial PRIMARY KEY, at text)")
+        con.execute(f"CREATE TABLE {table} (id serial PRIMARY KEY, at text)")
         con.commit()
         ms = []
-        for _ in range(n):
-            t = time.perf_counter()
-            con.execute("INSERT INTO bench_base (at) VALUES (%s)", (datetime.now(UTC).isoformat(),))
+        try:
+            for _ in range(n):
+                t = time.perf_counter()
+                con.execute(
+                    f"INSERT INTO {table} (at) VALUES (%s)", (datetime.now(UTC).isoformat(),)
+                )
+                con.commit()
+                ms.append((time.perf_counter() - t) * 1000)
+        finally:
+            con.rollback()
+            con.execute(f"DROP TABLE {table}")
             con.commit()
-            ms.append((time.perf_counter() - t) * 1000)
     return Spread.of(ms)
 
 
