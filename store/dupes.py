@@ -29,6 +29,9 @@ from rapidfuzz import fuzz
 from tafang.store.config import Deployment, Dupes
 
 _NOT_TEXT = re.compile(r"[\W_]+", re.UNICODE)
+_NUMBER = re.compile(r"[0-9]+")
+NUMBERS_APART = 30
+"""House numbers further apart than this on the same street are another place."""
 _EARTH_M = 6_371_000.0
 
 
@@ -42,6 +45,7 @@ class Report:
     category: str | None
     text: str  # normalised title + place, as bigrams joined by spaces
     place: str = ""  # the place alone, the same way (an address that differs rules it out)
+    numbers: tuple[int, ...] = ()  # house numbers in the place (天目山路292号 → 292)
     lat: float | None = None
     lon: float | None = None
 
@@ -72,6 +76,11 @@ def bigrams(*parts: str) -> str:
     return " ".join(s[i : i + 2] for i in range(len(s) - 1))
 
 
+def house_numbers(place: str) -> tuple[int, ...]:
+    """The numbers in an address (full-width digits folded), e.g. 天目山路２９２号 → (292,)."""
+    return tuple(int(n[:6]) for n in _NUMBER.findall(unicodedata.normalize("NFKC", place)))
+
+
 def report_of(case: object) -> Report:
     """A Report from anything with a case's fields (a CaseView, a row)."""
     g = getattr
@@ -82,6 +91,7 @@ def report_of(case: object) -> Report:
         category=g(case, "category"),
         text=bigrams(g(case, "title", ""), g(case, "location", "")),
         place=bigrams(g(case, "location", "")),
+        numbers=house_numbers(g(case, "location", "")),
         lat=g(case, "lat", None),
         lon=g(case, "lon", None),
     )
@@ -215,9 +225,14 @@ class DupeIndex:
         return Suggestion(b.id, round(score, 3), reasons)
 
     def _other_address(self, a: Report, b: Report) -> bool:
-        """Both name a place and the places share too little: two stalls on two streets."""
+        """Both name a place and the places share too little (two stalls on two streets), or
+        the house numbers are far apart (天目山路292号 and 天目山路163号)."""
         if not (a.place and b.place) or self.rules.place_words_min <= 0:
             return False
+        if a.numbers and b.numbers:
+            gap = min(abs(x - y) for x in a.numbers for y in b.numbers)
+            if gap > NUMBERS_APART:
+                return True
         cutoff = self.rules.place_words_min * 100
         return fuzz.token_set_ratio(a.place, b.place, score_cutoff=cutoff) < cutoff
 

@@ -66,6 +66,10 @@ def test_unrelated_reports_nearby_are_not_suggested(gudang: Deployment) -> None:
     assert index.suggest(too_late) == []  # outside the window
     far = rep(4, "流动摊贩占道经营", "古墩路15号", code(gudang, "S3-15"), 5, category="0501")
     assert index.suggest(far) == []  # not a neighbouring cell
+    down_the_road = rep(5, "流动摊贩占道经营", "古墩路163号", g, 5, category="0501")
+    assert index.suggest(down_the_road) == []  # the same street, another house number
+    next_door = rep(6, "流动摊贩占道经营", "古墩路17号门口", g, 5, category="0501")
+    assert [s.case_id for s in index.suggest(next_door)] == [1]
 
 
 def test_positions_decide_when_both_carry_one(gudang: Deployment) -> None:
