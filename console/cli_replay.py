@@ -25,10 +25,27 @@ def register(sub: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
     a.add_argument("--to", dest="date_to", required=True, help="last day (included), YYYY-MM-DD")
     a.add_argument("--roster", help="roster or shift plan (TOML; default: the config's)")
     a.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    a.add_argument("--instant", action="store_true", help="compute at once (the default)")
+    how = a.add_mutually_exclusive_group()
+    how.add_argument("--instant", action="store_true", help="compute at once (the default)")
+    how.add_argument(
+        "--speed",
+        type=_speed,
+        help="instead: play the period's reports at N× speed into the console on a scratch "
+        "store, for training (you acknowledge and dispatch; officers move by themselves)",
+    )
     a.add_argument("--format", choices=("md", "html", "json"), default="md", help="default md")
     a.add_argument("--out", help="write the report here instead of stdout")
     return {"replay": cmd_replay}
+
+
+def _speed(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        v = 0.0
+    if not 0 < v <= 10_000:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a speed (a number over 0, up to 10000)")
+    return v
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -49,6 +66,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise UsageError(f"--to {last} is before --from {first}")
     cfg = locate_config(args.config)[0]
     dep = load_config(cfg)
+    if args.speed:
+        if args.roster or args.out or args.format != "md":
+            raise UsageError(
+                "--speed plays the console; --roster, --format and --out go without it"
+            )
+        return _train(args, dep, first, last)
     try:
         roster = load_roster(args.roster, dep, cfg) if args.roster else config_roster(dep)
     except RosterError as e:
@@ -70,3 +93,41 @@ def cmd_replay(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return EXIT_OK
+
+
+def _train(args: argparse.Namespace, dep: Any, first: Any, last: Any) -> int:
+    """The period's reports played into the console on a scratch store (console/replay_feed.py)."""
+    import socket
+    from zoneinfo import ZoneInfo
+
+    from tafang.console.app import run_console
+    from tafang.console.cli import EXIT_REFUSED, _identity, _open_store
+    from tafang.console.demo import DemoOptions, prepare, scratch_url
+    from tafang.console.replay_feed import ReplayFeed
+    from tafang.sla.whatif import period_bounds
+    from tafang.store.arrivals import arrival_reports
+
+    start, end = period_bounds(first, last, ZoneInfo(dep.timezone))
+    reports = arrival_reports(_open_store(args, dep), start, end)
+    if not reports:
+        print(f"tafang: replay: no cases received {first} – {last}", file=sys.stderr)
+        return EXIT_REFUSED
+    url, cleanup = scratch_url()
+    feed = None
+    try:
+        scratch = _open_store(args, dep, url=url)
+        prepare(scratch, DemoOptions(backlog=0))
+        feed = ReplayFeed(scratch, reports, args.speed)
+        feed.start()
+        args.operator = args.operator or "demo"  # the scratch store: play anyone on the roster
+        return run_console(
+            scratch,
+            dep,
+            operator=_identity(args, scratch, scratch=True).operator,
+            terminal=args.terminal or socket.gethostname(),
+            lang=dep.ui.lang,
+        )
+    finally:
+        if feed is not None:
+            feed.stop()
+        cleanup()

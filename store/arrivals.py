@@ -38,3 +38,40 @@ def arrivals(store: Store, start: datetime, end: datetime) -> list[dict[str, Any
     )
     with store.read_engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(q)]
+
+
+REPORT_COLUMNS = (
+    "source",
+    "external_id",
+    "title",
+    "description",
+    "category",
+    "grid",
+    "location",
+    "priority",
+    "reporter",
+    "lat",
+    "lon",
+)
+
+
+def arrival_reports(
+    store: Store, start: datetime, end: datetime
+) -> list[tuple[datetime, dict[str, Any]]]:
+    """(received_at, intake record) of each case received in [start, end), in receipt order:
+    the reports as they came, for a trainer's replay on a scratch store (console/replay_feed.py).
+    Empty values are left out, as a feed would leave them out."""
+    c = CASES.c
+    q = (
+        select(c.received_at, *(c[n] for n in REPORT_COLUMNS))
+        .where(c.received_at >= start, c.received_at < end, c.status.not_in(NOT_CASES))
+        .order_by(c.received_at, c.id)
+    )
+    with store.read_engine.connect() as conn:
+        return [
+            (
+                r[0],
+                {k: v for k, v in zip(REPORT_COLUMNS, r[1:], strict=True) if v not in (None, "")},
+            )
+            for r in conn.execute(q)
+        ]

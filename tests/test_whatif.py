@@ -221,3 +221,43 @@ def test_the_command_prints_each_format(
 def test_html_is_escaped(week: Store) -> None:
     r = build(week, Policy(week.d), FRI, FRI, config_roster(week.d), 1, "<script>")
     assert "<script>" not in as_html(r) and "&lt;script&gt;" in as_html(r)
+
+
+def test_speed_plays_the_reports_into_a_scratch_store_for_the_trainee(
+    week: Store, tmp_path: Path
+) -> None:
+    from datetime import timedelta
+
+    from tafang.console.demo import DemoOptions, make_demo_store, prepare
+    from tafang.console.replay_feed import ReplayFeed
+    from tafang.store.arrivals import arrival_reports
+
+    start, end = period_bounds(FRI, FRI, Policy(week.d).tz)
+    reports = arrival_reports(week, start, end)[:12]
+    scratch, _d, _p = make_demo_store(tmp_path, default_config_path())
+    prepare(scratch, DemoOptions(backlog=0, sweep=False))
+    feed = ReplayFeed(scratch, reports, speed=60.0)
+    offset = reports[5][0] - reports[0][0]  # the sixth report's place in the period
+    feed.tick(feed.started_at + offset / 60 + timedelta(seconds=1))
+    assert feed.posted >= 6 and len(scratch.cases("all")) == feed.posted < 12
+    assert {c.status for c in scratch.cases("all")} == {"new"}  # ack and dispatch: the trainee's
+    assert {c.title for c in scratch.cases("all")} <= {r["title"] for _t, r in reports}
+    c = scratch.cases("all")[0]
+    c = scratch.act(c.id, "ack", Actor("d01", "t"))
+    to = next(o.code for o in scratch.officers() if o.duty == "on_duty")
+    scratch.act(c.id, "dispatch", Actor("d01", "t"), to=to)
+    feed.tick(datetime.now(UTC) + timedelta(minutes=10))  # officers' side, 60× quicker
+    now = next(x for x in scratch.cases("all") if x.id == c.id)
+    assert now.status == "on_scene"  # the officer arrived by themself
+
+
+@pytest.mark.parametrize("extra", [["--speed", "0"], ["--speed", "5", "--instant"],
+                                   ["--speed", "5", "--format", "html"]])  # fmt: skip
+def test_speed_refuses_what_it_cannot_do(
+    week: Store, extra: list[str], capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    monkeypatch.setenv("TAFANG_CONFIG", str(default_config_path()))
+    db = str(week.engine.url.database)
+    args = ["--db", db, "replay", "--from", "2023-06-05", "--to", "2023-06-05", *extra]
+    assert main(args) == 2
+    assert capsys.readouterr().err
