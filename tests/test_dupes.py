@@ -57,6 +57,7 @@ def test_the_same_collapse_from_three_channels_is_suggested(gudang: Deployment) 
 
 def test_unrelated_reports_nearby_are_not_suggested(gudang: Deployment) -> None:
     index = DupeIndex(gudang)
+    g = code(gudang, "N3-07")
     index.add(rep(1, "流动摊贩占道经营", "古墩路15号", code(gudang, "N3-07"), category="0501"))
     other_stall = rep(
         2, "夜市游商堵塞通道", "莲花街230号门口", code(gudang, "N3-07"), 10, category="0501"
