@@ -16,7 +16,14 @@ from tafang.sla.policy import Policy
 from tafang.store.cases import Actor, Store
 from tafang.store.config import Deployment
 from tafang.store.db import make_engine
-from tafang.store.dupes import DupeIndex, Neighbourhood, Report, bigrams, report_of
+from tafang.store.dupes import (
+    DupeIndex,
+    Neighbourhood,
+    Report,
+    bigrams,
+    house_numbers,
+    report_of,
+)
 
 from tests.test_console import until
 from tests.test_scripting import tafang
@@ -32,6 +39,8 @@ def rep(i: int, title: str, place: str, grid: str, minutes: float = 0, **kw: obj
         grid=grid,
         category=str(kw.get("category", "0402")),
         text=bigrams(title, place),
+        place=bigrams(place),
+        numbers=house_numbers(place),
         lat=kw.get("lat"),  # type: ignore[arg-type]
         lon=kw.get("lon"),  # type: ignore[arg-type]
     )
