@@ -261,3 +261,14 @@ def test_speed_refuses_what_it_cannot_do(
     args = ["--db", db, "replay", "--from", "2023-06-05", "--to", "2023-06-05", *extra]
     assert main(args) == 2
     assert capsys.readouterr().err
+
+
+def test_a_day_replays_on_either_database(store: Store) -> None:
+    start = datetime(2023, 6, 8, 16, 0, tzinfo=UTC)  # Friday 9 June, local midnight
+    recs = HistorySim(store.d, seed=11).records(start, days=1)
+    ingest(store, [json.dumps(x) for x in recs], origin="h", actor=Actor("s01", "t"), history=True)
+    policy = Policy(store.d)
+    r = build(store, policy, FRI, FRI, config_roster(store.d), 2, "config")
+    theirs = assess(store, store.d, *period_bounds(FRI, FRI, policy.tz), datetime.now(UTC))
+    assert r.actual.cases == r.replay.cases == theirs.total.cases > 100
+    assert r.actual.met["arrive"] == theirs.total.rates["arrive"].met
