@@ -1,7 +1,8 @@
 """The roster a what-if replay runs with: the config's squads and shifts, or a roster file's.
 
-A roster file is TOML with `[[squads]]` and/or `[[shifts]]` in the config's format; what it
-gives replaces the config's (so the file holds the whole plan). An officer entry may also say
+A roster file is TOML with `[[squads]]` and/or `[[shifts]]` in the config's format; a squad or
+shift it gives replaces the config's of the same code, a new code is added, the rest stay as
+configured (so a file holds only what changes). An officer entry may also say
 - `duty = "off_duty" | "on_break"`: never sent (store/duty.py `takes_cases`);
 - `shifts = ["night"]`: the shifts the officer works (default: those listing the squad);
 - `days = ["fri"]`: only on shifts starting on these weekdays (mon … sun).
@@ -13,13 +14,14 @@ names the key (squads[1].officers[4].group) or the TOML line.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from tafang.store.config import Deployment, Officer
+from tafang.store.config import Deployment, Officer, Shift, Squad
 from tafang.store.duty import DUTIES, ON_DUTY
 from tafang.store.roster import Slot, shifts, slot_at
 
@@ -79,24 +81,45 @@ class Roster:
 def load_roster(path: str | Path, d: Deployment, config_path: Path) -> Roster:
     """The roster file at `path` over the deployment read from `config_path`."""
     shown = str(path)
+    data = _read(shown, Path(path))
+    plans = _plans(shown, data)
+    for key, model in (("squads", Squad), ("shifts", Shift)):  # keys named as in the file
+        for i, item in enumerate(data.get(key, [])):
+            _check(shown, f"{key}[{i}]", lambda x=item, m=model: m.model_validate(x))
+    base = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    for key, items in data.items():
+        base[key] = _by_code(base.get(key, []), items)
+    nd = _check(shown, "", lambda: Deployment.model_validate(base))  # the plan as a whole
+    known = {sh.code for sh in shifts(nd)}
+    for code, plan in plans.items():
+        for sh in sorted((plan.shifts or frozenset()) - known):
+            raise RosterError(shown, f"officer {code}.shifts", f"no shift {sh!r} in the plan")
+    return Roster(nd, plans)
+
+
+def _read(shown: str, path: Path) -> dict[str, Any]:
     try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise RosterError(shown, "", f"cannot read: {e.strerror or e}") from e
     except UnicodeDecodeError as e:
         raise RosterError(shown, "", f"not UTF-8 text (byte {e.start})") from e
     except tomllib.TOMLDecodeError as e:
         raise RosterError(shown, "", f"not valid TOML: {e}") from e
-    for k in data:
+    for k, v in data.items():
         if k not in TOP_KEYS:
             raise RosterError(shown, k, "unknown key (a roster file has squads and shifts)")
+        if not isinstance(v, list):
+            raise RosterError(shown, k, f"must be an array of tables ([[{k}]])")
     if not data:
         raise RosterError(shown, "", "empty: give [[squads]] and/or [[shifts]]")
-    plans = _plans(shown, data)
-    base = tomllib.loads(config_path.read_text(encoding="utf-8"))
-    base.update(data)
+    return data
+
+
+def _check(shown: str, prefix: str, validate: Callable[[], Any]) -> Any:
+    """Run a pydantic validation; a failure names the key (under `prefix`) and why."""
     try:
-        nd = Deployment.model_validate(base)
+        return validate()
     except ValidationError as e:
         err = e.errors()[0]
         key = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in err["loc"])
@@ -105,21 +128,24 @@ def load_roster(path: str | Path, d: Deployment, config_path: Path) -> Roster:
             msg = "unknown key"
         elif err["type"] == "missing":
             msg = "required key is missing"
-        raise RosterError(shown, key.replace(".[", "["), msg) from e
-    known = {sh.code for sh in shifts(nd)}
-    for code, plan in plans.items():
-        for sh in sorted((plan.shifts or frozenset()) - known):
-            raise RosterError(shown, f"officer {code}.shifts", f"no shift {sh!r} in the plan")
-    return Roster(nd, plans)
+        where = ".".join(x for x in (prefix, key) if x).replace(".[", "[")
+        raise RosterError(shown, where, msg) from e
+
+
+def _by_code(base: list[Any], given: Any) -> Any:
+    """The config's entries with the file's replacing those of the same code, new ones after."""
+    if not isinstance(given, list):
+        return given  # validation names it
+    codes = {g.get("code") for g in given if isinstance(g, dict)}
+    mine = {g.get("code"): g for g in given if isinstance(g, dict)}
+    kept = [mine.pop(b["code"]) if b.get("code") in codes else b for b in base]
+    return kept + [g for g in given if not isinstance(g, dict) or g.get("code") in mine]
 
 
 def _plans(shown: str, data: dict[str, Any]) -> dict[str, Plan]:
     """Take the officers' roster-only keys out of `data` (in place) as plans by code."""
     plans = {}
-    squads = data.get("squads", [])
-    if not isinstance(squads, list):
-        raise RosterError(shown, "squads", "must be an array of tables ([[squads]])")
-    for i, s in enumerate(squads):
+    for i, s in enumerate(data.get("squads", [])):
         officers = s.get("officers", []) if isinstance(s, dict) else []
         for j, o in enumerate(officers if isinstance(officers, list) else []):
             if isinstance(o, dict) and any(k in o for k in EXTRA_KEYS):

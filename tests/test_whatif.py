@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -226,7 +226,6 @@ def test_html_is_escaped(week: Store) -> None:
 def test_speed_plays_the_reports_into_a_scratch_store_for_the_trainee(
     week: Store, tmp_path: Path
 ) -> None:
-    from datetime import timedelta
 
     from tafang.console.demo import DemoOptions, make_demo_store, prepare
     from tafang.console.replay_feed import ReplayFeed
@@ -272,3 +271,27 @@ def test_a_day_replays_on_either_database(store: Store) -> None:
     theirs = assess(store, store.d, *period_bounds(FRI, FRI, policy.tz), datetime.now(UTC))
     assert r.actual.cases == r.replay.cases == theirs.total.cases > 100
     assert r.actual.met["arrive"] == theirs.total.rates["arrive"].met
+
+
+def test_the_friday_night_roster_adds_one_officer_then_only(gudang: Deployment) -> None:
+    from tafang.sla.whatif import period_bounds as bounds
+
+    f = Path(__file__).parent / "fixtures" / "roster_friday_night.toml"
+    r = load_roster(f, gudang, default_config_path())
+    assert [s.code for s in r.d.squads] == [s.code for s in gudang.squads]  # the rest kept
+    tz = Policy(gudang).tz
+    fri_22 = bounds(FRI, FRI, tz)[0] + timedelta(hours=22)  # Friday 22:00 local
+    assert r.duties_at(fri_22)["2-12"] == "on_duty"
+    assert r.duties_at(fri_22 - timedelta(days=1))["2-12"] == "off_duty"
+    assert r.duties_at(fri_22)["2-01"] == "off_duty"  # 二中队 itself works days
+
+
+def test_a_bad_squad_is_named_by_its_place_in_the_file(gudang: Deployment, tmp_path: Path) -> None:
+    f = tmp_path / "r.toml"
+    f.write_text(
+        "[[squads]]\ncode = 'sq3'\nname = 'x'\nofficers = [{ code = '3-99', name = 'n' }]\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(RosterError) as e:
+        load_roster(f, gudang, default_config_path())
+    assert e.value.where.startswith("squads[0].officers[0].")  # sq3 is the config's third
