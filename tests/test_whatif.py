@@ -226,7 +226,6 @@ def test_html_is_escaped(week: Store) -> None:
 def test_speed_plays_the_reports_into_a_scratch_store_for_the_trainee(
     week: Store, tmp_path: Path
 ) -> None:
-
     from tafang.console.demo import DemoOptions, make_demo_store, prepare
     from tafang.console.replay_feed import ReplayFeed
     from tafang.store.arrivals import arrival_reports
