@@ -63,6 +63,7 @@ _SAVE_CASE = (
     .where(CASES.c.version == bindparam("b_version"))
 )
 """`_save`'s update; the columns set are the parameters' other keys."""
+_CASE_COLUMNS = frozenset(CASES.c.keys())
 _OFFICER_BY_CODE = select(OFFICERS).where(OFFICERS.c.code == bindparam("code"))
 _SET_OFFICER = update(OFFICERS).where(OFFICERS.c.code == bindparam("b_code"))
 _IN_HAND = (
@@ -469,6 +470,9 @@ class Store:
             updated_terminal=actor.terminal,
             updated_seq=head.change_seq,
         )
+        unknown = changes.keys() - _CASE_COLUMNS  # parameters would ignore them silently
+        if unknown:
+            raise ValueError(f"no such case column: {', '.join(sorted(unknown))}")
         params = {**changes, "b_id": case["id"], "b_version": case["version"]}
         res = conn.execute(_SAVE_CASE, params)
         if res.rowcount != 1:
