@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from tafang.sla.reports import Rate as LegacyRate
 from tafang.sla.reports import Report, period
 from tafang.store.assessment import (
+    BIT,
     RATES,
     STAGES,
     Assessment,
@@ -238,16 +239,15 @@ def trend(i: Inputs) -> Section | None:
     width = 3600 if hourly else 86400
     names = _names_by_bucket(i, hourly, offset, width)
     at = i.rows.at
-    status, received, due, met = (
-        at[c] for c in ("status", "received_s", "due_respond", "met_respond")
-    )
+    status, received, sig = at["status"], at["received_s"], at["sig"]
+    due, met = BIT["due_respond"], BIT["met_respond"]
     for r in i.rows.rows:
         if r[status] in ("void", "merged"):
             continue
         k = names[int((r[received] + offset) // width)]
         counts[k] += 1
-        if r[due]:
-            on_time.setdefault(k, Rate()).add(bool(r[met]))
+        if r[sig] & due:
+            on_time.setdefault(k, Rate()).add(bool(r[sig] & met))
     keys = _buckets(i, hourly)
     table = Table(
         "trend",

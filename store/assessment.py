@@ -29,7 +29,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from operator import itemgetter
+from functools import reduce
+from operator import add, itemgetter
 from typing import Any
 
 from sqlalchemy import Float, and_, case, cast, func, literal, select
@@ -96,7 +97,10 @@ _CASES, _SUPERVISED = 0, 1
 _MET = {r: 2 + 2 * k for k, r in enumerate(RATES)}
 _WIDTH = 2 + 2 * len(RATES)
 FLAGS = ("n_cases", "n_supervised", *(f"{x}_{r}" for r in RATES for x in ("met", "due")))
-"""The 0/1 columns of a fact row, in the order of a tally's counters."""
+"""The counters a case may add one to, in the order of a tally's counters."""
+BIT = {f: 1 << k for k, f in enumerate(FLAGS)}
+"""A fact row's `sig` column holds its counters as bits (one integer, not 20 columns: a year
+is 60k rows, and each column fetched is 60k Python objects): `row[sig] & BIT["due_respond"]`."""
 _STAGE_AT = {s: k for k, (s, _a, _b) in enumerate(STAGES)}
 
 
@@ -104,7 +108,8 @@ class Tally:
     """The figures of one officer, squad, … (or of everything).
 
     Adding a case is two operations, as a year is 60k cases × 7 tallies: its signature (the
-    counters it adds one to: most cases share a few) is counted, and its row number kept
+    counters it adds one to, as the bits of one integer: most cases share a few) is counted,
+    and its row number kept
     for the stage times, which are read from the shared `spans` when asked for."""
 
     __slots__ = ("_n", "members", "sigs", "spans")
@@ -120,8 +125,8 @@ class Tally:
         if self._n is None:
             n = [0] * _WIDTH
             for sig, c in self.sigs.items():
-                for i, v in enumerate(sig):
-                    if v:
+                for i in range(_WIDTH):
+                    if sig >> i & 1:
                         n[i] += c
             self._n = n
         return self._n
@@ -204,8 +209,8 @@ def _flag(cond: Any) -> Any:
 
 
 def _facts_query(start: datetime, end: datetime, cutoff: datetime, sqlite: bool) -> Any:
-    """A row per case: its keys, receipt, the counters it adds one to (`FLAGS`, 0 or 1, in
-    the order of a tally's counters) and its seconds per stage."""
+    """A row per case: its keys, receipt, the counters it adds one to (`sig`: the bits of
+    `FLAGS`) and its seconds per stage."""
     c = CASES.c
     in_period = and_(c.received_at >= start, c.received_at < end)
     moves = _moves(select(c.id).where(in_period))
@@ -223,10 +228,11 @@ def _facts_query(start: datetime, end: datetime, cutoff: datetime, sqlite: bool)
             "triage",
         )
     ]
-    flags = [x.label(n) for n, x in zip(FLAGS, _flags(moves, cutoff), strict=True)]
+    bits = [x * BIT[n] for n, x in zip(FLAGS, _flags(moves, cutoff), strict=True)]
+    sig = reduce(add, bits).label("sig")
     spans = [(_epoch(c[b], sqlite) - _epoch(c[a], sqlite)).label(f"s_{s}") for s, a, b in STAGES]
     return (
-        select(*keys, _epoch(c.received_at, sqlite).label("received_s"), *flags, *spans)
+        select(*keys, _epoch(c.received_at, sqlite).label("received_s"), sig, *spans)
         .select_from(
             CASES.outerjoin(HISTORY, HISTORY.c.case_id == c.id).outerjoin(
                 moves, moves.c.case_id == c.id
@@ -322,7 +328,7 @@ def tally(f: Facts, d: Deployment, start: datetime, end: datetime, cutoff: datet
     spans: list[list[Any]] = [[] for _ in STAGES]  # per stage, a case's seconds by its number
     out = Assessment(start, end, cutoff, Tally(spans))
     at = f.at
-    f0, f1 = at[FLAGS[0]], at[FLAGS[-1]] + 1
+    sig_at = at["sig"]
     stage_at = [at[f"s_{s}"] for s, _a, _b in STAGES]
     status = at["status"]
     out.overview.count(f.rows, at)
@@ -332,7 +338,7 @@ def tally(f: Facts, d: Deployment, start: datetime, end: datetime, cutoff: datet
     for r in f.rows:
         if r[status] in _NOT_CASES:
             continue
-        sig = r[f0:f1]
+        sig = r[sig_at]
         k += 1
         for col, j in zip(spans, stage_at, strict=True):
             col.append(r[j])
