@@ -530,12 +530,12 @@ def test_attacks_through_real_processes(
 def test_field_reports_replay_clean_and_their_tampering_is_named(store: Store) -> None:
     """Issue 11's field API: times reported from the field (arrive / handle keep them, the
     entry says `reported_at`), `field_*` entries, and self-found cases (created handled)."""
-    from tafang.store.field import SelfFound, report, self_found
+    from tafang.store.field import SelfFound, self_found
 
     ids = _life(store)
     t = T0 + timedelta(hours=1)
-    extra = report("field_arrive", {"lat": 30.28, "lon": 120.1}, D01, ids[1], t)
-    store.act(ids[1], "arrive", D01, now=t, at=t - timedelta(minutes=3), also=extra)
+    where = {"lat": 30.28, "lon": 120.1}  # what the field sent goes in the move's own entry
+    store.act(ids[1], "arrive", D01, now=t, at=t - timedelta(minutes=3), detail=where)
     store.act(ids[1], "handle", D01, now=t + timedelta(minutes=9), at=t + timedelta(minutes=5))
     found = SelfFound("2-03", "占道经营", t - timedelta(minutes=30), t - timedelta(minutes=10))
     sf = self_found(store, found, D01, now=t).id  # a dispatcher types it in for the officer
