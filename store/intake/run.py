@@ -41,8 +41,9 @@ def ingest(
 
     `workers`: processes that parse and validate while this one writes. None = one when
     the input is longer than a batch, the machine has a second core and this process runs
-    no other thread (forking a threaded process is unsafe); 0 = all in this process. Streams
-    are never handed to workers.
+    no other thread (forking a threaded process is unsafe); two for history, whose lines
+    cost more to prepare than to write (a year: 2.4 s CPU preparing, 1.5 s writing); 0 = all
+    in this process. Streams are never handed to workers.
 
     `history`: the records are past cases, brought in as they were (`intake.history`).
     """
@@ -53,7 +54,7 @@ def ingest(
     first = take(it, batch)
     more = len(first) == batch
     if workers is None:
-        workers = 1 if more and fork_is_safe() else 0
+        workers = (2 if history else 1) if more and fork_is_safe() else 0
     with no_gc():
         if workers > 0 and more:
             return run_parallel(store, ctx, first, it, batch, workers)
