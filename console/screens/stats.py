@@ -142,10 +142,8 @@ class StatsScreen(Screen[None]):
     def on_mount(self) -> None:
         table = self.query_one("#stats-league", DataTable)
         table.add_columns("", self.t("assess.cases"), *(self.t(f"assess.{r}") for r in RATES_SHOWN))
+        self.load()
         table.focus()
-        # After the first frame: the worker's Python (a year is 60k rows) holds the GIL in
-        # turns with the UI thread, which would otherwise draw the screen late.
-        self.call_after_refresh(self.load)
 
     @work(thread=True, exclusive=True, group="stats", exit_on_error=False)
     def load(self) -> None:
