@@ -298,10 +298,14 @@ def _flags(moves: Any, cutoff: datetime) -> list[Any]:
 
 
 def facts(store: Store, start: datetime, end: datetime, cutoff: datetime) -> Facts:
-    """One row per case received in [start, end), void and merged ones too (`_facts_query`)."""
+    """One row per case received in [start, end), void and merged ones too (`_facts_query`).
+
+    The driver's own tuples, not SQLAlchemy rows: a year is 60k rows, and every column is a
+    plain number or text (seconds as floats, flags as the bits of `sig`), none needing
+    SQLAlchemy's conversion (`triage` stays 0/1 on SQLite: it is only tested for truth)."""
     with store.read_engine.connect() as conn:
         res = conn.execute(_facts_query(start, end, cutoff, conn.dialect.name == "sqlite"))
-        return Facts(list(res.keys()), res.fetchall())
+        return Facts(list(res.keys()), res.cursor.fetchall())
 
 
 @dataclass
