@@ -155,9 +155,9 @@ def install() -> None:
     daemon._Daemon.sweep_job = sweep_job  # type: ignore[method-assign]
     real_rearm = daemon._Daemon.rearm
 
-    def rearm(self: Any, after: Any = None) -> None:
+    def rearm(self: Any, after: Any = None, **kw: Any) -> None:
         before = self._armed
-        real_rearm(self, after)
+        real_rearm(self, after, **kw)
         if self._armed is not None and self._armed != before:
             note("rearm", time.time(), 0.0, at=self._armed.timestamp())
 
@@ -200,6 +200,17 @@ def undo_fixes() -> None:
     pauses.share_gil_finely = lambda: sys.getswitchinterval()  # type: ignore[assignment]
     pauses.DELIVER_MAX_SKIPS = 0  # type: ignore[misc]  # the outbox job never put off
     daemon.own_checkpoints = lambda engine: False  # type: ignore[attr-defined]
+
+    def old_sweep(store: Any, policy: Any, now: Any, *, batch: int = 1000, **_kw: Any) -> Any:
+        return mod.escalate_due(store, policy.plan_escalation, now, batch=batch)
+
+    def old_job(self: Any) -> None:  # the next sweep armed after the commit and a re-read
+        before = self.clock()
+        self.sweep_once()
+        self.rearm(after=before)
+
+    daemon.sweep = old_sweep  # type: ignore[attr-defined]
+    daemon._Daemon.sweep_job = old_job  # type: ignore[method-assign]
 
 
 def dump() -> None:

@@ -200,7 +200,11 @@ class _Daemon:
         self.log("warning", "stepped_down", reason="the store's leader lock is no longer held")
         return False
 
-    def sweep_once(self, event: str = "escalated") -> list[EscalationResult]:
+    def sweep_once(
+        self,
+        event: str = "escalated",
+        next_due: Callable[[datetime | None], None] | None = None,
+    ) -> list[EscalationResult]:
         # Leadership is asked inside the sweep's own transaction (the fence, sla/leader.py),
         # not before it on the lock's connection too: that was 3 more round trips (BEGIN,
         # SELECT, COMMIT) before every sweep on PostgreSQL. A lost lock still writes nothing.
@@ -209,7 +213,7 @@ class _Daemon:
                 return []
             now = self.clock()
             try:
-                results = sweep(self.sweeper, self.policy, now, batch=self.batch)
+                results = sweep(self.sweeper, self.policy, now, batch=self.batch, next_due=next_due)
             except LeadershipLost:  # the fence refused the batch: ask, and step down
                 self.leading()
                 return []
@@ -237,21 +241,41 @@ class _Daemon:
             return results
 
     def sweep_job(self) -> None:
+        """Sweep, with the next sweep armed from inside the last batch's transaction before
+        its commit (issue 15: on PostgreSQL the commit's WAL flush and the re-read after it
+        took 5-30 ms on a busy server, and the next deadline waited for both); a failed
+        sweep re-arms from the store as before."""
         before = self.clock()
-        self.sweep_once()
-        self.rearm(after=before)
+        armed: list[bool] = []
+
+        def arm(nd: datetime | None) -> None:
+            try:
+                self.rearm(after=before, known=(nd,))
+                armed.append(True)
+            except Exception as e:  # never fail the sweep's transaction over its timer
+                self.log("error", "rearm_failed", error=f"{type(e).__name__}: {e}")
+
+        self.sweep_once(next_due=arm)
+        if not armed or self.last_sweep is None or self.last_sweep < before:
+            self.rearm(after=before)
 
     def tick(self) -> None:
         if self.leading():
             self.rearm()
 
-    def rearm(self, after: datetime | None = None) -> None:
-        """Arm the sweep at the earliest deadline in the store (the truth)."""
-        try:
-            nd = next_deadline(self.store.read_engine)
-        except Exception as e:
-            self.log("error", "rearm_failed", error=f"{type(e).__name__}: {e}")
-            return
+    def rearm(
+        self, after: datetime | None = None, known: tuple[datetime | None] | None = None
+    ) -> None:
+        """Arm the sweep at the earliest deadline in the store (the truth), or at `known`'s
+        one (read by the sweep inside its transaction)."""
+        if known is not None:
+            nd = known[0]
+        else:
+            try:
+                nd = next_deadline(self.store.read_engine)
+            except Exception as e:
+                self.log("error", "rearm_failed", error=f"{type(e).__name__}: {e}")
+                return
         with self._arm_lock:
             if self.sched is None:
                 return

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,10 +28,16 @@ ADVISORY_KEY = 0x7461_6661_6E67_01  # "tafang" + 1: the daemon leader lock
 
 
 def sweep(
-    store: Store, policy: Policy, now: datetime, *, batch: int = 1000
+    store: Store,
+    policy: Policy,
+    now: datetime,
+    *,
+    batch: int = 1000,
+    next_due: Callable[[datetime | None], None] | None = None,
 ) -> list[EscalationResult]:
-    """Escalate every case due at `now`; returns what was escalated (committed)."""
-    return escalate_due(store, policy.plan_escalation, now, batch=batch)
+    """Escalate every case due at `now`; returns what was escalated (committed).
+    `next_due` is told the next deadline before the last commit (see `escalate_due`)."""
+    return escalate_due(store, policy.plan_escalation, now, batch=batch, next_due=next_due)
 
 
 class LockBusy(Exception):

@@ -69,9 +69,7 @@ def outbox_key(case_id: int, clock: str, level: int) -> str:
 def next_deadline(engine: Engine) -> datetime | None:
     """When the sweep must run next: the earliest `next_check_at` (cheap via its index)."""
     with engine.connect() as conn:
-        return conn.execute(
-            select(func.min(CASES.c.next_check_at)).where(CASES.c.next_check_at.is_not(None))
-        ).scalar()
+        return _earliest_check(conn)
 
 
 def escalate_due(
@@ -82,12 +80,16 @@ def escalate_due(
     batch: int = 1000,
     operator: str = DAEMON_OPERATOR,
     terminal: str | None = None,
+    next_due: Callable[[datetime | None], None] | None = None,
 ) -> list[EscalationResult]:
     """Escalate every case whose `next_check_at <= now`, `batch` cases per transaction.
 
     `store` is a `store.cases.Store` (typed loosely to keep this module free of a cycle).
     On PostgreSQL the batch is selected `FOR UPDATE SKIP LOCKED`, so concurrent sweepers
     never wait on each other's rows; the unique escalation key keeps each step once.
+    `next_due`, if given, is told the earliest `next_check_at` as the last batch leaves it,
+    read inside that batch's transaction just before its commit: the daemon arms its next
+    sweep while the commit (a WAL flush) is still under way, not after it and another read.
     """
     terminal = terminal or socket.gethostname()
     out: list[EscalationResult] = []
@@ -99,8 +101,16 @@ def escalate_due(
             seen.update(r["id"] for r in rows)
             if fresh:
                 out.extend(_apply(conn, head, store, plan, fresh, now, operator, terminal))
-        if len(rows) < batch or not fresh:
+            last = len(rows) < batch or not fresh
+            if last and next_due is not None:
+                next_due(_earliest_check(conn))
+        if last:
             return out
+
+
+def _earliest_check(conn: Connection) -> datetime | None:
+    q = select(func.min(CASES.c.next_check_at)).where(CASES.c.next_check_at.is_not(None))
+    return conn.execute(q).scalar()
 
 
 def _select_due(conn: Connection, now: datetime, batch: int) -> list[dict[str, Any]]:

@@ -1,0 +1,68 @@
+"""Issue 15 (the next deadline armed late): the daemon arms its next sweep from inside the
+last batch's transaction, before the commit, at the deadline the store will hold after it;
+not after the commit and another read. Injected clock; a real SQLite file and scheduler."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import func, select
+from tafang.sla.daemon import JsonLog, _Daemon
+from tafang.store.escalation import next_deadline
+from tafang.store.models import Escalation
+
+from tests.test_escalate import GUDANG, T0, bulk_cases, open_store
+from tests.test_sweep_pauses import FakeClock
+
+
+def test_the_next_sweep_is_armed_before_the_sweeps_commit(tmp_path: Any) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 't.db'}")
+    sched = BackgroundScheduler(timezone=UTC)  # never started: its jobs only wait
+    try:
+        bulk_cases(store, 1, T0, prefix="a")  # respond due at T0 + 60 s
+        bulk_cases(store, 1, T0 + timedelta(seconds=30), prefix="b")  # due at T0 + 90 s
+        clock = FakeClock(T0 + timedelta(seconds=61))
+        d = _Daemon(store, GUDANG, store.clocks, clock, JsonLog(io.StringIO()), 100, None)  # type: ignore[arg-type]
+        d.sched = sched
+        seen: list[tuple[Any, int]] = []
+        real = d.rearm
+
+        def rearm(after: datetime | None = None, known: Any = None) -> None:
+            with store.read_engine.connect() as c:  # what others see: committed rows only
+                seen.append((known, c.execute(select(func.count()).select_from(ESC)).scalar()))
+            real(after, known)
+
+        d.rearm = rearm  # type: ignore[method-assign]
+        d.sweep_job()
+        truth = next_deadline(store.engine)
+        assert truth is not None and truth > clock.now
+        assert seen == [((truth,), 0)]  # armed from inside, before the escalation committed
+        assert d._armed == truth and sched.get_job("sweep") is not None
+        with store.engine.connect() as c:
+            assert c.execute(select(func.count()).select_from(ESC)).scalar() == 1
+    finally:
+        store.engine.dispose()
+
+
+def test_a_failed_sweep_rearms_from_the_store(tmp_path: Any) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 't.db'}")
+    try:
+        bulk_cases(store, 1, T0, prefix="a")
+        clock = FakeClock(T0 + timedelta(seconds=61))
+        d = _Daemon(store, GUDANG, store.clocks, clock, JsonLog(io.StringIO()), 100, None)  # type: ignore[arg-type]
+        d.sched = BackgroundScheduler(timezone=UTC)
+        d.policy = None  # type: ignore[assignment]  # the sweep fails before it arms
+        calls: list[Any] = []
+        real = d.rearm
+        d.rearm = lambda after=None, known=None: calls.append(known) or real(after, known)  # type: ignore[method-assign]
+        d.sweep_job()
+        assert calls == [None]  # read from the store: still due, so looked at again shortly
+        assert d._armed is not None and d._armed > clock.now
+    finally:
+        store.engine.dispose()
+
+
+ESC = Escalation.__table__
