@@ -137,10 +137,8 @@ class Store:
                 raise Refused(str(e), "record_key") from e
             before = head.change_seq
             yield conn, head
-            save_head(conn, head)
-            if head.change_seq != before and conn.dialect.name == "postgresql":
-                notify = text("SELECT pg_notify('tafang_changes', :seq)")  # changes.CHANNEL
-                conn.execute(notify, {"seq": str(head.change_seq)})
+            moved = head.change_seq != before and conn.dialect.name == "postgresql"
+            save_head(conn, head, notify="tafang_changes" if moved else None)  # changes.CHANNEL
 
     @cached_property
     def record_key(self) -> RecordKey | None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, String, cast, func, insert, literal, select, update
 from tafang.store.models import AuditEntry, ChainHead
 from tafang.store.record_key import RecordKey, RecordKeyError
 
@@ -133,11 +133,18 @@ def bind_key(head: Head, key: RecordKey | None) -> None:
         )
 
 
-def save_head(conn: Connection, head: Head) -> None:
+def save_head(conn: Connection, head: Head, notify: str | None = None) -> None:
+    """Write the head back; with `notify` (a channel, PostgreSQL), announce the change_seq on
+    it in the same statement (one round trip, not two: issue 15, the sweep's commit path)."""
     values: dict[str, Any] = dict(seq=head.seq, hash=head.hash, change_seq=head.change_seq)
     if head.introduced:
         values.update(keyed_from=head.keyed_from, key_id=head.key_id, key_mark=head.key_mark)
-    conn.execute(_SAVE_HEAD, values)
+    if notify is None:
+        conn.execute(_SAVE_HEAD, values)
+        return
+    saved = _SAVE_HEAD.values(values).returning(HEAD.c.change_seq).cte("saved")
+    said = func.pg_notify(literal(notify), cast(saved.c.change_seq, String))
+    conn.execute(select(said).select_from(saved))
 
 
 def digest(
