@@ -6,7 +6,9 @@
   3. each report kind (daily, weekly, monthly, the whole year as a range) in each format,
      from the store to the text: target ≤ 2 s each;
   4. the console's stats screen (`k`), from pushing it to its first frame (target ≤ 1 s) and
-     to its figures on screen (read by a thread worker), over the last 30 days and the year.
+     to its figures on screen (read by a thread worker), over the last 30 days and the year;
+  5. as the user meets them: `python -m tafang ingest --history` and `report range` in each
+     format as processes, from start to exit (CPU: the child's).
 
 Usage: .venv/bin/python bench/report.py [--year 2023] [--keep DIR]
 
@@ -88,6 +90,50 @@ async def stats_frame(store: Store, d: Any, now: datetime, days: int) -> tuple[f
         return first, time.perf_counter() - t0
 
 
+def as_lead(work: Path) -> Path:
+    """config.toml with this OS login as the supervisor s01 (a process's `ingest --history`
+    is a lead's move, and the store knows the caller by login)."""
+    import getpass
+    import re
+
+    text = (ROOT / "config.toml").read_text(encoding="utf-8")
+    m = re.search(r'(?m)^code = "s01"\n(?:(?!\n).+\n)*', text)
+    assert m is not None
+    block = [ln for ln in m.group(0).splitlines() if not ln.startswith("login = ")]
+    body = "\n".join([*block, f'login = "{getpass.getuser()}"']) + "\n"
+    cfg = work / "config.toml"
+    cfg.write_text(text[: m.start()] + body + text[m.end() :], encoding="utf-8")
+    return cfg
+
+
+def processes(work: Path, src: Path, year: int) -> None:
+    """As the user meets them: `python -m tafang …` from process start to exit, on a store
+    already made (`db upgrade`, not timed)."""
+    import subprocess
+
+    db = work / "cli.db"
+    base = [
+        sys.executable,
+        "-m",
+        "tafang",
+        "--config",
+        str(as_lead(work)),
+        "--db",
+        f"sqlite:///{db}",
+    ]
+    subprocess.run([*base, "db", "upgrade"], check=True, capture_output=True)
+    rng = ["--from", f"{year}-01-01", "--to", f"{year}-12-31"]
+    runs = [("ingest --history", ["ingest", "--history", str(src)], TARGET_IMPORT_S)]
+    runs += [
+        (f"report range {f}", ["report", "range", *rng, "--format", f], TARGET_REPORT_S)
+        for f in FORMATS
+    ]
+    for what, argv, target in runs:
+        c0, t0 = cpu(), time.perf_counter()
+        subprocess.run([*base, *argv], check=True, capture_output=True)
+        print(line(f"process: {what}", time.perf_counter() - t0, cpu() - c0, target))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--year", type=int, default=2023)
@@ -137,6 +183,7 @@ def main() -> None:
         used = cpu() - c0
         print(line(f"stats screen first frame ({days} days)", first, used, TARGET_FRAME_S))
         print(f"{'  … its figures on screen':<34} {full:6.2f} s wall  (read by a thread worker)")
+    processes(work, src, args.year)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     if not args.keep:
         for p in work.iterdir():
