@@ -17,8 +17,9 @@ import copy
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, literal_column, text
 from tafang.sla.escalate import ADVISORY_KEY, DaemonLock
 from tafang.store.cases import Store
 from tafang.store.record import Head
@@ -33,6 +34,12 @@ _FENCE = text(
     "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = :pid "
     "AND classid = :hi AND objid = :lo AND objsubid = 1 "
     "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+# The same question as a scalar subquery (integers only are formatted in).
+_FENCE_SQL = (
+    "(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = {pid} "
+    "AND classid = {hi} AND objid = {lo} AND objsubid = 1 "
+    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
 )
 
 
@@ -114,8 +121,18 @@ class Leadership:
         """The same store whose write transactions first check `fence` (for the sweep)."""
         f = copy.copy(store)
         f.__class__ = _FencedStore
-        f._fence = self.fence  # type: ignore[attr-defined]
+        f._leader = self  # type: ignore[attr-defined]
         return f
+
+    def fence_column(self) -> Any:
+        """`fence`'s question as a column for the head's locking SELECT (PostgreSQL)."""
+        pid = -1 if self.pid is None else int(self.pid)
+        return literal_column(_FENCE_SQL.format(pid=pid, hi=_HI, lo=_LO))
+
+    def fence_seen(self, held: Any) -> None:
+        """Raise LeadershipLost unless the fence column said our session holds the lock."""
+        if self.pid is None or not held:
+            raise LeadershipLost("the store's leader lock is no longer held by this daemon")
 
     def wait_take(self, stop: threading.Event, every: float = 1.0) -> bool:
         """Wait for the lock, through server restarts; False when `stop` is set first."""
@@ -169,12 +186,17 @@ def _short(e: BaseException) -> str:
 
 
 class _FencedStore(Store):
-    """A store whose every write transaction starts with the leader's fence."""
+    """A store whose every write transaction starts with the leader's fence, asked in the
+    statement that locks the record's head (one round trip, not two)."""
 
-    _fence: Callable[[Connection], None]
+    _leader: Leadership
+
+    def _head_ask(self, conn: Connection) -> Any:
+        return self._leader.fence_column() if conn.dialect.name == "postgresql" else None
 
     @contextmanager
     def write(self) -> Iterator[tuple[Connection, Head]]:
         with super().write() as (conn, head):
-            self._fence(conn)
+            if conn.dialect.name == "postgresql":
+                self._leader.fence_seen(head.asked)
             yield conn, head

@@ -132,13 +132,17 @@ class Store:
         """
         with self.engine.begin() as conn:
             try:
-                head = lock_head(conn, self.record_key)
+                head = lock_head(conn, self.record_key, self._head_ask(conn))
             except RecordKeyError as e:  # keyed record, no key or another one: no plain hole
                 raise Refused(str(e), "record_key") from e
             before = head.change_seq
             yield conn, head
             moved = head.change_seq != before and conn.dialect.name == "postgresql"
             save_head(conn, head, notify="tafang_changes" if moved else None)  # changes.CHANNEL
+
+    def _head_ask(self, conn: Connection) -> Any:
+        """A column asked with the head's lock (None: nothing); the sweep's fence."""
+        return None
 
     @cached_property
     def record_key(self) -> RecordKey | None:

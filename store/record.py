@@ -58,6 +58,7 @@ class Head:
     key_mark: str | None = None
     key: RecordKey | None = None  # this process's key, bound by `bind_key`
     introduced: bool = False  # this transaction binds the key to the store (save_head)
+    asked: Any = None  # the answer to `lock_head`'s `ask`
 
     def key_for(self, seq: int) -> RecordKey | None:
         """The key entry `seq` is chained with (None: plain SHA-256)."""
@@ -92,12 +93,18 @@ _SAVE_HEAD = update(HEAD).where(HEAD.c.id == 1)
 _INSERT_ENTRIES = insert(AUDIT)
 
 
-def lock_head(conn: Connection, key: RecordKey | None = None) -> Head:
+def lock_head(conn: Connection, key: RecordKey | None = None, ask: Any = None) -> Head:
     """Lock the head row for this transaction (FOR UPDATE on PostgreSQL; SQLite's
-    BEGIN IMMEDIATE already holds the write lock), with `key` bound (`bind_key`)."""
+    BEGIN IMMEDIATE already holds the write lock), with `key` bound (`bind_key`).
+
+    `ask`, a column expression, is asked in the same statement; its answer is `head.asked`
+    (the sweep's leader fence: one round trip, not two)."""
     q = _READ_HEAD if conn.dialect.name == "sqlite" else _LOCK_HEAD
+    if ask is not None:
+        q = q.add_columns(ask.label("asked"))
     row = conn.execute(q).one()
     head = Head(row.seq, row.hash, row.change_seq, row.keyed_from, row.key_id, row.key_mark)
+    head.asked = row.asked if ask is not None else None
     bind_key(head, key)
     return head
 
