@@ -111,6 +111,7 @@ class MeteredInput:
         self._f = f
         self._bar = bar
         self._lines = 0
+        self._partial = False  # the last read ended inside a line
 
     def fileno(self) -> int:
         return self._f.fileno()
@@ -123,7 +124,9 @@ class MeteredInput:
     def readline(self, size: int = -1) -> bytes:
         """What intake reads a file with (bounded: see store/intake/bounded.py)."""
         line = self._f.readline(size)
-        self._lines += 1
+        if line.endswith(b"\n") or (not line and self._partial):
+            self._lines += 1  # a whole line (read in pieces when long), or the last one
+        self._partial = bool(line) and not line.endswith(b"\n")
         if not line or self._lines % STEP_LINES == 0:
             self._bar.set(self._lines, self._f.tell())
         return line
