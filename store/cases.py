@@ -681,8 +681,7 @@ def _reported(a: Ask) -> datetime:
     if at < since:
         word = since_col.removesuffix("_at")
         raise Refused(
-            f"reported time {at.isoformat()} is before the case was {word} "
-            f"({since.isoformat()})",
+            f"reported time {at.isoformat()} is before the case was {word} ({since.isoformat()})",
             "reported_early",
             at=at,
             since=since,
