@@ -330,7 +330,7 @@ def test_the_commands_end_to_end(tmp_path) -> None:  # type: ignore[no-untyped-d
 
 # ---- in the meeting reports (sla/meeting.py SECTIONS) ---------------------------------------
 def test_meeting_reports_carry_the_rate_partners_and_risk_points(ents: Store) -> None:
-    meeting = pytest.importorskip("tafang.sla.meeting")
+    from tafang.sla import meeting
     from tafang.sla.meeting_render import render
     from tafang.store import risk
 
