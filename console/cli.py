@@ -211,7 +211,12 @@ def _admin_commands(sub: Any) -> None:
     r.add_argument("--format", choices=["md", "csv", "json", "html"], help="default md")
     r.add_argument("--json", action="store_true", help="the report's data as JSON (--format json)")
     r.add_argument("--out", help="write to this file instead of stdout")
+    _audit_command(sub)
+    _store_commands(sub)
 
+
+def _audit_command(sub: Any) -> None:
+    """`tafang audit verify`: the record's chain, its witnesses, and every case against it."""
     au = sub.add_parser("audit", help="the record")
     ausub = au.add_subparsers(dest="audit_cmd", required=True, parser_class=_Parser)
     av = ausub.add_parser(
@@ -241,6 +246,9 @@ def _admin_commands(sub: Any) -> None:
         help="check the chain only, not every case against the record (faster)",
     )
 
+
+def _store_commands(sub: Any) -> None:
+    """The store, the deployment and the shell: `db`, `config`, `completion`."""
     db = sub.add_parser("db", help="the store")
     dbsub = db.add_subparsers(dest="db_cmd", required=True, parser_class=_Parser)
     up = dbsub.add_parser("upgrade", help="create or migrate the store to the latest schema")
