@@ -14,6 +14,13 @@ from tafang.store.config import Deployment
 from tafang.store.dupes import DupeIndex, Report, Suggestion, report_of
 from tafang.store.views import CaseView
 
+LOAD_MATCHES = 50
+"""Arrivals matched when the terminal loads (a few ms each at worst: a fifth of a second)."""
+
+
+def _newest_first(r: Report) -> tuple[float, int]:
+    return (-r.received_at.timestamp(), -r.id)
+
 
 class DupeMarks:
     """Suggestions for the open cases this terminal knows, kept as cases come and go."""
@@ -30,8 +37,9 @@ class DupeMarks:
         return list(self.suggested.get(case_id, ()))
 
     def load(self, cases: Sequence[CaseView], now: datetime) -> None:
-        """Start over. Only cases that arrived within the window are matched now: older ones
-        have been on screen for a while, and matching 10k cases would slow the start."""
+        """Start over. Only the latest arrivals within the window are matched now (at most
+        LOAD_MATCHES): older ones have been on screen a while, and matching thousands of
+        cases would hold the first frame; later arrivals are matched as they come."""
         self.suggested.clear()
         if self.index is None:
             return
@@ -39,9 +47,9 @@ class DupeMarks:
         reports = [report_of(c) for c in cases]
         index.add_all(reports)
         recent = now - timedelta(minutes=index.rules.window_minutes)
-        for r in reports:
-            if r.received_at >= recent:
-                self._suggest_for(r)
+        latest = sorted((r for r in reports if r.received_at >= recent), key=_newest_first)
+        for r in latest[:LOAD_MATCHES]:
+            self._suggest_for(r)
 
     def arrive(self, case: CaseView) -> list[int]:
         """A case new to this terminal (or changed): match it; the ids whose mark changed."""
