@@ -27,15 +27,35 @@ hold the SQLite write lock for long (issue 15: the remaining tail).
 --trace runs the daemon under bench/sla_probe.py and prints, per run, what the slowest
 sweeps spent their time on (lock wait, select, apply, commit, garbage collector, timer lag).
 
+A PostgreSQL restart under two daemons (issue 13.2): --db private starts a private cluster
+(tests/pg_cluster.py: initdb + pg_ctl on a free port, fsync off; the shared server is never
+touched), --standby runs a second daemon (B, its own process, as an operator would run two)
+beside the first (A), and --restart-at S restarts the private server S seconds after the
+spread is planted (--down-for: how long it stays down). Both daemons log at DEBUG (each
+sweep's start and end). Each run then also prints: leaders over time (runs of consecutive
+sweeps by one daemon, seconds from the spread's start), the leadership events, the server's
+stop / down / up and the gap without any sweep, the sweeps of one daemon that overlap a sweep
+of the other (must be 0), the escalations duplicated (recorded rows beyond one per (case,
+clock, level), and escalations logged by A + B beyond those recorded: must be 0; the unique
+key refuses a second row, so a second leader's try shows as a sweep it refused), planted
+cases escalated (must be all), and spread lateness p50 / p99 / max including the restart,
+quoted without a goal (also for the cases due from the stop until the first sweep after it).
+Such a run is within the goal when overlaps and duplicates are 0, every case is escalated,
+both daemons exit 0 and (without --restart-at) the lateness goals hold.
+
 Usage: .venv/bin/python bench/sla.py [--quick] [--runs 5] [--db PATH | --db postgresql+psycopg://
-       127.0.0.1:5432/bench_sla] [--trace] [--keep]
+       127.0.0.1:5432/bench_sla | --db private] [--standby] [--restart-at S [--down-for S]]
+       [--trace] [--keep]
+e.g.   .venv/bin/python bench/sla.py --db private --standby --restart-at 15
 A PostgreSQL database named in --db is created for the bench (it must not exist) and
-dropped afterwards unless --keep.
+dropped afterwards unless --keep; --db private's cluster is removed afterwards unless --keep
+(then it is left running and its pg_ctl stop command printed).
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import os
 import random
@@ -56,7 +76,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from baselines import Spread, load, pct, pg_commit, ratio, scheduler_lateness, sqlite_commit  # noqa: E402
-from sqlalchemy import func, select, update  # noqa: E402
+from sqlalchemy import func, or_, select, update  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from tafang.sla.escalate import sweep  # noqa: E402
 from tafang.sla.policy import Policy  # noqa: E402
@@ -70,6 +90,7 @@ TARGET_P99_MS = 20.0
 TARGET_MAX_MS = 100.0
 TARGET_STORM_MS = 500.0
 GRIDS: list[str] = []
+STARTED: list[DaemonProcess] = []  # killed at exit if still running (a bench that failed)
 
 
 # ---- the store ------------------------------------------------------------------------------
@@ -82,9 +103,12 @@ class Target:
     tmpdir: Path | None = None
     admin: str = ""  # PostgreSQL: a DSN of the server's `postgres` database
     dbname: str = ""
+    cluster: Any = None  # --db private: the PrivateCluster (tests/pg_cluster.py) it lives in
 
     @classmethod
     def make(cls, db: str | None) -> Target:
+        if db == "private":
+            return cls.private()
         if db and "://" in db:
             u = make_url(db)
             if not u.username:
@@ -102,12 +126,31 @@ class Target:
         tmp = Path(tempfile.mkdtemp(prefix="tafang-bench-"))
         return cls(f"sqlite:///{tmp / 'bench.db'}", "sqlite", tmpdir=tmp)
 
+    @classmethod
+    def private(cls) -> Target:
+        """A database in a private cluster started for the bench on its own port: it can be
+        restarted (--restart-at) without disturbing the shared server."""
+        from tests.pg_cluster import PrivateCluster, _bin
+
+        if _bin() is None:
+            sys.exit("--db private: no PostgreSQL server binaries (initdb, pg_ctl); TAFANG_PG_BIN")
+        cluster = PrivateCluster()
+        try:
+            t = cls.make(cluster.url("bench_sla"))
+        except BaseException:
+            cluster.destroy()
+            raise
+        t.cluster = cluster
+        return t
+
     @property
     def dsn(self) -> str:
         return make_url(self.url).set(drivername="postgresql").render_as_string(False)
 
     def drop(self) -> None:
-        if self.kind == "postgresql":
+        if self.cluster is not None:
+            self.cluster.destroy()
+        elif self.kind == "postgresql":
             with _pg_admin(self.admin) as con:
                 con.execute(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
         elif self.tmpdir is not None:
@@ -250,7 +293,10 @@ class DaemonProcess:
         code: str = "",
         wrap: str = "",
         sink: RobotSink | None = None,
+        debug: bool = False,
+        who: str = "A",
     ) -> None:
+        self.who = who  # A, B: the name it has in the leaders' report
         self.log_path = workdir / f"daemon-{run}.log"
         self.trace_path = workdir / f"trace-{run}.jsonl" if trace else None
         probe = trace or code == "undo"  # --undo: the probe undoes issue 15's fixes
@@ -266,8 +312,11 @@ class DaemonProcess:
             env["PYTHONPATH"] = code
         if self.trace_path:
             env["TAFANG_TRACE"] = str(self.trace_path)
+        if debug:  # each sweep's start and end (`swept`): who swept when
+            env["TAFANG_LOG_LEVEL"] = "DEBUG"
         self.log = self.log_path.open("w")
         self.proc = subprocess.Popen(argv, stderr=self.log, stdout=self.log, env=env, cwd=ROOT)
+        STARTED.append(self)
 
     def events(self) -> list[dict[str, Any]]:
         out = []
@@ -278,21 +327,41 @@ class DaemonProcess:
                 continue
         return out
 
-    def wait_running(self, timeout: float = 60) -> None:
+    def wait_running(self, timeout: float = 60, event: str = "running") -> None:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            if any(e.get("event") == "running" for e in self.events()):
+            if any(e.get("event") == event for e in self.events()):
                 return
             if self.proc.poll() is not None:
                 break
             time.sleep(0.05)
         sys.exit(f"the daemon did not start: {self.log_path.read_text()[-2000:]}")
 
-    def stop(self) -> int:
+    def term(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
+
+    def wait(self) -> int:
         rc = self.proc.wait(30)
         self.log.close()
         return rc
+
+    def stop(self) -> int:
+        self.term()
+        return self.wait()
+
+    def sweeps(self, failed: bool = True) -> list[tuple[datetime, datetime, int]]:
+        """Each sweep's (start, end, escalated) from its DEBUG `swept` line; with `failed`
+        the failed sweeps too (their start and end: they may have committed batches)."""
+        kinds = ("swept", "sweep_failed") if failed else ("swept",)
+        return [
+            (
+                datetime.fromisoformat(f["start"]),
+                datetime.fromisoformat(f["end"]),
+                int(f.get("count", 0)),
+            )
+            for e in self.events()
+            if e.get("event") in kinds and "start" in (f := e["fields"])
+        ]
 
     def sweep_ms(self) -> dict[int, float]:
         """Case id (the first 20 of each sweep) → that sweep's duration, from the log."""
@@ -303,6 +372,144 @@ class DaemonProcess:
                 for cid in f.get("cases", []):
                     out[cid] = float(f.get("sweep_ms", 0.0))
         return out
+
+
+# ---- leadership (--standby, --restart-at) -------------------------------------------------
+LEADER_EVENTS = ("leading", "stepped_down", "waiting_for_leader", "leader_lock_unreachable",
+                 "leader_lock_lost", "stopped", "fatal")  # fmt: skip
+
+
+@dataclass
+class Fault:
+    """What a --standby / --restart-at run shows of its leaders (issue 13.2)."""
+
+    t0: datetime  # the spread's start: times are printed as seconds from it
+    leaders: list[tuple[str, datetime, datetime, int, int]]  # who, from, to, sweeps, escalated
+    overlaps: int  # sweeps begun while another daemon's sweep was under way
+    timeline: list[tuple[datetime, str, str]]  # (ts, who, leadership event)
+    recorded: int  # escalation rows of the planted cases
+    distinct: int  # ... distinct by (case, clock, level)
+    logged: dict[str, int]  # escalations each daemon logged
+    refused: int  # sweeps refused by the unique key (a second daemon escalating a case again)
+    planted: int
+    escalated: int  # planted cases with an escalation
+    rcs: dict[str, int]
+    errors: dict[str, int]  # "who event" → count of error lines
+    restart: tuple[datetime, datetime, datetime] | None = None  # stop asked, down, up
+    gap: tuple[datetime, datetime] | None = None  # last sweep before → first sweep after
+    window: Spread | None = None  # lateness of the cases due within the gap
+
+    @property
+    def duplicated(self) -> int:
+        """Rows beyond one per key, and escalations logged beyond those recorded."""
+        return self.recorded - self.distinct + max(0, sum(self.logged.values()) - self.recorded)
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.overlaps == 0
+            and self.duplicated == 0
+            and self.escalated == self.planted
+            and not any(self.rcs.values())
+        )
+
+    def at(self, d: datetime) -> str:
+        return f"{(d - self.t0).total_seconds():+.2f}"
+
+    def succession(self) -> str:
+        return " → ".join(who for who, *_r in self.leaders) or "none"
+
+
+def overlapping(daemons: list[DaemonProcess]) -> int:
+    """Sweeps that began while another daemon's sweep was under way (two leaders at once)."""
+    allsw = sorted((s, e, d.who) for d in daemons for s, e, _n in d.sweeps())
+    n, ends = 0, {}
+    for s, e, who in allsw:
+        n += any(end > s for w, end in ends.items() if w != who)
+        ends[who] = max(e, ends.get(who, e))
+    return n
+
+
+def leaders(daemons: list[DaemonProcess]) -> list[tuple[str, datetime, datetime, int, int]]:
+    """Runs of consecutive sweeps by one daemon in one term (from its `leading` line): (who,
+    first start, last end, sweeps, escalated); a daemon that stepped down and led anew is
+    `A (term 2)`."""
+    rows = []
+    for d in daemons:
+        terms = [datetime.fromisoformat(e["ts"]) for e in d.events() if e.get("event") == "leading"]
+        for s, e, n in d.sweeps():
+            k = bisect.bisect_right(terms, s)
+            rows.append((s, e, n, d.who if k <= 1 else f"{d.who} (term {k})"))
+    out: list[tuple[str, datetime, datetime, int, int]] = []
+    for s, e, n, who in sorted(rows):
+        if out and out[-1][0] == who:
+            w, s0, _e, k, m = out[-1]
+            out[-1] = (w, s0, e, k + 1, m + n)
+        else:
+            out.append((who, s, e, 1, n))
+    return out
+
+
+def escalation_keys(store: Store, *ranges: tuple[int, int]) -> list[tuple[int, str, int]]:
+    e = Escalation.__table__.c
+    q = select(e.case_id, e.clock, e.level).where(or_(*(e.case_id.between(*r) for r in ranges)))
+    with store.read_engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(q).all()]  # type: ignore[misc]
+
+
+def fault_of(
+    daemons: list[DaemonProcess],
+    rcs: list[int],
+    store: Store,
+    t0: datetime,
+    ranges: tuple[tuple[int, int], ...],
+    restart: tuple[datetime, datetime, datetime] | None,
+    spread: list[tuple[int, datetime, datetime]],
+    spread_ms: list[float],
+) -> Fault:
+    keys = escalation_keys(store, *ranges)
+    logged: dict[str, int] = {}
+    errors: dict[str, int] = {}
+    timeline = []
+    refused = 0
+    for d in daemons:
+        logged[d.who] = 0
+        for e in d.events():
+            ev, f = e.get("event"), e.get("fields", {})
+            if ev in ("escalated", "catch_up"):
+                logged[d.who] += int(f.get("count", 0))
+            if ev in LEADER_EVENTS:
+                timeline.append((datetime.fromisoformat(e["ts"]), d.who, ev))
+            if e.get("level") == "error" and ev != "calendar_gap":
+                errors[f"{d.who} {ev}"] = errors.get(f"{d.who} {ev}", 0) + 1
+                err = str(f.get("error", ""))
+                refused += ev == "sweep_failed" and ("UniqueViolation" in err or "uq_" in err)
+    f = Fault(
+        t0=t0,
+        leaders=leaders(daemons),
+        overlaps=overlapping(daemons),
+        timeline=sorted(timeline),
+        recorded=len(keys),
+        distinct=len(set(keys)),
+        logged=logged,
+        refused=refused,
+        planted=sum(hi - lo + 1 for lo, hi in ranges),
+        escalated=len({k[0] for k in keys}),
+        rcs={d.who: rc for d, rc in zip(daemons, rcs, strict=True)},
+        errors=errors,
+        restart=restart,
+    )
+    if restart is not None:
+        asked, _down, up = restart
+        ok = sorted((s, e) for d in daemons for s, e, _n in d.sweeps(failed=False))
+        before = [e for s, e in ok if s < asked]
+        after = [s for s, _e in ok if s > up]
+        if before and after:
+            f.gap = (max(before), min(after))
+            win = [ms for (_c, due, _f), ms in zip(spread, spread_ms, strict=True)
+                   if asked <= due <= f.gap[1]]  # fmt: skip
+            f.window = Spread.of(win) if win else None
+    return f
 
 
 # ---- one run ----------------------------------------------------------------------------------
@@ -318,16 +525,21 @@ class Run:
     missing: int = 0
     errors: list[str] = field(default_factory=list)
     trace: list[str] = field(default_factory=list)
+    fault: Fault | None = None  # --standby / --restart-at: the leaders
 
     @property
     def ok(self) -> bool:
         s = self.spread
+        f = self.fault
+        if f is not None and f.restart is not None:  # no lateness goal across a restart
+            return s is not None and not self.missing and f.ok
         return (
             s is not None
             and s.p99 <= TARGET_P99_MS
             and s.max <= TARGET_MAX_MS
             and self.storm_ms <= TARGET_STORM_MS
             and not self.missing
+            and (f is None or f.ok)
         )
 
 
@@ -395,8 +607,14 @@ def one_run(
     commit = sqlite_commit(directory=work) if t.kind == "sqlite" else pg_commit(t.dsn)
     run = Run(label, load(), scheduler_lateness(a.base_jobs, a.base_seconds), commit)
     name = f"{i}{'v' if code else ''}"
-    daemon = DaemonProcess(t, work, name, a.trace, code, a.wrap, a.sink)
+    faults = a.standby or a.restart_at is not None
+    daemon = DaemonProcess(t, work, name, a.trace, code, a.wrap, a.sink, debug=faults)
     daemon.wait_running()
+    daemons = [daemon]
+    if a.standby:  # B, as an operator would run a second one: it waits for the lock
+        b = DaemonProcess(t, work, f"{name}B", a.trace, code, a.wrap, a.sink, True, "B")
+        b.wait_running(event="waiting_for_leader")
+        daemons.append(b)
     now = datetime.now(UTC)
     dues = sorted(
         now + timedelta(seconds=1.5 + random.uniform(0, a.seconds)) for _ in range(a.spread)
@@ -404,6 +622,12 @@ def one_run(
     tag = f"r{i}{'v' if code else ''}"
     plant(store, dues, f"{tag}-spread")
     spread_ids = planted_ids(store, f"{tag}-spread")
+    restart = None
+    if a.restart_at is not None:  # the private server, a.restart_at s into the spread
+        time.sleep(max(0.0, (now - datetime.now(UTC)).total_seconds() + a.restart_at))
+        asked = datetime.now(UTC)
+        down, up = t.cluster.restart(down_for=a.down_for)
+        restart = (asked, datetime.fromtimestamp(down, UTC), datetime.fromtimestamp(up, UTC))
     wait_escalated(store, spread_ids, a.spread, time.monotonic() + a.seconds + 20)
     storm_at = datetime.now(UTC) + timedelta(seconds=2)
     sdues = [storm_at + timedelta(microseconds=random.randrange(1_000_000)) for _ in range(a.storm)]
@@ -411,12 +635,19 @@ def one_run(
     storm_ids = planted_ids(store, f"{tag}-storm")
     wait_escalated(store, storm_ids, a.storm, time.monotonic() + 30)
     time.sleep(0.3)  # the last sweep's log line
-    rc = daemon.stop()
-    sweeps = daemon.sweep_ms()
+    for d in daemons:  # all at once: the one stopped first would not hand over to the other
+        d.term()
+    rcs = [d.wait() for d in daemons]
+    rc = rcs[0]
+    sweeps = {k: v for d in daemons for k, v in d.sweep_ms().items()}
     spread_rows, storm_rows = escalated(store, spread_ids), escalated(store, storm_ids)
+    spread_ms = lateness(spread_rows, sweeps)
+    if faults:
+        run.fault = fault_of(daemons, rcs, store, now, (spread_ids, storm_ids), restart,
+                             spread_rows, spread_ms)  # fmt: skip
     settle(store, spread_ids, storm_ids)
     if spread_rows:
-        run.spread = Spread.of(lateness(spread_rows, sweeps))
+        run.spread = Spread.of(spread_ms)
     if storm_rows:
         run.storm_n = len(storm_rows)
         last = max(lateness(storm_rows, sweeps)[k] / 1000 + storm_rows[k][1].timestamp()
@@ -427,6 +658,8 @@ def one_run(
                   if e.get("level") == "error" and e.get("event") != "calendar_gap"]  # fmt: skip
     if rc != 0:
         run.errors.append(f"daemon exit code {rc}")
+    if run.fault is not None:  # errors are expected across a restart: counted, not listed
+        run.errors = [e for e in run.errors if e.startswith("daemon exit code")]
     if daemon.trace_path is not None:
         from sla_trace import explain
 
@@ -442,7 +675,12 @@ def mark(ok: bool) -> str:
 def print_run(i: int, r: Run) -> None:
     b = r.sched
     print(f"  baseline: APScheduler date job lateness {b}; raw commit {r.commit}")
-    if r.spread is not None:
+    restarted = r.fault is not None and r.fault.restart is not None
+    if r.spread is not None and restarted:
+        s = r.spread
+        print(f"  spread lateness p50 / p99 / max  {s.p50:7.1f} / {s.p99:6.1f} / {s.max:6.1f} ms"
+              f"  ({s.n} cases, the restart included; no goal)")  # fmt: skip
+    elif r.spread is not None:
         s = r.spread
         print(f"  spread lateness p50 / p99 / max  {s.p50:7.1f} / {s.p99:6.1f} / {s.max:6.1f} ms"
               f"  ({ratio(s.p50, b.p50)} / {ratio(s.p99, b.p99)} / {ratio(s.max, b.max)} "
@@ -457,6 +695,73 @@ def print_run(i: int, r: Run) -> None:
         print(f"  daemon error: {e}")
     for line in r.trace:
         print(f"  trace: {line}")
+    if r.fault is not None:
+        print_fault(r.fault)
+
+
+def print_fault(f: Fault) -> None:
+    """The leaders of one run, times in seconds from the spread's start."""
+    print(f"  leaders over time (s from the spread's start {f.t0:%H:%M:%S.%f}Z; consecutive "
+          f"sweeps by one daemon):")  # fmt: skip
+    for who, s, e, k, n in f.leaders:
+        print(f"    {who:10} {f.at(s):>8} → {f.at(e):>8} s  {k:5d} sweeps  {n:5d} escalated")
+    if f.restart is not None:
+        asked, down, up = f.restart
+        gap = ""
+        if f.gap is not None:
+            gap = (f"; no sweep from {f.at(f.gap[0])} to {f.at(f.gap[1])} s "
+                   f"({(f.gap[1] - f.gap[0]).total_seconds():.2f} s)")  # fmt: skip
+        print(f"  server restart: stop asked {f.at(asked)}, down {f.at(down)}, "
+              f"up {f.at(up)} s{gap}")  # fmt: skip
+        if f.window is not None:
+            w = f.window
+            print(f"  lateness of the {w.n} cases due from the stop to the first sweep "
+                  f"after: p50 / p99 / max {w.p50:.1f} / {w.p99:.1f} / {w.max:.1f} ms "
+                  "(no goal)")  # fmt: skip
+    print("  leadership: " + ", ".join(f"{f.at(ts)} {who} {ev}" for ts, who, ev in f.timeline))
+    logged = " + ".join(f"{who} {n}" for who, n in f.logged.items())
+    print(f"  overlapping sweeps (two leaders at once): {f.overlaps}  must be 0  "
+          f"{mark(f.overlaps == 0)}")  # fmt: skip
+    print(f"  escalations duplicated: {f.duplicated}  must be 0  {mark(f.duplicated == 0)}  "
+          f"(recorded {f.recorded}, distinct (case, clock, level) {f.distinct}; logged by "
+          f"{logged}; sweeps refused by the unique key {f.refused})")  # fmt: skip
+    print(f"  planted cases escalated: {f.escalated}/{f.planted}  "
+          f"{mark(f.escalated == f.planted)}")  # fmt: skip
+    codes = ", ".join(f"{who} {rc}" for who, rc in f.rcs.items())
+    errs = ", ".join(f"{k} ×{n}" for k, n in sorted(f.errors.items())) or "none"
+    print(f"  exit codes (SIGTERM): {codes}  {mark(not any(f.rcs.values()))}; "
+          f"error lines logged: {errs}")  # fmt: skip
+
+
+def print_faults(all_runs: list[Run], a: argparse.Namespace) -> None:
+    runs = [r for r in all_runs if r.fault is not None]
+    if not runs:
+        return
+    fs = [r.fault for r in runs if r.fault is not None]
+    what = "standby B beside A" if a.standby else "one daemon"
+    if a.restart_at is not None:
+        what += f", PostgreSQL restarted {a.restart_at:g} s into the spread"
+    spreads = [r.spread for r in runs if r.spread is not None]
+    wins = [f.window for f in fs if f.window is not None]
+
+    def worst(xs: list[Spread], k: str) -> float:
+        return max(getattr(x, k) for x in xs) if xs else float("nan")
+
+    who = "; ".join(f"run {k}: {f.succession()}" for k, f in enumerate(fs, 1))
+    print(f"\n{len(runs)} runs ({what}): leaders {who}; "
+          f"overlapping sweeps {sum(f.overlaps for f in fs)}; escalations duplicated "
+          f"{sum(f.duplicated for f in fs)}; planted cases escalated "
+          f"{sum(f.escalated for f in fs)}/{sum(f.planted for f in fs)}; non-zero exit codes "
+          f"{sum(bool(rc) for f in fs for rc in f.rcs.values())}")  # fmt: skip
+    print(f"  spread lateness, worst of the runs: p50 {worst(spreads, 'p50'):.1f}, p99 "
+          f"{worst(spreads, 'p99'):.1f}, max {worst(spreads, 'max'):.1f} ms"
+          + (f"; cases due in the restart's gap: p50 {worst(wins, 'p50'):.1f}, p99 "
+             f"{worst(wins, 'p99'):.1f}, max {worst(wins, 'max'):.1f} ms"
+             if a.restart_at is not None else "")
+          + ("  (no goal across a restart)" if a.restart_at is not None else ""))  # fmt: skip
+    print(f"  {sum(r.ok for r in runs)}/{len(runs)} runs within the goal (no overlap, no "
+          f"duplicate, every case escalated, exit 0"
+          f"{'' if a.restart_at is not None else ', the lateness goals'}); {load()}")  # fmt: skip
 
 
 def print_worst(all_runs: list[Run], label: str) -> None:
@@ -499,7 +804,32 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--seconds", type=float, help="the spread's span (default 30 s)")
     ap.add_argument("--storm", type=int, default=1000, help="cases breaching in one second")
     ap.add_argument("--idle-runs", type=int, default=300)
-    ap.add_argument("--db", help="SQLite path (new) or postgresql+psycopg://HOST:PORT/NEWDB")
+    ap.add_argument(
+        "--db",
+        help="SQLite path (new), postgresql+psycopg://HOST:PORT/NEWDB, or private: a private "
+        "PostgreSQL cluster started for the bench on its own port (tests/pg_cluster.py)",
+    )
+    ap.add_argument(
+        "--standby",
+        action="store_true",
+        help="a second daemon (B, its own process) on the same PostgreSQL store beside A: "
+        "leaders over time, overlapping sweeps, duplicated escalations",
+    )
+    ap.add_argument(
+        "--restart-at",
+        type=float,
+        metavar="S",
+        help="restart the PostgreSQL server S seconds after each run's spread is planted "
+        "(needs --db private: the shared server is never restarted)",
+    )
+    ap.add_argument(
+        "--down-for",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="with --restart-at: the server stays down S seconds (default 0: pg_ctl stop -m "
+        "fast, then start)",
+    )
     ap.add_argument("--trace", action="store_true", help="the daemon under bench/sla_probe.py")
     ap.add_argument("--keep", action="store_true", help="keep the store afterwards")
     ap.add_argument(
@@ -527,6 +857,15 @@ def parse() -> argparse.Namespace:
         "change): each run runs its daemon first, then this tree's, under the same load",
     )
     a = ap.parse_args()
+    pg = a.db is not None and (a.db == "private" or "://" in a.db)
+    if a.restart_at is not None and a.db != "private":
+        ap.error("--restart-at needs --db private (a restart of a shared server would disturb "
+                 "everything else on it)")  # fmt: skip
+    if a.standby and not pg:
+        ap.error("--standby needs PostgreSQL (--db private or a URL): on SQLite a second "
+                 "daemon is refused")  # fmt: skip
+    if (a.standby or a.restart_at is not None) and (a.versus or a.undo):
+        ap.error("--standby / --restart-at do not combine with --versus / --undo")
     quick = dict(open=10_000, closed=100_000, spread=100, seconds=5.0)
     full = dict(open=100_000, closed=1_000_000, spread=300, seconds=30.0)
     for k, v in (quick if a.quick else full).items():
@@ -559,16 +898,26 @@ def main() -> int:
             print_run(i, runs[-1])
         print_worst(runs, "versus")
         print_worst(runs, "fixes undone")
-        print_worst(runs, "this tree")
+        if a.restart_at is None:  # across a restart the lateness has no goal
+            print_worst(runs, "this tree")
+        print_faults(runs, a)
         idle_sweeps(store, a.idle_runs, runs[-1].commit)
         store.engine.dispose()
         print(f"daemon logs: {work}")
         return 0 if all(r.ok for r in runs if r.label == "this tree") else 1
     finally:
+        for dp in STARTED:
+            if dp.proc.poll() is None:
+                dp.proc.kill()
+                dp.proc.wait(10)
         if a.sink is not None:
             a.sink.close()
         if not a.keep:
             t.drop()
+        elif t.cluster is not None:
+            c = t.cluster
+            print(f"private cluster left running: {t.url}; stop it with: pg_ctl -D {c.data} "
+                  f"stop (as postgres), then rm -r {c.root}")  # fmt: skip
 
 
 if __name__ == "__main__":
