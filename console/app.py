@@ -6,8 +6,8 @@ Binding with an id (remappable, shown in the footer), a command-palette entry an
 the `:` command line; each runs `Store.act` in a thread worker and reports the outcome (or
 the store's refusal, word for word) as a notification.
 
-Entry point for the CLI: `run_console(store, deployment, operator=..., terminal=..., lang=...,
-demo=DemoOptions(...) | None)`.
+Entry point for the CLI: `console/run.py` (`run_console`), which starts the first read of the
+store before it imports this module.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from rich.text import Text
+from tafang.console.dupe_marks import DupeMarks
 from tafang.console.i18n import Strings
 from tafang.console.keymap import GESTURES, KEY_SHOWN, SHORTHAND, action_of, key_shown, usage
 from tafang.console.live_state import Counts, LiveState
@@ -41,6 +42,7 @@ from tafang.console.messages import (
     ActionFailed,
     Compliance,
     DaemonBeat,
+    DupesLoaded,
     NoticesBacklog,
     PartnersHandled,
     StoreChanged,
@@ -94,7 +96,9 @@ from textual.timer import Timer
 from textual.widgets import Input
 
 if TYPE_CHECKING:
-    from tafang.console.demo import DemoOptions
+    from threading import Event
+
+    from tafang.console.first_read import FirstRead
 
 Clock = Callable[[], datetime]
 
@@ -234,9 +238,12 @@ class TafangApp(ShiftActions, App[None]):
         poll_interval: float = 0.3,
         tick_seconds: float = 1.0,
         figures_after: float = 1.5,
+        first_read: FirstRead | None = None,
     ) -> None:
         super().__init__()
         self.store = store
+        self.first_read = first_read  # started before the app was built (console/first_read.py)
+        self._page_shown: Event | None = None
         self.d = deployment
         self.role: str | None = deployment.role_of(operator)  # None: not on the roster
         self.t = Strings(lang or deployment.ui.lang)
@@ -362,7 +369,11 @@ class TafangApp(ShiftActions, App[None]):
 
     @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
     def _poll(self) -> None:
-        poll_in_worker(self, interval=self.poll_interval, first_slow=self.figures_after)
+        first, self.first_read = self.first_read, None
+        self._page_shown = first.shown if first is not None else None
+        poll_in_worker(
+            self, interval=self.poll_interval, first_slow=self.figures_after, first=first
+        )
 
     # ---- live data ----------------------------------------------------------------------
     def on_store_loaded(self, m: StoreLoaded) -> None:
@@ -370,14 +381,29 @@ class TafangApp(ShiftActions, App[None]):
         self.state.load(m.cases, now, m.rows)
         self.state.advance(now)
         self.state.officers = list(m.officers)
-        self.loaded = True
+        self.loaded = m.complete  # until then the header says 'loading' and the map waits
         self._repaint(now)
+        if not m.complete:
+            return
+        self.call_after_refresh(self._match_dupes, list(m.cases), now)
         if not self._frozen:
             # The 10k cases and rows just loaded live as long as the app: out of the
             # collector's sight, its full passes no longer walk them (~45 ms pauses that
             # landed on key presses).
             gc.freeze()
             self._frozen = True
+
+    @work(thread=True, exclusive=True, group="dupes", exit_on_error=False)
+    def _match_dupes(self, cases: list[CaseView], now: datetime) -> None:
+        """The first load's duplicate marks, matched after the first frame is painted."""
+        marks = DupeMarks(self.d)
+        marks.load([c for c in cases if c.is_open], now)
+        self.post_message(DupesLoaded(marks))
+
+    def on_dupes_loaded(self, m: DupesLoaded) -> None:
+        changed = self.state.adopt_dupes(m.marks)
+        if changed:
+            self._repaint(self.now(), changed)
 
     def on_unmount(self) -> None:
         if self._frozen:
@@ -430,7 +456,7 @@ class TafangApp(ShiftActions, App[None]):
         self._repaint_squads()
 
     def on_dashboard_ready(self, _m: Dashboard.Ready) -> None:
-        if self.loaded:
+        if self.loaded or self.state.rows:  # the full load, or the most urgent page
             self._repaint(self.now())
         self._refresh_header()
 
@@ -449,8 +475,12 @@ class TafangApp(ShiftActions, App[None]):
         else:
             self.dash.set_rows(self.state.sorted_rows(self.filter), now)
             self._queue_filled = True
-        self.dash.set_map(self.state.cell_states(now))
-        self.state.dirty = False
+            if self._page_shown is not None:  # the first read's page: now read the rest
+                self.call_after_refresh(self._page_shown.set)
+                self._page_shown = None
+        if self.loaded:
+            self.dash.set_map(self.state.cell_states(now))
+            self.state.dirty = False
         self._repaint_squads()
         self._refresh_header()
 
@@ -1105,31 +1135,3 @@ def _dup(target: int) -> str:
 
 def _ui_action(store_action: str) -> str:
     return {"reassign": "dispatch", "create": "new"}.get(store_action, store_action)
-
-
-def run_console(
-    store: Store,
-    deployment: Deployment,
-    *,
-    operator: str,
-    terminal: str | None = None,
-    lang: str | None = None,
-    demo: DemoOptions | None = None,
-) -> int:
-    """Run the console until the dispatcher quits; with `demo`, a simulated feed runs too.
-
-    Returns the process exit code (0).
-    """
-    feed = None
-    if demo is not None:
-        from tafang.console.demo import DemoFeed, prepare
-
-        prepare(store, demo)
-        feed = DemoFeed(store, demo)
-        feed.start()
-    try:
-        TafangApp(store, deployment, operator=operator, terminal=terminal, lang=lang).run()
-    finally:
-        if feed is not None:
-            feed.stop()
-    return 0

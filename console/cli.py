@@ -890,8 +890,8 @@ def cmd_completion(args: argparse.Namespace) -> int:
 
 
 def cmd_console(args: argparse.Namespace, demo: bool = False) -> int:
-    from tafang.console.app import run_console
     from tafang.console.demo import DemoOptions, scratch_url
+    from tafang.console.run import run_console
 
     dep = _config(args)
     url: str | None = None

@@ -100,10 +100,10 @@ def _train(args: argparse.Namespace, dep: Any, first: Any, last: Any) -> int:
     import socket
     from zoneinfo import ZoneInfo
 
-    from tafang.console.app import run_console
     from tafang.console.cli import EXIT_REFUSED, _identity, _open_store
     from tafang.console.demo import DemoOptions, prepare, scratch_url
     from tafang.console.replay_feed import ReplayFeed
+    from tafang.console.run import run_console
     from tafang.sla.whatif import period_bounds
     from tafang.store.arrivals import arrival_reports
 

@@ -37,19 +37,34 @@ class DupeMarks:
         return list(self.suggested.get(case_id, ()))
 
     def load(self, cases: Sequence[CaseView], now: datetime) -> None:
-        """Start over. Only the latest arrivals within the window are matched now (at most
-        LOAD_MATCHES): older ones have been on screen a while, and matching thousands of
-        cases would hold the first frame; later arrivals are matched as they come."""
+        """Start over, as if the cases had arrived one by one (a case is matched with the ones
+        before it: the newer report is the one marked). Only the latest arrivals within the
+        window are matched (at most LOAD_MATCHES): older ones have been on screen a while,
+        and matching thousands would cost seconds; later arrivals are matched as they come."""
         self.suggested.clear()
         if self.index is None:
             return
         index = self.index = DupeIndex(self.d)
-        reports = [report_of(c) for c in cases]
-        index.add_all(reports)
+        reports = sorted((report_of(c) for c in cases), key=_newest_first, reverse=True)
         recent = now - timedelta(minutes=index.rules.window_minutes)
-        latest = sorted((r for r in reports if r.received_at >= recent), key=_newest_first)
-        for r in latest[:LOAD_MATCHES]:
-            self._suggest_for(r)
+        latest = [r for r in reversed(reports) if r.received_at >= recent][:LOAD_MATCHES]
+        chosen = {r.id for r in latest}
+        for r in reports:  # oldest first, as they arrived: each is matched with earlier ones
+            index.add(r)
+            if r.id in chosen:
+                self._suggest_for(r)
+
+    def catch_up(self, cases: dict[int, CaseView]) -> None:
+        """Made from an earlier read (the poll worker matches the first load after the first
+        frame): cases that left since are dropped, cases that came since are matched."""
+        if self.index is None:
+            return
+        for cid in self.index.ids():
+            if cid not in cases:
+                self.leave(cid)
+        for cid, case in cases.items():
+            if cid not in self.index:
+                self.arrive(case)
 
     def arrive(self, case: CaseView) -> list[int]:
         """A case new to this terminal (or changed): match it; the ids whose mark changed."""

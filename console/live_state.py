@@ -56,11 +56,18 @@ class LiveState:
         self.__init__(self.vm)  # type: ignore[misc]
         self.now = now
         made = rows if rows is not None else [self.vm.queue_row(c, now) for c in cases]
-        self.dupes.load([c for c in cases if c.is_open], now)
         for c, row in zip(cases, made, strict=True):
             if c.is_open:
                 self.cases[c.id] = c
                 self._put(row)
+
+    def adopt_dupes(self, marks: DupeMarks) -> list[int]:
+        """Take the first load's duplicate marks; the ids whose mark changed."""
+        marks.catch_up(self.cases)
+        self.dupes = marks
+        changed = [cid for cid, row in self.rows.items() if row.dupes != marks.count(cid)]
+        self._remark(changed)
+        return changed
 
     def apply(self, cases: Sequence[CaseView], now: datetime) -> bool:
         """Take changed cases in; True if anything on screen changes."""

@@ -10,10 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from tafang.store.views import CaseView, OfficerView
 from tafang.widgets.rows import QueueRow
 from textual.message import Message
+
+if TYPE_CHECKING:
+    from tafang.console.dupe_marks import DupeMarks
 
 
 @dataclass
@@ -23,6 +27,14 @@ class StoreLoaded(Message):
     cases: Sequence[CaseView]
     officers: Sequence[OfficerView]
     rows: Sequence[QueueRow] | None = None
+    complete: bool = True  # False: only the most urgent cases, shown while the rest is read
+
+
+@dataclass
+class DupesLoaded(Message):
+    """The first load's duplicate marks, matched in the poll worker after the first frame."""
+
+    marks: DupeMarks
 
 
 @dataclass

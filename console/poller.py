@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from tafang.console.first_read import FirstLoad, FirstRead, read_all
 from tafang.console.messages import (
     Compliance,
     DaemonBeat,
@@ -27,7 +30,6 @@ from tafang.store.cases import Store
 from tafang.store.changes import ChangeFeed
 from tafang.store.queries import (
     daemon_heartbeat,
-    open_cases,
     partners_handled,
     todays_compliance,
     undelivered_notices,
@@ -48,6 +50,7 @@ def poll(
     vm: ViewModel | None = None,
     idle: float = 1.0,
     feed: ChangeFeed | None = None,
+    first: FirstRead | None = None,
 ) -> None:
     """Watch the store until cancelled: a full load, then deltas whenever `change_seq` moves.
 
@@ -66,7 +69,9 @@ def poll(
         except Exception:  # no feed at all: plain polling every `interval`
             feed = None
     try:
-        _poll_loop(store, post, now, cancelled, interval, slow_every, first_slow, vm, idle, feed)
+        _poll_loop(
+            store, post, now, cancelled, interval, slow_every, first_slow, vm, idle, feed, first
+        )
     finally:
         if own_feed and feed is not None:
             feed.close()
@@ -83,6 +88,7 @@ def _poll_loop(
     vm: ViewModel | None,
     idle: float,
     feed: ChangeFeed | None,
+    first: FirstRead | None,
 ) -> None:
     vm_tz_start: Callable[[datetime], datetime] = _today_start(store.d.timezone)
     seq: int | None = None
@@ -93,12 +99,8 @@ def _poll_loop(
         healthy = False
         try:
             if seq is None:
-                s = store.change_seq()
-                cases = open_cases(store)
-                t = now()
-                rows = [vm.queue_row(c, t) for c in cases] if vm is not None else None
-                post(StoreLoaded(cases, store.officers(), rows))
-                seq = s
+                given, first = first, None  # an error in it: the next look reads itself
+                seq = _load(store, post, now, vm, given, cancelled)
                 # the day's figures wait until the first frame is up
                 last_slow = time.monotonic() - slow_every + first_slow
             else:
@@ -133,6 +135,40 @@ def _poll_loop(
             _await_change(feed, min(idle, max(0.0, last_beat + 1.0 - time.monotonic())), cancelled)
         else:
             _sleep(backoff, cancelled)
+
+
+def _load(
+    store: Store,
+    post: Callable[[Message], object],
+    now: Callable[[], datetime],
+    vm: ViewModel | None,
+    first: FirstRead | None,
+    cancelled: Callable[[], bool],
+) -> int | None:
+    """The full load; its change number (None: cancelled meanwhile). With the read started
+    before the app, its most urgent page is shown first, as soon as it is there."""
+    if first is None:
+        got = read_all(store, vm, now())
+    else:
+        page = _answer(first.page, cancelled)
+        if page is None:
+            return None
+        post(StoreLoaded(page.cases, page.officers, page.rows, complete=False))
+        got = _answer(first.full, cancelled)
+        if got is None:
+            return None
+    post(StoreLoaded(got.cases, got.officers, got.rows))
+    return got.seq
+
+
+def _answer(f: Future[FirstLoad], cancelled: Callable[[], bool]) -> FirstLoad | None:
+    """The first read's answer (its error raised here), or None once the worker is cancelled."""
+    while not cancelled():
+        try:
+            return f.result(timeout=0.1)
+        except FutureTimeout:
+            continue
+    return None
 
 
 def _await_change(feed: ChangeFeed, seconds: float, cancelled: Callable[[], bool]) -> None:

@@ -148,6 +148,12 @@ class DupeIndex:
     def __len__(self) -> int:
         return len(self._reports)
 
+    def __contains__(self, case_id: object) -> bool:
+        return case_id in self._reports
+
+    def ids(self) -> list[int]:
+        return list(self._reports)
+
     def _key(self, r: Report) -> tuple[str | None, str | None]:
         kind = self.group(r.category or "") if self.rules.same_group else None
         return r.grid, kind or r.category

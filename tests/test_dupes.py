@@ -227,3 +227,43 @@ async def test_the_queue_marks_a_duplicate_and_m_merges_it(console_db: Store, gu
         await until(pilot, lambda: store.get(dup).status == "merged")
         assert store.get(dup).merged_into == kept
         await until(pilot, lambda: dup not in app.state.rows)
+
+
+@pytest.mark.anyio
+async def test_duplicates_in_the_store_at_start_are_marked_after_the_first_frame(
+    console_db: Store, gudang
+) -> None:
+    """The first load's matching runs in the poll worker after the rows are shown."""
+    store = console_db
+    g = code(gudang, "N3-07")
+    first = {"source": "xihu_code", "title": "人行道路面塌陷", "grid": g, "category": "0402",
+             "location": "文三西路120号"}  # fmt: skip
+    kept = store.create(first, FEED).id
+    second = {**first, "source": "hotline", "title": "路面出现坑洞"}
+    second["location"] = "文三西路120号附近"
+    dup = store.create(second, FEED).id
+    app = TafangApp(store, gudang, operator="d01", terminal="test-1", lang="en")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: app.loaded and app.state.rows[dup].dupes == 1)
+        assert app.state.rows[kept].dupes == 0
+        assert [s.case_id for s in app.state.dupes.of(dup)] == [kept]
+
+
+def test_marks_made_from_an_older_read_catch_up_with_what_came_and_went(
+    console_db: Store, gudang
+) -> None:
+    from tafang.console.dupe_marks import DupeMarks
+    from tafang.store.queries import open_cases
+
+    g = code(gudang, "N3-07")
+    base = {"source": "xihu_code", "grid": g, "category": "0402", "location": "文三西路120号"}
+    for title in ("人行道路面塌陷", "路面出现坑洞", "人行道路面出现塌陷坑洞"):
+        console_db.create({**base, "title": title}, FEED)
+    a, gone, came = open_cases(console_db)
+    marks = DupeMarks(gudang)
+    marks.load([a, gone], came.received_at)
+    assert marks.count(gone.id) == 1
+    marks.catch_up({a.id: a, came.id: came})  # one left, one came while the worker matched
+    assert gone.id not in marks.index and came.id in marks.index
+    assert marks.count(gone.id) == 0
+    assert a.id in [s.case_id for s in marks.of(came.id)]
