@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from rich.text import Text
+from tafang.console.collector import IdleCollector
 from tafang.console.dupe_marks import DupeMarks
 from tafang.console.i18n import Strings
 from tafang.console.keymap import GESTURES, KEY_SHOWN, SHORTHAND, action_of, key_shown, usage
@@ -85,7 +86,7 @@ from tafang.widgets.event_queue import EventQueue
 from tafang.widgets.grid_map import GridMap
 from tafang.widgets.squad_panel import SquadPanel
 from tafang.widgets.text import safe
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.command import CommandPalette, DiscoveryHit, Hit, Hits, Provider
@@ -244,6 +245,7 @@ class TafangApp(ShiftActions, App[None]):
         self.store = store
         self.first_read = first_read  # started before the app was built (console/first_read.py)
         self._page_shown: Event | None = None
+        self.collector = IdleCollector()  # full GC passes when the keys stop
         self.d = deployment
         self.role: str | None = deployment.role_of(operator)  # None: not on the roster
         self.t = Strings(lang or deployment.ui.lang)
@@ -392,6 +394,7 @@ class TafangApp(ShiftActions, App[None]):
             # landed on key presses).
             gc.freeze()
             self._frozen = True
+            self.collector.start()
 
     @work(thread=True, exclusive=True, group="dupes", exit_on_error=False)
     def _match_dupes(self, cases: list[CaseView], now: datetime) -> None:
@@ -404,8 +407,19 @@ class TafangApp(ShiftActions, App[None]):
         changed = self.state.adopt_dupes(m.marks)
         if changed:
             self._repaint(self.now(), changed)
+        if self._frozen:
+            # The duplicate index (10k cases' bigrams) lives as long as the app too: left in
+            # the collector's sight, every full pass walked it (60–100 ms pauses that held
+            # the frame after a modal's Enter).
+            gc.freeze()
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            self.collector.pressed()
+        await super().on_event(event)
 
     def on_unmount(self) -> None:
+        self.collector.stop()
         if self._frozen:
             gc.unfreeze()  # tests run many apps in one process: let the old ones go
             self._frozen = False
@@ -494,6 +508,7 @@ class TafangApp(ShiftActions, App[None]):
         )
 
     def _tick(self) -> None:
+        self.collector.tick()
         now = self.now()
         self.counts, newly = self.state.tick(now)
         self._count_overdue()
@@ -701,7 +716,10 @@ class TafangApp(ShiftActions, App[None]):
         if waiting:
             self._waiting.setdefault(case_id, []).append((action, to, reason, into))
             return
-        self._act_worker(case_id, action, version, to, reason, into)
+        # The store's write starts once the frame showing the pending row is painted: begun
+        # at once, its thread took the GIL from that frame (a full repaint after a modal
+        # closes: 100–250 ms instead of ~40).
+        self.call_after_refresh(self._act_worker, case_id, action, version, to, reason, into)
 
     def _show_pending(self, case_id: int, action: str, to: str | None) -> None:
         known = self.state.cases.get(case_id)
