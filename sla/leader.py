@@ -195,8 +195,8 @@ class _FencedStore(Store):
         return self._leader.fence_column() if conn.dialect.name == "postgresql" else None
 
     @contextmanager
-    def write(self) -> Iterator[tuple[Connection, Head]]:
-        with super().write() as (conn, head):
+    def write(self, *, durable: bool = True) -> Iterator[tuple[Connection, Head]]:
+        with super().write(durable=durable) as (conn, head):
             if conn.dialect.name == "postgresql":
                 self._leader.fence_seen(head.asked)
             yield conn, head

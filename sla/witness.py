@@ -16,6 +16,7 @@ from datetime import datetime
 
 from tafang.store.cases import Store
 from tafang.store.config import LEVELS
+from tafang.store.db import wait_flushed
 from tafang.store.outbox import enqueue
 from tafang.store.witness import Anchor, append_anchor, current_anchor
 
@@ -38,6 +39,8 @@ def send_anchor(store: Store, now: datetime, state: WitnessState) -> Anchor | No
         a = current_anchor(conn, key, now)
     if a is None:
         return None
+    if not wait_flushed(store.engine):  # the sweep commits without waiting for the flush
+        return None  # the next run sends it
     if rec.witness_file and a.seq != state.filed:
         append_anchor(rec.witness_file, a)
         state.filed = a.seq

@@ -124,13 +124,17 @@ class Store:
 
     # ---- transactions ----------------------------------------------------------------
     @contextmanager
-    def write(self) -> Iterator[tuple[Connection, Head]]:
+    def write(self, *, durable: bool = True) -> Iterator[tuple[Connection, Head]]:
         """One write transaction with the record's head locked (serialises writers).
 
         On PostgreSQL a move of change_seq is announced on `tafang_changes` (see
         store/changes.py); NOTIFY is transactional, so listeners hear it at commit.
+        `durable=False` (PostgreSQL): the commit returns before its WAL flush (the sweep's
+        choice, `sla.sweep_sync_commit`); see `store.db.wait_flushed`.
         """
         with self.engine.begin() as conn:
+            if not durable and conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SET LOCAL synchronous_commit TO off")
             try:
                 head = lock_head(conn, self.record_key, self._head_ask(conn))
             except RecordKeyError as e:  # keyed record, no key or another one: no plain hole

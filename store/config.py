@@ -196,6 +196,9 @@ class Sla(_Model):
     escalation_interval: int = Field(default=120, gt=0, le=MAX_ESCALATION_INTERVAL)
     priorities: dict[str, ClockSeconds] = {}  # overrides per priority (urgent, critical)
     working_hours: WorkingHours = WorkingHours()
+    # PostgreSQL: the sweep's commits wait for their WAL flush (true) or return at once and
+    # are flushed within ~0.2 s (false); notices and record anchors leave only once flushed
+    sweep_sync_commit: bool = False
 
     @field_validator("priorities")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,26 @@ def _tune_sqlite(engine: Engine) -> None:
 def reader(engine: Engine) -> Engine:
     """The same engine for reads only: on SQLite a plain BEGIN, so polls never queue writers."""
     return engine.execution_options(readonly=True)
+
+
+def wait_flushed(engine: Engine, timeout: float = 5.0) -> bool:
+    """Wait until everything committed so far is on the server's disk (PostgreSQL; SQLite
+    and a synchronous server: at once). Before a record anchor leaves the database: a commit
+    made with synchronous_commit off is visible before it is flushed. False on timeout."""
+    if engine.dialect.name != "postgresql":
+        return True
+    deadline = time.monotonic() + timeout
+    with engine.connect() as conn:
+        target = conn.exec_driver_sql("SELECT pg_current_wal_insert_lsn()").scalar_one()
+        while True:
+            flushed = conn.exec_driver_sql(
+                "SELECT pg_current_wal_flush_lsn() >= %(t)s::pg_lsn", {"t": target}
+            ).scalar_one()
+            if flushed:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -95,7 +95,7 @@ def escalate_due(
     out: list[EscalationResult] = []
     seen: set[int] = set()
     while True:
-        with store.write() as (conn, head):
+        with store.write(durable=store.d.sla.sweep_sync_commit) as (conn, head):
             rows = _select_due(conn, now, batch)
             fresh = [r for r in rows if r["id"] not in seen]
             seen.update(r["id"] for r in rows)
