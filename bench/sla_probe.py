@@ -126,9 +126,9 @@ def install() -> None:
     real_write = cases.Store.write
 
     @contextlib.contextmanager
-    def write(self: Any) -> Any:
+    def write(self: Any, **kw: Any) -> Any:
         _local.enter = (time.time(), time.perf_counter())
-        with real_write(self) as got:
+        with real_write(self, **kw) as got:
             yield got
 
     cases.Store.write = write  # type: ignore[method-assign]
