@@ -227,6 +227,8 @@ class TafangApp(ShiftActions, App[None]):
     COMMANDS = App.COMMANDS | {TafangCommands, RecordCommands}
     BINDINGS = _bindings()
 
+    _page_shown: Event | None = None  # the first read waits until its page is painted
+
     def __init__(
         self,
         store: Store,
@@ -244,7 +246,6 @@ class TafangApp(ShiftActions, App[None]):
         super().__init__()
         self.store = store
         self.first_read = first_read  # started before the app was built (console/first_read.py)
-        self._page_shown: Event | None = None
         self.collector = IdleCollector()  # full GC passes when the keys stop
         self.d = deployment
         self.role: str | None = deployment.role_of(operator)  # None: not on the roster
