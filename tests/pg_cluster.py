@@ -48,6 +48,7 @@ class PrivateCluster:
         self.root = Path(tempfile.mkdtemp(prefix="tafang-pg-"))
         self.data = self.root / "data"
         self.log = self.root / "server.log"
+        self.stop_asked = 0.0  # time.time() of the last restart's stop request
         self.port = _free_port()
         self.as_postgres = os.geteuid() == 0
         if self.as_postgres:
@@ -81,7 +82,10 @@ class PrivateCluster:
         self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "30", "stop")
 
     def restart(self, down_for: float = 0.0) -> tuple[float, float]:
-        """Stop, stay down `down_for` seconds, start; (went down, came back) as time.time()."""
+        """Stop, stay down `down_for` seconds, start; (went down, came back) as time.time().
+        `stop_asked` keeps when the stop was asked: clients may see the server go from then
+        on, before `pg_ctl stop` returns."""
+        self.stop_asked = time.time()
         self.stop()
         down = time.time()
         if down_for:
