@@ -373,19 +373,7 @@ class Store:
         now = now or utcnow()
         with self.write() as (conn, head):
             case = _load(conn, case_id, expected_version)
-            if case["status"] not in move.starts:
-                raise Refused(
-                    _illegal(case, action, move.starts),
-                    "illegal",
-                    action=action,
-                    id=case["id"],
-                    status=case["status"],
-                    allowed=list(move.starts),
-                )
-            self._permitted(conn, move, actor, case)
-            if move.reason and not reason:
-                msg = f"{action} needs a reason (it goes on the record)"
-                raise Refused(msg, "needs_reason", action=action)
+            self._check(conn, move, action, actor, case, reason)
             plan = _plan(move, Ask(conn, self.d, case, to, reason, into, now, at))
             changes = plan.changes
             # The clocks need to know how long the hold lasted.
@@ -394,22 +382,7 @@ class Store:
             self._save(conn, head, case, changes, actor, now)
             if also is not None:
                 also(conn, head)
-            if action == "escalate":
-                _enqueue_escalation(
-                    conn, self.d, head, {**case, **changes}, plan.detail, actor, reason, now
-                )
-            if action in TOLD:
-                tell_officer(
-                    conn,
-                    self.d,
-                    action,
-                    {**case, **changes},
-                    key=f"tell-{case_id}-{action}-{head.seq + 1}",
-                    by=actor.operator,
-                    now=now,
-                    reason=reason,
-                    level=plan.detail.get("level"),
-                )
+            self._notices(conn, head, action, {**case, **changes}, plan.detail, actor, reason, now)
             for code in plan.officers:
                 self._refresh_officer(conn, code, now)
             entries = [Entry(now, actor.operator, actor.terminal, e, c, d) for e, c, d in plan.also]
@@ -420,6 +393,59 @@ class Store:
             detail["to"] = changes.get("status", case["status"])
             entries.append(Entry(now, actor.operator, actor.terminal, action, case_id, detail))
             append(conn, head, entries)
+
+    def _notices(
+        self,
+        conn: Connection,
+        head: Head,
+        action: str,
+        after: dict[str, Any],
+        detail: Mapping[str, Any],
+        actor: Actor,
+        reason: str,
+        now: datetime,
+    ) -> None:
+        """Who hears of the move, queued in its transaction: the escalation's contact, the
+        officer told of a dispatch, reassignment, rework or escalation."""
+        if action == "escalate":
+            _enqueue_escalation(conn, self.d, head, after, detail, actor, reason, now)
+        if action in TOLD:
+            tell_officer(
+                conn,
+                self.d,
+                action,
+                after,
+                key=f"tell-{after['id']}-{action}-{head.seq + 1}",
+                by=actor.operator,
+                now=now,
+                reason=reason,
+                level=detail.get("level"),
+            )
+
+    def _check(
+        self,
+        conn: Connection,
+        move: Move,
+        action: str,
+        actor: Actor,
+        case: dict[str, Any],
+        reason: str,
+    ) -> None:
+        """Refused unless the case's state starts the move, the actor may make it on this
+        case, and a move that needs a reason has one."""
+        if case["status"] not in move.starts:
+            raise Refused(
+                _illegal(case, action, move.starts),
+                "illegal",
+                action=action,
+                id=case["id"],
+                status=case["status"],
+                allowed=list(move.starts),
+            )
+        self._permitted(conn, move, actor, case)
+        if move.reason and not reason:
+            msg = f"{action} needs a reason (it goes on the record)"
+            raise Refused(msg, "needs_reason", action=action)
 
     def role(self, actor: Actor) -> str | None:
         """The actor's role from the roster; None = not on the roster (reads only). An
