@@ -198,6 +198,37 @@ def refusal_for(
     the case would reach. `hands`: the operators who dispatched or handled the case (监管分离).
     `mine`: the case is in the acting officer's hands (theirs or their squad's; field only).
     """
+    refused = _role_refusal(move, role, operator)
+    if refused is not None or role is None:
+        return refused
+    act = move.name
+    top = ESCALATE_TOP.get(role)
+    if act == "escalate" and top is not None and to_level is not None and to_level > top:
+        role_zh = labels("zh").t(f"role.{role}")
+        return Refusal(
+            "escalate_above",
+            f"a {role} may escalate up to level {top} (emergency circle); "
+            f"level {to_level} needs a supervisor (带班领导)",
+            {"action": act, "operator": operator, "role": role, "role_zh": role_zh, "top": top},
+        )
+    if role in FIELD and not mine:
+        return Refusal(
+            "not_yours",
+            f"officer {operator} may {act} only a case in their own or their squad's hands",
+            {"action": act, "operator": operator},
+        )
+    if act in SEPARATED and operator in hands:
+        return Refusal(
+            "separation",
+            f"{operator} dispatched or handled this case and may not {act} it: "
+            "the one who handles is not the one who checks (监管分离)",
+            {"action": act, "operator": operator},
+        )
+    return None
+
+
+def _role_refusal(move: Move, role: str | None, operator: str) -> Refusal | None:
+    """Whether the operator is on the roster and their role makes this move at all."""
     act = move.name
     if role is None:
         return Refusal(
@@ -223,27 +254,6 @@ def refusal_for(
                 "role_zh": role_zh,
                 "roles_zh": "或".join(zh.t(f"role.{r}") for r in need),
             },
-        )
-    top = ESCALATE_TOP.get(role)
-    if act == "escalate" and top is not None and to_level is not None and to_level > top:
-        return Refusal(
-            "escalate_above",
-            f"a {role} may escalate up to level {top} (emergency circle); "
-            f"level {to_level} needs a supervisor (带班领导)",
-            {"action": act, "operator": operator, "role": role, "role_zh": role_zh, "top": top},
-        )
-    if role in FIELD and not mine:
-        return Refusal(
-            "not_yours",
-            f"officer {operator} may {act} only a case in their own or their squad's hands",
-            {"action": act, "operator": operator},
-        )
-    if act in SEPARATED and operator in hands:
-        return Refusal(
-            "separation",
-            f"{operator} dispatched or handled this case and may not {act} it: "
-            "the one who handles is not the one who checks (监管分离)",
-            {"action": act, "operator": operator},
         )
     return None
 
