@@ -14,6 +14,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, select
@@ -101,6 +102,26 @@ def build(store: Store, d: Deployment, kind: str, day: date, now: datetime | Non
     return build_range(store, d, start, end, title, now)
 
 
+_COLUMNS = (
+    "source",
+    "category",
+    "grid",
+    "status",
+    "assignee",
+    "assignee_kind",
+    "escalation_level",
+    "triage",
+    "respond_due",
+    "dispatch_due",
+    "arrive_due",
+    "acknowledged_at",
+    "dispatched_at",
+    "arrived_at",
+    "self_found",
+)
+"""What a period report reads of each case received in it."""
+
+
 def build_range(
     store: Store, d: Deployment, start: datetime, end: datetime, title: str, now: datetime | None
 ) -> Report:
@@ -109,64 +130,46 @@ def build_range(
     cutoff = min(end, now)
     rep = Report(title, start, end)
     squad_of = {code: s.code for code, (s, _o) in d.officers_by_code.items()}
-    cols = [
-        CASES.c[n]
-        for n in (
-            "source",
-            "category",
-            "grid",
-            "status",
-            "assignee",
-            "assignee_kind",
-            "escalation_level",
-            "triage",
-            "respond_due",
-            "dispatch_due",
-            "arrive_due",
-            "acknowledged_at",
-            "dispatched_at",
-            "arrived_at",
-            "self_found",
-        )
-    ]
-    q = select(*cols).where(CASES.c.received_at >= start).where(CASES.c.received_at < end)
+    q = select(*(CASES.c[n] for n in _COLUMNS))
+    q = q.where(CASES.c.received_at >= start).where(CASES.c.received_at < end)
     with store.read_engine.connect() as conn:
         rows = conn.execute(q).all()
         rep.separation = _separation(conn, start, end)
     for r in rows:
-        if r.self_found:
-            rep.self_found += 1
-            rep.by_category[r.category or "?"] += 1
-            rep.hotspots[r.grid or "?"] += 1
-            continue
-        rep.total += 1
-        rep.by_status[r.status] += 1
-        rep.by_channel[r.source] += 1
-        rep.by_category[r.category or "?"] += 1
-        rep.hotspots[r.grid or "?"] += 1
-        rep.escalated += r.escalation_level > 0
-        rep.triage += bool(r.triage)
-        squad = squad_of.get(r.assignee or "") or (
-            r.assignee if r.assignee_kind == "squad" else None
-        )
-        grid = d.grids_by_code.get(r.grid or "")
-        circle = grid.circle if grid is not None else None
-        for stage, reached_col, _ in STAGES:
-            due_at, reached = getattr(r, f"{stage}_due"), getattr(r, reached_col)
-            if due_at is None or (reached is None and due_at > cutoff):
-                continue
-            met = reached is not None and reached <= due_at
-            for bucket in (
-                rep.stages,
-                rep.by_squad.setdefault(squad, {}) if squad else None,
-                rep.by_circle.setdefault(circle, {}) if circle else None,
-            ):
-                if bucket is None:
-                    continue
-                rate = bucket.setdefault(stage, Rate())
-                rate.due += 1
-                rate.met += met
+        _count(rep, r, d, squad_of, cutoff)
     return rep
+
+
+def _count(rep: Report, r: Any, d: Deployment, squad_of: dict[str, str], cutoff: datetime) -> None:
+    """One case into the report's tallies (self-found cases count apart from reports)."""
+    rep.by_category[r.category or "?"] += 1
+    rep.hotspots[r.grid or "?"] += 1
+    if r.self_found:
+        rep.self_found += 1
+        return
+    rep.total += 1
+    rep.by_status[r.status] += 1
+    rep.by_channel[r.source] += 1
+    rep.escalated += r.escalation_level > 0
+    rep.triage += bool(r.triage)
+    squad = squad_of.get(r.assignee or "") or (r.assignee if r.assignee_kind == "squad" else None)
+    grid = d.grids_by_code.get(r.grid or "")
+    circle = grid.circle if grid is not None else None
+    for stage, reached_col, _ in STAGES:
+        due_at, reached = getattr(r, f"{stage}_due"), getattr(r, reached_col)
+        if due_at is None or (reached is None and due_at > cutoff):
+            continue
+        met = reached is not None and reached <= due_at
+        for bucket in (
+            rep.stages,
+            rep.by_squad.setdefault(squad, {}) if squad else None,
+            rep.by_circle.setdefault(circle, {}) if circle else None,
+        ):
+            if bucket is None:
+                continue
+            rate = bucket.setdefault(stage, Rate())
+            rate.due += 1
+            rate.met += met
 
 
 def _separation(conn: Connection, start: datetime, end: datetime) -> Rate:
@@ -193,6 +196,19 @@ def _separation(conn: Connection, start: datetime, end: datetime) -> Rate:
     return out
 
 
+def _rates(b: dict[str, Rate]) -> list[str]:
+    return [b.get(s, Rate()).cell for s, _, _ in STAGES]
+
+
+def _summary(rep: Report, stage_head: list[str]) -> tuple[str, list[str], list[list[str]]]:
+    """The report's first table: totals, the 1-3-5 stages, 监管分离 and 自查自处."""
+    head = ["cases", "escalated", "triage", *stage_head]
+    head += ["closed by another (监管分离)", "self-found (自查自处)"]
+    row = [str(rep.total), str(rep.escalated), str(rep.triage), *_rates(rep.stages)]
+    row += [rep.separation.cell, str(rep.self_found)]
+    return _both("report.summary"), head, [row]
+
+
 def _tables(rep: Report, d: Deployment) -> list[tuple[str, list[str], list[list[str]]]]:
     names = {c.code: c.name for c in d.channels}
     cats = {c.code: c.name for c in d.categories}
@@ -205,31 +221,8 @@ def _tables(rep: Report, d: Deployment) -> list[tuple[str, list[str], list[list[
         "report.by_circle", circle=zh.level(1)
     )
 
-    def rates(b: dict[str, Rate]) -> list[str]:
-        return [b.get(s, Rate()).cell for s, _, _ in STAGES]
-
     return [
-        (
-            _both("report.summary"),
-            [
-                "cases",
-                "escalated",
-                "triage",
-                *stage_head,
-                "closed by another (监管分离)",
-                "self-found (自查自处)",
-            ],
-            [
-                [
-                    str(rep.total),
-                    str(rep.escalated),
-                    str(rep.triage),
-                    *rates(rep.stages),
-                    rep.separation.cell,
-                    str(rep.self_found),
-                ]
-            ],
-        ),
+        _summary(rep, stage_head),
         (
             _both("report.by_status"),
             ["status", "cases"],
@@ -253,12 +246,12 @@ def _tables(rep: Report, d: Deployment) -> list[tuple[str, list[str], list[list[
         (
             _both("report.by_squad"),
             ["squad", *stage_head],
-            [[squads.get(k, k), *rates(v)] for k, v in sorted(rep.by_squad.items())],
+            [[squads.get(k, k), *_rates(v)] for k, v in sorted(rep.by_squad.items())],
         ),
         (
             circle_heading,
             ["circle", *stage_head],
-            [[circles.get(k, k), *rates(v)] for k, v in sorted(rep.by_circle.items())],
+            [[circles.get(k, k), *_rates(v)] for k, v in sorted(rep.by_circle.items())],
         ),
     ]
 
