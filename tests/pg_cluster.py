@@ -48,7 +48,7 @@ class PrivateCluster:
         self.root = Path(tempfile.mkdtemp(prefix="tafang-pg-"))
         self.data = self.root / "data"
         self.log = self.root / "server.log"
-        self.stop_asked = 0.0  # time.time() of the last restart's stop request
+        self.stop_asked = self.start_asked = 0.0  # time.time() of the last restart's requests
         self.port = _free_port()
         self.as_postgres = os.geteuid() == 0
         if self.as_postgres:
@@ -83,13 +83,15 @@ class PrivateCluster:
 
     def restart(self, down_for: float = 0.0) -> tuple[float, float]:
         """Stop, stay down `down_for` seconds, start; (went down, came back) as time.time().
-        `stop_asked` keeps when the stop was asked: clients may see the server go from then
-        on, before `pg_ctl stop` returns."""
+        `stop_asked` / `start_asked` keep when the stop and the start were asked: clients may
+        see the server go, and come back, before `pg_ctl` returns; it was certainly down from
+        the first return to `start_asked`."""
         self.stop_asked = time.time()
         self.stop()
         down = time.time()
         if down_for:
             time.sleep(down_for)
+        self.start_asked = time.time()
         self.start()
         return down, time.time()
 
