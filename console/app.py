@@ -54,8 +54,8 @@ from tafang.console.optimistic import provisional
 from tafang.console.palette import RecordCommands, TafangPalette
 from tafang.console.poller import poll_in_worker
 from tafang.console.queue_filter import Filter
+from tafang.console.ranking import rank
 from tafang.console.screens.ask import AskScreen
-from tafang.console.screens.assign import AssignScreen, rank
 from tafang.console.screens.case import CaseScreen
 from tafang.console.screens.confirm import ConfirmScreen, relabel
 from tafang.console.screens.dashboard import Dashboard
@@ -82,6 +82,7 @@ from tafang.store.moves import MOVES, allowed, refusal_for
 from tafang.store.queries import compliance_by_stage, day_flow
 from tafang.store.roster import slot_at
 from tafang.store.views import CaseView
+from tafang.widgets.dispatch_panel import DispatchPanel
 from tafang.widgets.event_queue import EventQueue
 from tafang.widgets.grid_map import GridMap
 from tafang.widgets.squad_panel import SquadPanel
@@ -271,6 +272,7 @@ class TafangApp(ShiftActions, App[None]):
         self._mark_timer: Timer | None = None
         # case id -> (the case as the store last said, the pending view shown instead)
         self.pending: dict[int, tuple[CaseView, CaseView]] = {}
+        self._dispatching: CaseView | None = None  # the case the dispatch panel is open for
         self._waiting: dict[int, list[tuple[str, str | None, str, int | None]]] = {}
         self._queue_filled = False  # the queue holds a full, filtered set of rows
         self._frozen = False
@@ -902,13 +904,35 @@ class TafangApp(ShiftActions, App[None]):
         self.push_screen(AskScreen(prompt), done)
 
     def _choose_assignee(self, case: CaseView) -> None:
+        """The dispatch panel of the screen in front (dashboard or case screen), ranked."""
+        try:
+            panel = self.screen.query_one(DispatchPanel)
+        except NoMatches:
+            return
         choices = rank(case, self.state.officers, self.d, self.t)
+        self._dispatching = case
+        panel.open(
+            case.id,
+            Text(self.t("assign.title", id=case.id, title=safe(case.display_title))),
+            choices,
+        )
 
-        def done(code: str | None) -> None:
-            if code:
-                self.act(case.id, _dispatch_move(case.status), version=case.version, to=code)
+    def on_dispatch_panel_picked(self, m: DispatchPanel.Picked) -> None:
+        case, self._dispatching = self._dispatching, None
+        self._unfocus_panel()
+        if case is not None and case.id == m.case_id:
+            self.act(case.id, _dispatch_move(case.status), version=case.version, to=m.code)
 
-        self.push_screen(AssignScreen(case, choices, self.t), done)
+    def on_dispatch_panel_closed(self, _m: DispatchPanel.Closed) -> None:
+        self._dispatching = None
+        self._unfocus_panel()
+
+    def _unfocus_panel(self) -> None:
+        """Focus back where the dispatcher works: the queue, or the case screen itself."""
+        if self.screen is self.dash:
+            self.dash.queue.focus()
+        else:
+            self.screen.set_focus(None)
 
     def _ask_target(self, case: CaseView) -> None:
         """`m`: a case marked ≈N shows its probable duplicates side by side first."""

@@ -260,9 +260,9 @@ def seed_backlog(store: Store, n: int, rng: random.Random, now: datetime | None 
 
 
 def best_assignee(store: Store, case: CaseView) -> str | None:
-    """Whom a colleague sends: the dispatch modal's top choice (competence first)."""
+    """Whom a colleague sends: the dispatch panel's top choice (competence first)."""
     from tafang.console.i18n import Strings
-    from tafang.console.screens.assign import rank
+    from tafang.console.ranking import rank
 
     choices = rank(case, store.officers(), store.d, Strings("zh"))
     free = [c for c in choices if c.kind != "officer" or c.rank[1] == 0]

@@ -1,11 +1,11 @@
 """Who should take a case, as an order: the one dispatch-ranking rule.
 
-The console's dispatch modal (console/screens/assign.py `rank`) shows this order with the
+The console's dispatch panel (console/ranking.py `rank`) shows this order with the
 reasons a dispatcher reads; the what-if replay (sla/whatif.py) follows the same order to pick
 its officer. Competence first: free officers before busy ones, then the category's case
 group, then the case's enforcement circle, then the fewest open cases in hand, then the
 shortest grid distance. Only officers who take cases (store/duty.py `takes_cases`) are
-candidates. Partner teams that take the category lead; squads follow (the modal adds them).
+candidates. Partner teams that take the category lead; squads follow (the panel adds them).
 Pure code over the deployment: officers are read by attribute (`OfficerView` or any object
 with code, group, circle, grid, status, load and duty).
 """

@@ -16,8 +16,8 @@ from tafang.console.app import Command, TafangApp, parse_command
 from tafang.console.i18n import Strings
 from tafang.console.live_state import LiveState
 from tafang.console.queue_filter import Filter
+from tafang.console.ranking import rank
 from tafang.console.screens.ask import AskScreen
-from tafang.console.screens.assign import AssignScreen, rank
 from tafang.console.screens.case import CaseScreen
 from tafang.console.screens.help import HelpScreen
 from tafang.console.view_model import ViewModel
@@ -25,6 +25,8 @@ from tafang.store.cases import Actor, Store
 from tafang.store.config import Deployment
 from tafang.store.db import make_engine
 from tafang.store.models import Heartbeat
+from tafang.widgets.dispatch_panel import DispatchPanel
+from textual.widgets import Input
 
 pytestmark = [pytest.mark.anyio, pytest.mark.filterwarnings("ignore::ResourceWarning")]
 
@@ -80,8 +82,9 @@ async def test_dispatcher_acks_and_dispatches_from_the_keyboard(db, gudang: Depl
         await pilot.press("a")
         await until(pilot, lambda: store.get(cid).status == "acknowledged")
         await pilot.press("d")
-        await until(pilot, lambda: isinstance(app.screen, AssignScreen))
-        top = app.screen.shown[0]
+        panel = app.dash.query_one(DispatchPanel)
+        await until(pilot, lambda: panel.is_open and panel.query_one(Input).has_focus)
+        top = panel.shown[0]
         assert top.kind == "officer"
         officer = gudang.officers_by_code[top.code][1]
         assert (officer.group, officer.circle) == ("basic", "E-N3")  # competent, nearby
@@ -99,11 +102,56 @@ async def test_typing_in_the_dispatch_modal_filters_and_enter_takes_the_top(db, 
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.loaded and app.dash.queue.cursor_case_id == cid)
         await pilot.press("d")
-        await until(pilot, lambda: isinstance(app.screen, AssignScreen))
+        panel = app.dash.query_one(DispatchPanel)
+        await until(pilot, lambda: panel.is_open)
         await pilot.press(*"4-07")
-        await until(pilot, lambda: [c.code for c in app.screen.shown] == ["4-07"])
+        await until(pilot, lambda: [c.code for c in panel.shown] == ["4-07"])
         await pilot.press("enter")
         await until(pilot, lambda: store.get(cid).assignee == "4-07")
+        assert not panel.is_open and app.dash.queue.has_focus
+
+
+async def test_the_dispatch_panel_closes_on_escape_and_when_focus_leaves(db, gudang) -> None:
+    """The panel is a popup over the dashboard: Esc closes it, so does Tab (focus on the
+    queue again); nothing is dispatched, and `d` opens it again for the cursor's case."""
+    store, _ = db
+    cid = new_case(store, gudang)
+    app = app_for(store, gudang)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.loaded and app.dash.queue.cursor_case_id == cid)
+        panel = app.dash.query_one(DispatchPanel)
+        assert not panel.display
+        await pilot.press("d")
+        await until(pilot, lambda: panel.is_open and panel.display)
+        assert app.screen is app.dash  # the queue stays on screen behind it
+        await pilot.press("escape")
+        await until(pilot, lambda: not panel.is_open and app.dash.queue.has_focus)
+        assert not panel.display
+        await pilot.press("d")
+        await until(pilot, lambda: panel.is_open and panel.query_one(Input).has_focus)
+        await pilot.press("tab")
+        await until(pilot, lambda: not panel.is_open and app.dash.queue.has_focus)
+        await pilot.pause(0.1)
+        assert store.get(cid).status == "new" and not app.pending
+
+
+async def test_dispatch_from_the_case_screen(db, gudang: Deployment) -> None:
+    """`d` on the full case screen opens the panel there (the case stays in view)."""
+    store, _ = db
+    cid = new_case(store, gudang)
+    app = app_for(store, gudang)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.loaded and app.dash.queue.cursor_case_id == cid)
+        await pilot.press("o")
+        await until(pilot, lambda: isinstance(app.screen, CaseScreen))
+        await pilot.press("d")
+        panel = app.screen.query_one(DispatchPanel)
+        await until(pilot, lambda: panel.is_open)
+        top = panel.shown[0].code
+        await pilot.press("enter")
+        await until(pilot, lambda: store.get(cid).status == "dispatched")
+        assert store.get(cid).assignee == top
+        assert isinstance(app.screen, CaseScreen) and not panel.is_open
 
 
 async def test_command_line_dispatch(db, gudang: Deployment) -> None:

@@ -125,11 +125,11 @@ async def test_command_line_dispatch_shows_the_officer_at_once(db, gudang: Deplo
         await until(pilot, lambda: store.get(cid).assignee == "2-03" and not app.pending)
 
 
-async def test_modal_enter_keeps_the_footer_and_shows_the_row(db, gudang: Deployment) -> None:
-    """Closing the dispatch modal does not rebuild the dashboard's footer (its keys are the
-    ones it showed before: the rebuild cost two full restyles between Enter and the frame);
-    the row shows the dispatch pending at once."""
-    from tafang.console.screens.assign import AssignScreen
+async def test_panel_enter_keeps_the_footer_and_shows_the_row(db, gudang: Deployment) -> None:
+    """Neither opening nor closing the dispatch panel rebuilds the dashboard's footer (a
+    rebuild cost full restyles between Enter and the frame); the row shows the dispatch
+    pending at once."""
+    from tafang.widgets.dispatch_panel import DispatchPanel
     from textual.widgets._footer import FooterKey
 
     store, path = db
@@ -142,11 +142,12 @@ async def test_modal_enter_keeps_the_footer_and_shows_the_row(db, gudang: Deploy
         keys = list(app.dash.query(FooterKey))
         words = [k.description for k in keys]
         await pilot.press("d")
-        await until(pilot, lambda: isinstance(app.screen, AssignScreen))
+        panel = app.dash.query_one(DispatchPanel)
+        await until(pilot, lambda: panel.is_open)
         con = locked(path)
         try:
             await pilot.press("enter")
-            await until(pilot, lambda: app.screen is app.dash)
+            await until(pilot, lambda: not panel.is_open)
             row = app.dash.queue.row_for(cid)
             assert row is not None and row.status == "dispatched"  # before the store answers
         finally:

@@ -1,4 +1,4 @@
-"""Dispatch ranking in the real modal: for every case group, the top officer is of that group."""
+"""Dispatch ranking in the real dispatch panel: the top officer is of the case group."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from tafang.console.app import TafangApp
-from tafang.console.screens.assign import AssignScreen
 from tafang.store.cases import Actor, Store
 from tafang.store.config import Deployment
 from tafang.store.db import make_engine
+from tafang.widgets.dispatch_panel import DispatchPanel
 
 pytestmark = [pytest.mark.anyio, pytest.mark.filterwarnings("ignore::ResourceWarning")]
 OTHER = Actor("d02", "terminal-2")
@@ -51,9 +51,10 @@ async def test_top_ranked_officer_is_of_the_case_group(store: Store, gudang: Dep
         for group, cid in ids.items():
             app.action_move("dispatch", app.state.cases[cid])
             await pilot.pause(0.05)
-            assert isinstance(app.screen, AssignScreen)
-            top = next(c for c in app.screen.shown if c.kind == "officer")
-            assert app.screen.shown[0] is top
+            panel = app.dash.query_one(DispatchPanel)
+            assert panel.is_open and panel.case_id == cid
+            top = next(c for c in panel.shown if c.kind == "officer")
+            assert panel.shown[0] is top
             assert gudang.officers_by_code[top.code][1].group == group, (group, top)
             await pilot.press("escape")
             await pilot.pause(0.02)
@@ -63,7 +64,7 @@ def test_dispatch_list_names_fit_the_longest_in_the_language(gudang: Deployment)
     """The name column is as wide as the longest name shown (`Support squad` was cut to
     `Support squ…` at a fixed 12 cells in English); the reasons still start in one column."""
     from tafang.console.i18n import Strings
-    from tafang.console.screens.assign import Choice, choice_text, name_width
+    from tafang.widgets.dispatch_panel import Choice, choice_text, name_width
 
     t = Strings("en")
     choices = [

@@ -16,12 +16,12 @@ import pytest
 from sqlalchemy import select
 from tafang.console.app import TafangApp
 from tafang.console.screens.ask import AskScreen
-from tafang.console.screens.assign import AssignScreen
 from tafang.console.screens.handover import HandoverScreen
 from tafang.store.cases import Actor, Store
 from tafang.store.config import Deployment, Voice
 from tafang.store.db import make_engine
 from tafang.store.models import AuditEntry
+from tafang.widgets.dispatch_panel import DispatchPanel
 from tafang.widgets.squad_panel import SquadPanel
 
 pytestmark = [pytest.mark.anyio, pytest.mark.filterwarnings("ignore::ResourceWarning")]
@@ -71,9 +71,9 @@ async def test_off_duty_and_on_break_officers_are_not_offered(
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.loaded and cid in app.state.cases)
         app.action_move("dispatch", app.state.cases[cid])
-        await until(pilot, lambda: isinstance(app.screen, AssignScreen))
-        await pilot.pause(0.05)
-        first, second = [c.code for c in app.screen.shown if c.kind == "officer"][:2]
+        panel = app.dash.query_one(DispatchPanel)
+        await until(pilot, lambda: panel.is_open)
+        first, second = [c.code for c in panel.shown if c.kind == "officer"][:2]
         await pilot.press("escape")
         store.set_officer_status(first, "off_duty", OTHER)
         store.set_officer_status(second, "on_break", OTHER)
@@ -81,9 +81,8 @@ async def test_off_duty_and_on_break_officers_are_not_offered(
             pilot, lambda: {o.code: o.duty for o in app.state.officers}[second] == "on_break"
         )
         app.action_move("dispatch", app.state.cases[cid])
-        await until(pilot, lambda: isinstance(app.screen, AssignScreen))
-        await pilot.pause(0.05)
-        offered = {c.code for c in app.screen.shown if c.kind == "officer"}
+        await until(pilot, lambda: panel.is_open)
+        offered = {c.code for c in panel.shown if c.kind == "officer"}
         assert first not in offered and second not in offered
         assert len(offered) == len(gudang.officers_by_code) - 2
 

@@ -14,6 +14,7 @@ from tafang.console.i18n import Strings
 from tafang.console.screens.dashboard import HeaderLine
 from tafang.console.view_model import ViewModel, clock_lines, local, timeline_words
 from tafang.store.views import CaseView, TimelineEntry
+from tafang.widgets.dispatch_panel import DispatchPanel
 from tafang.widgets.text import safe
 from textual import work
 from textual.app import ComposeResult
@@ -66,6 +67,9 @@ class CaseScreen(Screen[None]):
             yield Static(id="case-fields")
             yield Static(id="case-timeline")
         yield Footer()
+        yield DispatchPanel(
+            placeholder=self.t("assign.filter"), none=self.t("assign.none"), id="dispatch"
+        )
 
     def on_mount(self) -> None:
         self.show(self.case)

@@ -22,6 +22,7 @@ from tafang.console.i18n import Strings
 from tafang.console.view_model import case_detail, summary
 from tafang.store.views import TimelineEntry
 from tafang.widgets.detail_pane import DetailPane
+from tafang.widgets.dispatch_panel import DispatchPanel
 from tafang.widgets.event_queue import EventQueue
 from tafang.widgets.footer import Footer
 from tafang.widgets.grid_map import GridMap
@@ -136,6 +137,9 @@ class Dashboard(Screen[None]):
             id="command",
         )
         yield Footer()
+        yield DispatchPanel(
+            placeholder=self.t("assign.filter"), none=self.t("assign.none"), id="dispatch"
+        )
 
     ready = False
 
