@@ -147,10 +147,10 @@ def install() -> None:
     daemon.sweep = sweep
     real_job = daemon._Daemon.sweep_job
 
-    def sweep_job(self: Any) -> None:
+    def sweep_job(self: Any, due: Any = None) -> None:
         armed = self._armed
         note("job", time.time(), 0.0, armed=armed.timestamp() if armed else None)
-        real_job(self)
+        real_job(self, due)
 
     daemon._Daemon.sweep_job = sweep_job  # type: ignore[method-assign]
     real_rearm = daemon._Daemon.rearm

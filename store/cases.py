@@ -8,6 +8,7 @@ transaction. A refused move raises `Refused` with a reason a dispatcher can read
 
 from __future__ import annotations
 
+import copy
 import socket
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -121,6 +122,14 @@ class Store:
         self.d = deployment
         self.clocks = clocks or ClockRules(deployment)
         self.opened_at = utcnow()  # the "since" of officers the roster has no row for yet
+        self.commits_async = False  # the engine's sessions commit asynchronously (see on_engine)
+
+    def on_engine(self, engine: Engine, *, commits_async: bool = False) -> Store:
+        """This store writing through `engine` (the sweep's own, store/db.py `sweep_engine`);
+        `commits_async`: its sessions already have synchronous_commit off."""
+        s = copy.copy(self)
+        s.engine, s.commits_async = engine, commits_async
+        return s
 
     # ---- transactions ----------------------------------------------------------------
     @contextmanager
@@ -133,7 +142,7 @@ class Store:
         choice, `sla.sweep_sync_commit`); see `store.db.wait_flushed`.
         """
         with self.engine.begin() as conn:
-            if not durable and conn.dialect.name == "postgresql":
+            if not durable and not self.commits_async and conn.dialect.name == "postgresql":
                 conn.exec_driver_sql("SET LOCAL synchronous_commit TO off")
             try:
                 head = lock_head(conn, self.record_key, self._head_ask(conn))

@@ -112,6 +112,17 @@ def reader(engine: Engine) -> Engine:
     return engine.execution_options(readonly=True)
 
 
+def sweep_engine(engine: Engine, *, durable: bool) -> Engine:
+    """The escalation sweep's own engine on PostgreSQL (SQLite: `engine` itself): its own
+    connection, no ping before each transaction, and with `durable=False` sessions that
+    commit with synchronous_commit off. Two round trips fewer in every sweep (issue 15); a
+    connection lost with a server restart fails one sweep, which the next tick repeats."""
+    if engine.dialect.name != "postgresql":
+        return engine
+    args = {} if durable else {"options": "-c synchronous_commit=off"}
+    return create_engine(engine.url, pool_size=1, max_overflow=2, connect_args=args)
+
+
 def wait_flushed(engine: Engine, timeout: float = 5.0) -> bool:
     """Wait until everything committed so far is on the server's disk (PostgreSQL; SQLite
     and a synchronous server: at once). Before a record anchor leaves the database: a commit

@@ -83,3 +83,53 @@ def test_a_record_anchor_leaves_only_once_flushed(pg_url: str, tmp_path: Any) ->
         assert a is not None and str(a.seq) in witness.read_text()
     finally:
         store.engine.dispose()
+
+
+def test_the_daemon_sweeps_on_its_own_connection(pg_url: str) -> None:
+    """The daemon's sweep writes through its own engine (no ping before each transaction,
+    sessions with synchronous_commit off: no SET in every sweep); it escalates as before,
+    and the store's other writers keep the server's default."""
+    import io
+
+    from tafang.sla.daemon import JsonLog, _Daemon
+
+    from tests.test_sweep_pauses import FakeClock
+
+    require_pg()
+    store = open_store(pg_url)
+    d = _Daemon(store, store.d, store.clocks, FakeClock(T0), JsonLog(io.StringIO()), 100, None)  # type: ignore[arg-type]
+    try:
+        assert d.sweep_engine is not store.engine and d.sweeper.commits_async
+        assert not d.sweep_engine.pool._pre_ping  # type: ignore[attr-defined]
+        with d.sweep_engine.connect() as conn:
+            assert conn.exec_driver_sql("SHOW synchronous_commit").scalar_one() == "off"
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("SHOW synchronous_commit").scalar_one() == "on"
+        bulk_cases(store, 2, T0, prefix="own")
+        d.clock = FakeClock(T0 + timedelta(seconds=61))
+        assert len(d.sweep_once()) == 2
+    finally:
+        d.sweep_engine.dispose()
+        store.engine.dispose()
+
+
+def test_with_sweep_sync_commit_the_daemon_sweeps_durably(pg_url: str) -> None:
+    import io
+
+    from tafang.sla.daemon import JsonLog, _Daemon
+
+    from tests.test_sweep_pauses import FakeClock
+
+    require_pg()
+    store = open_store(pg_url)
+    store.d = store.d.model_copy(
+        update={"sla": store.d.sla.model_copy(update={"sweep_sync_commit": True})}
+    )
+    d = _Daemon(store, store.d, store.clocks, FakeClock(T0), JsonLog(io.StringIO()), 100, None)  # type: ignore[arg-type]
+    try:
+        assert not d.sweeper.commits_async
+        with d.sweep_engine.connect() as conn:
+            assert conn.exec_driver_sql("SHOW synchronous_commit").scalar_one() == "on"
+    finally:
+        d.sweep_engine.dispose()
+        store.engine.dispose()
