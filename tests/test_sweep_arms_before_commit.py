@@ -10,7 +10,7 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import func, select
-from tafang.sla.daemon import JsonLog, _Daemon
+from tafang.sla.daemon import WAKE_EARLY, JsonLog, _Daemon, utcnow
 from tafang.store.escalation import next_deadline
 from tafang.store.models import Escalation
 
@@ -41,6 +41,8 @@ def test_the_next_sweep_is_armed_before_the_sweeps_commit(tmp_path: Any) -> None
         assert truth is not None and truth > clock.now
         assert seen == [((truth,), 0)]  # armed from inside, before the escalation committed
         assert d._armed == truth and sched.get_job("sweep") is not None
+        job = sched.get_job("sweep")  # the timer fires early; the job waits for the deadline
+        assert job.trigger.run_date == truth - WAKE_EARLY and job.kwargs == {"due": truth}
         with store.engine.connect() as c:
             assert c.execute(select(func.count()).select_from(ESC)).scalar() == 1
     finally:
@@ -66,3 +68,19 @@ def test_a_failed_sweep_rearms_from_the_store(tmp_path: Any) -> None:
 
 
 ESC = Escalation.__table__
+
+
+def test_an_early_sweep_job_waits_for_its_deadline(tmp_path: Any) -> None:
+    """Fired WAKE_EARLY ahead, the job sweeps no earlier than the deadline it was armed for
+    (a case due then is escalated by that sweep, not by the next)."""
+    store = open_store(f"sqlite:///{tmp_path / 't.db'}")
+    try:
+        d = _Daemon(store, GUDANG, store.clocks, utcnow, JsonLog(io.StringIO()), 100, None)  # type: ignore[arg-type]
+        d.sched = BackgroundScheduler(timezone=UTC)
+        due = utcnow() + WAKE_EARLY
+        swept: list[datetime] = []
+        d.sweep_once = lambda *a, **kw: swept.append(utcnow()) or []  # type: ignore[method-assign]
+        d.sweep_job(due=due)
+        assert swept and swept[0] >= due
+    finally:
+        store.engine.dispose()
