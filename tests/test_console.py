@@ -362,6 +362,10 @@ async def test_case_screen_shows_the_timeline(db, gudang) -> None:
         await until(pilot, lambda: isinstance(app.screen, CaseScreen))
         await until(pilot, lambda: len(app.screen.entries) == 2)
         assert [e.action for e in app.screen.entries] == ["create", "ack"]
+        labels = [str(cell) for cell in app.screen._fields().columns[0].cells]
+        clocks = app.t("case.clocks")
+        at = labels.index(clocks)  # one label over the clock rows (it was on every row)
+        assert labels.count(clocks) == 1 and labels[at + 1] == ""
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is app.dash)
 

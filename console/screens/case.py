@@ -133,8 +133,11 @@ class CaseScreen(Screen[None]):
             rows.append(("clock", line.text))
         if c.raw_fields:
             rows.append(("raw", json.dumps(c.raw_fields, ensure_ascii=False)[:2000]))
+        said_clocks = False  # one "时限" label over the clock rows, not one per row
         for k, v in rows:
-            label = self.t("case.clocks") if k == "clock" else self.t(f"field.{k}")
+            label = self.t(f"field.{k}")
+            if k == "clock":
+                label, said_clocks = ("" if said_clocks else self.t("case.clocks")), True
             tbl.add_row(Text(label), _lit(v))
         return tbl
 
