@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, bindparam, func, select, update
+from sqlalchemy import Connection, Engine, Integer, bindparam, func, select, update
 from tafang.store.config import LEVELS
 from tafang.store.db import insert_new
 from tafang.store.models import END_STATUSES, Case, Escalation
@@ -108,22 +108,29 @@ def escalate_due(
             return out
 
 
+# The sweep's reads, built once: a statement built in every sweep cost its construction and
+# its cache key each time (a sweep is ~10 statements; this is Python on the sweep's path).
+_EARLIEST = select(func.min(CASES.c.next_check_at)).where(CASES.c.next_check_at.is_not(None))
+_DUE = (
+    select(CASES)
+    .where(CASES.c.next_check_at.is_not(None))
+    .where(CASES.c.next_check_at <= bindparam("now"))
+    .order_by(CASES.c.next_check_at, CASES.c.id)
+    .limit(bindparam("batch", type_=Integer))
+)
+_DUE_LOCKED = _DUE.with_for_update(skip_locked=True)  # PostgreSQL: sweepers never wait
+_RECORDED = select(
+    ESCALATIONS.c.case_id, ESCALATIONS.c.clock, ESCALATIONS.c.level, ESCALATIONS.c.due_at
+).where(ESCALATIONS.c.case_id.in_(bindparam("ids", expanding=True)))
+
+
 def _earliest_check(conn: Connection) -> datetime | None:
-    q = select(func.min(CASES.c.next_check_at)).where(CASES.c.next_check_at.is_not(None))
-    return conn.execute(q).scalar()
+    return conn.execute(_EARLIEST).scalar()
 
 
 def _select_due(conn: Connection, now: datetime, batch: int) -> list[dict[str, Any]]:
-    q = (
-        select(CASES)
-        .where(CASES.c.next_check_at.is_not(None))
-        .where(CASES.c.next_check_at <= now)
-        .order_by(CASES.c.next_check_at, CASES.c.id)
-        .limit(batch)
-    )
-    if conn.dialect.name == "postgresql":
-        q = q.with_for_update(skip_locked=True)
-    return [dict(r._mapping) for r in conn.execute(q)]
+    q = _DUE_LOCKED if conn.dialect.name == "postgresql" else _DUE
+    return [dict(r._mapping) for r in conn.execute(q, {"now": now, "batch": batch})]
 
 
 def _apply(
@@ -151,9 +158,8 @@ def _apply(
 
 def _recorded(conn: Connection, rows: list[dict[str, Any]]) -> dict[_EscKey, datetime]:
     """The escalations already recorded for these cases: (case, clock, level) -> due_at."""
-    e = ESCALATIONS.c
-    q = select(e.case_id, e.clock, e.level, e.due_at).where(e.case_id.in_([r["id"] for r in rows]))
-    return {(r.case_id, r.clock, r.level): r.due_at for r in conn.execute(q)}
+    found = conn.execute(_RECORDED, {"ids": [r["id"] for r in rows]})
+    return {(r.case_id, r.clock, r.level): r.due_at for r in found}
 
 
 @dataclass(frozen=True, slots=True)
