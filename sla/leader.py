@@ -63,6 +63,7 @@ class Leadership:
         self._guard = threading.Lock()  # the lock's connection is used by one thread at a time
         self._unreachable = False
         self.pid: int | None = None  # the lock session's backend pid (PostgreSQL)
+        self._fence: tuple[int, Any] | None = None  # (pid, fence_column's column)
 
     @property
     def held(self) -> bool:
@@ -125,9 +126,12 @@ class Leadership:
         return f
 
     def fence_column(self) -> Any:
-        """`fence`'s question as a column for the head's locking SELECT (PostgreSQL)."""
+        """`fence`'s question as a column for the head's locking SELECT (PostgreSQL); the same
+        object while the lock session lasts (the statement built with it is reused)."""
         pid = -1 if self.pid is None else int(self.pid)
-        return literal_column(_FENCE_SQL.format(pid=pid, hi=_HI, lo=_LO))
+        if self._fence is None or self._fence[0] != pid:
+            self._fence = (pid, literal_column(_FENCE_SQL.format(pid=pid, hi=_HI, lo=_LO)))
+        return self._fence[1]
 
     def fence_seen(self, held: Any) -> None:
         """Raise LeadershipLost unless the fence column said our session holds the lock."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import os
 import re
 import time
@@ -232,9 +233,20 @@ def _dialect_insert(conn: Connection | Engine, table: Table):  # type: ignore[no
 
 
 def insert_new(conn: Connection | Engine, table: Table, values: dict[str, Any] | None = None):  # type: ignore[no-untyped-def]
-    """INSERT that skips rows whose unique key is already there (both dialects)."""
-    stmt = _dialect_insert(conn, table)
-    return (stmt.values(**values) if values else stmt).on_conflict_do_nothing()
+    """INSERT that skips rows whose unique key is already there (both dialects). Without
+    `values` (rows given to execute) the statement is built once per dialect and table."""
+    if values:
+        return _dialect_insert(conn, table).values(**values).on_conflict_do_nothing()
+    return insert_new_stmt(conn.dialect.name, table)
+
+
+@functools.cache
+def insert_new_stmt(dialect: str, table: Table):  # type: ignore[no-untyped-def]
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table).on_conflict_do_nothing()
 
 
 def upsert(conn: Connection | Engine, table: Table, values: dict[str, Any], key: str):  # type: ignore[no-untyped-def]

@@ -10,6 +10,7 @@ entry and the outbox notification commit together or not at all.
 
 from __future__ import annotations
 
+import functools
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, Integer, bindparam, func, select, update
 from tafang.store.config import LEVELS
-from tafang.store.db import insert_new
+from tafang.store.db import insert_new_stmt
 from tafang.store.models import END_STATUSES, Case, Escalation
 from tafang.store.outbox import enqueue_many, notice
 from tafang.store.record import Entry, append
@@ -356,9 +357,14 @@ def _insert_escalations(
     ]
     if not rows:
         return set()
-    e = ESCALATIONS.c
-    stmt = insert_new(conn, ESCALATIONS).returning(e.case_id, e.clock, e.level)
+    stmt = _insert_returning(conn.dialect.name)
     return {(r.case_id, r.clock, r.level) for r in conn.execute(stmt, rows)}
+
+
+@functools.cache
+def _insert_returning(dialect: str) -> Any:
+    e = ESCALATIONS.c
+    return insert_new_stmt(dialect, ESCALATIONS).returning(e.case_id, e.clock, e.level)
 
 
 def _event(

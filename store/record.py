@@ -15,6 +15,7 @@ be a hole.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Iterable
@@ -22,7 +23,18 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, String, cast, func, insert, literal, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    String,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from tafang.store.models import AuditEntry, ChainHead
 from tafang.store.record_key import RecordKey, RecordKeyError
 
@@ -101,12 +113,19 @@ def lock_head(conn: Connection, key: RecordKey | None = None, ask: Any = None) -
     (the sweep's leader fence: one round trip, not two)."""
     q = _READ_HEAD if conn.dialect.name == "sqlite" else _LOCK_HEAD
     if ask is not None:
-        q = q.add_columns(ask.label("asked"))
+        q = _asking(q, ask)
     row = conn.execute(q).one()
     head = Head(row.seq, row.hash, row.change_seq, row.keyed_from, row.key_id, row.key_mark)
     head.asked = row.asked if ask is not None else None
     bind_key(head, key)
     return head
+
+
+@functools.lru_cache(maxsize=8)
+def _asking(q: Any, ask: Any) -> Any:
+    """The head's select with `ask` added, built once per question (the sweep asks the same
+    fence in every sweep; building the statement each time cost its cache key too)."""
+    return q.add_columns(ask.label("asked"))
 
 
 def read_head(conn: Connection) -> Head | None:
@@ -148,10 +167,29 @@ def save_head(conn: Connection, head: Head, notify: str | None = None) -> None:
         values.update(keyed_from=head.keyed_from, key_id=head.key_id, key_mark=head.key_mark)
     if notify is None:
         conn.execute(_SAVE_HEAD, values)
-        return
-    saved = _SAVE_HEAD.values(values).returning(HEAD.c.change_seq).cte("saved")
-    said = func.pg_notify(literal(notify), cast(saved.c.change_seq, String))
-    conn.execute(select(said).select_from(saved))
+    elif head.introduced:
+        saved = _SAVE_HEAD.values(values).returning(HEAD.c.change_seq).cte("saved")
+        said = func.pg_notify(literal(notify), cast(saved.c.change_seq, String))
+        conn.execute(select(said).select_from(saved))
+    else:
+        params = {f"h_{k}": v for k, v in values.items()}
+        conn.execute(_SAVE_HEAD_NOTIFY, {**params, "channel": notify})
+
+
+def _save_and_notify() -> Any:
+    """save_head's statement with the NOTIFY, built once: UPDATE … RETURNING in a CTE, then
+    pg_notify(channel, change_seq) over it."""
+    names = ("seq", "hash", "change_seq")
+    saved = (
+        _SAVE_HEAD.values({n: bindparam(f"h_{n}") for n in names})
+        .returning(HEAD.c.change_seq)
+        .cte("saved")
+    )
+    said = func.pg_notify(bindparam("channel", type_=String), cast(saved.c.change_seq, String))
+    return select(said).select_from(saved)
+
+
+_SAVE_HEAD_NOTIFY = _save_and_notify()
 
 
 def digest(
