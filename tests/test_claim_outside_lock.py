@@ -18,6 +18,7 @@ from tafang.store.cases import Store
 from tafang.store.config import Deployment
 from tafang.store.db import make_engine
 
+from tests.conftest import migrated_sqlite
 from tests.test_notify import T0, deployment_with, put, rows
 
 GRID = [{"level": "grid", "name": "W", "url": "http://127.0.0.1:9/h", "rate_per_minute": 100}]
@@ -50,7 +51,7 @@ def test_planning_holds_no_write_lock(
 ) -> None:
     """Before: planning ran inside BEGIN IMMEDIATE; another writer waited for all of it."""
     db = tmp_path / "t.db"
-    store, d = _store(f"sqlite:///{db}", tiny)
+    store, d = _store(migrated_sqlite(db), tiny)
     for i in range(5):
         put(store, f"k{i}")
     got: list[bool] = []

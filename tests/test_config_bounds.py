@@ -24,6 +24,7 @@ from tafang.store.config import (
 from tafang.store.db import make_engine
 from tafang.store.intake import ingest
 
+from tests.conftest import migrated_sqlite
 from tests.test_intake import ACTOR, line, rec
 from tests.test_scripting import tafang
 
@@ -105,7 +106,7 @@ def test_the_largest_allowed_values_are_ones_the_code_computes_with(tmp_path: Pa
         "utf-8",
     )
     d = load_config(cfg)
-    store = Store(make_engine(f"sqlite:///{tmp_path / 't.db'}"), d, clocks=Policy(d))
+    store = Store(make_engine(migrated_sqlite(tmp_path / "t.db")), d, clocks=Policy(d))
     r = {**rec(1, received_at=None, category=None, grid=None), "source": d.channels[0].code}
     res = ingest(store, [line(r)], origin="t", actor=ACTOR)
     assert (res.accepted, res.rejected) == (1, 0), res.errors

@@ -19,10 +19,12 @@ from tafang.store.config import Deployment
 from tafang.store.db import make_engine
 from tafang.store.queries import daemon_heartbeat
 
+from tests.conftest import migrated_sqlite
+
 
 @pytest.fixture
 def store(tmp_path: Path, gudang: Deployment) -> Iterator[Store]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'demo.db'}")
+    engine = make_engine(migrated_sqlite(tmp_path / "demo.db"))
     yield Store(engine, gudang, clocks=Policy(gudang))
     engine.dispose()
 

@@ -25,6 +25,7 @@ from tafang.store.dupes import (
     report_of,
 )
 
+from tests.conftest import migrated_sqlite
 from tests.test_console import until
 from tests.test_scripting import tafang
 
@@ -180,7 +181,7 @@ def test_case_dupes_json_for_scripts(tmp_path: Path, gudang: Deployment) -> None
 
 @pytest.fixture
 def console_db(tmp_path: Path, gudang: Deployment) -> Iterator[Store]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'console.db'}")
+    engine = make_engine(migrated_sqlite(tmp_path / "console.db"))
     yield Store(engine, gudang)
     engine.dispose()
 

@@ -14,6 +14,7 @@ from tafang.store.db import make_engine
 from tafang.store.models import Outbox
 from tafang.store.outbox import enqueue
 
+from tests.conftest import migrated_sqlite
 from tests.test_console import SIZE, app_for, until
 
 pytestmark = pytest.mark.anyio
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture
 def db(tmp_path: Path, gudang: Deployment) -> Iterator[Store]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'h.db'}")
+    engine = make_engine(migrated_sqlite(tmp_path / "h.db"))
     yield Store(engine, gudang)
     engine.dispose()
 

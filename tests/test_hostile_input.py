@@ -33,6 +33,7 @@ from tafang.store.intake.bounded import LineSplitter, Oversized, read_lines, tak
 from tafang.store.intake.lines import parse_json
 from werkzeug import Response
 
+from tests.conftest import migrated_sqlite
 from tests.test_intake import ACTOR, NOW, dead_letters, line, only_case, rec, run
 
 DEEP = "[" * 980 + "]" * 980
@@ -205,7 +206,7 @@ def test_the_limit_is_the_configs(tmp_path: Path, gudang: Deployment) -> None:
     d = gudang.model_copy(
         update={"intake": gudang.intake.model_copy(update={"max_line_bytes": 1024})}
     )
-    store = Store(make_engine(f"sqlite:///{tmp_path / 't.db'}"), d, clocks=Policy(d))
+    store = Store(make_engine(migrated_sqlite(tmp_path / "t.db")), d, clocks=Policy(d))
     res = run(store, [line(rec(1)), line(rec(2, description="x" * 2000))])
     assert res.accepted == 1
     assert res.errors[0][1].endswith("the limit is 1024")
@@ -297,7 +298,7 @@ def _sqlite(tmp_path: Path, gudang: Deployment) -> Store:
     key = str(tmp_path)
     if key not in _STORES:
         _STORES.clear()
-        engine = make_engine(f"sqlite:///{tmp_path / 'prop.db'}")
+        engine = make_engine(migrated_sqlite(tmp_path / "prop.db"))
         _STORES[key] = Store(engine, gudang, clocks=Policy(gudang))
     return _STORES[key]
 

@@ -12,6 +12,7 @@ from tafang.store import inspections as ins
 from tafang.store.cases import Actor, Refused, Store
 from tafang.store.enterprises import import_csv
 
+from tests.conftest import migrated_sqlite
 from tests.test_pg_roles import logins  # noqa: F401  (the fixture: real login roles)
 
 ME = Actor("d01")
@@ -214,7 +215,7 @@ def test_refusals(ents: Store) -> None:
 def sqlite_store(tmp_path, gudang):  # type: ignore[no-untyped-def]
     from tafang.store.db import make_engine
 
-    engine = make_engine(f"sqlite:///{tmp_path / 'console.db'}")
+    engine = make_engine(migrated_sqlite(tmp_path / "console.db"))
     s = Store(engine, gudang)
     import_csv(s, REGISTER, origin="reg.csv", actor=ME)
     yield s
@@ -374,7 +375,7 @@ def test_the_demo_register_has_a_year_at_xihus_rate_and_a_merge_to_decide(tmp_pa
     from tafang.store.demo_register import seed_register
     from tafang.store.risk import counts_by_class
 
-    engine = make_engine(f"sqlite:///{tmp_path / 'demo.db'}")
+    engine = make_engine(migrated_sqlite(tmp_path / "demo.db"))
     s = Store(engine, gudang)
     now = datetime(2026, 12, 3, 6, tzinfo=UTC)
     seed_register(s, Actor("demo"), now=now)

@@ -45,7 +45,7 @@ from tafang.store.record import (
     verify,
 )
 
-from tests.conftest import fresh_pg_url
+from tests.conftest import fresh_pg_url, migrated_sqlite
 
 ROOT = Path(__file__).resolve().parent.parent
 ACTOR = Actor("d01", "term-1")
@@ -587,7 +587,7 @@ def store_per_example(
     def make() -> Store:
         cleanup.close()
         if request.param == "sqlite":
-            url = f"sqlite:///{tmp_path / f'example{next(n)}.db'}"
+            url = migrated_sqlite(tmp_path / f"example{next(n)}.db")
         else:
             database = fresh_pg_url()
             url = next(database)
@@ -635,7 +635,7 @@ def test_worker_processes_give_the_same_cases_as_one_process(
     lines = [line(rec(i, grid="N3-07" if i % 3 else "999")) for i in range(40)]
     lines += [b"{bad\n", line(rec(5)), b"\n", line(rec(41, title="a\x00b"))]
     par = ingest(store, lines, origin="p", actor=ACTOR, now=NOW, batch=6, workers=2)
-    seq = Store(make_engine(f"sqlite:///{tmp_path / 'seq.db'}"), gudang)
+    seq = Store(make_engine(migrated_sqlite(tmp_path / "seq.db")), gudang)
     one = ingest(seq, lines, origin="p", actor=ACTOR, now=NOW, batch=6, workers=0)
     assert (par.accepted, par.duplicate, par.rejected) == (one.accepted, one.duplicate, 1)
     assert (

@@ -9,6 +9,8 @@ from tafang.sla.leader import Leadership, LeadershipLost
 from tafang.store.cases import Store
 from tafang.store.db import make_engine
 
+from tests.conftest import migrated_sqlite
+
 
 def end_lock_session(url: str) -> int:
     """Terminate the backend holding the leader lock in this database (as a restart does)."""
@@ -60,7 +62,7 @@ def test_a_lost_lock_is_noticed_before_a_sweep_and_fences_its_writes(
 
 
 def test_on_sqlite_the_flock_is_the_leadership(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    engine = make_engine(f"sqlite:///{tmp_path / 'l.db'}")
+    engine = make_engine(migrated_sqlite(tmp_path / "l.db"))
     try:
         a = Leadership(DaemonLock(engine), lambda *_a, **_k: None)
         b = Leadership(DaemonLock(engine), lambda *_a, **_k: None)

@@ -17,6 +17,8 @@ from tafang.store.db import make_engine
 from tafang.store.models import OPEN_STATUSES, STATUSES
 from tafang.store.record import verify
 
+from tests.conftest import migrated_sqlite
+
 D01 = Actor("d01", "term-1")
 D02 = Actor("d02", "term-2")
 SUP = Actor("s01", "term-9")
@@ -140,7 +142,7 @@ ACTION_NAMES = sorted(MOVES)
 def test_random_sequences_stay_legal(
     tmp_path_factory: pytest.TempPathFactory, gudang: Deployment, steps: list
 ) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('h') / 'h.db'}")
+    engine = make_engine(migrated_sqlite(tmp_path_factory.mktemp("h") / "h.db"))
     store = Store(engine, gudang)
     ids = [new_case(store) for _ in range(3)]
     now = T0

@@ -18,6 +18,8 @@ from tafang.store.clocks import light_at
 from tafang.store.config import ResolveLimit, load_config
 from tafang.store.db import make_engine
 
+from tests.conftest import migrated_sqlite
+
 ROOT = Path(__file__).resolve().parent.parent
 SH = ZoneInfo("Asia/Shanghai")
 GUDANG = load_config(ROOT / "config.toml")  # periods 08:00-12:00, 14:00-18:00; interval 120 s
@@ -282,7 +284,7 @@ def test_plan_agrees_with_next_check(pol: Policy) -> None:
 # ---- the lifecycle pauses and restarts clocks (store.act with an injected now) ------------
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    engine = make_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    engine = make_engine(migrated_sqlite(tmp_path / "p.db"))
     yield Store(engine, GUDANG, clocks=Policy(GUDANG))
     engine.dispose()
 

@@ -12,6 +12,8 @@ from tafang.store import partners, risk
 from tafang.store.cases import Actor, Refused, Store
 from tafang.store.enterprises import import_csv as import_enterprises
 
+from tests.conftest import migrated_sqlite
+
 ME = Actor("d01")
 DEMO = Path(__file__).resolve().parent.parent / "store" / "demo"
 CSV = """code,name,grid,class,address,credit_code,every_days,next_check
@@ -125,7 +127,7 @@ async def test_x_shows_the_risk_layer_and_a_case_in_such_a_grid_is_marked(tmp_pa
     from tafang.widgets.detail_pane import DetailPane
     from tafang.widgets.grid_map import GridMap
 
-    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    engine = make_engine(migrated_sqlite(tmp_path / "c.db"))
     s = Store(engine, gudang)
     import_enterprises(s, "credit_code,name\n914403001922038216,华为\n", origin="e", actor=ME)
     risk.import_csv(s, CSV, origin="rp.csv", actor=ME)
@@ -210,7 +212,7 @@ async def test_h_on_a_partner_case_asks_for_the_items_then_handles(tmp_path, gud
     from tafang.console.screens.ask import AskScreen
     from tafang.store.db import make_engine
 
-    engine = make_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    engine = make_engine(migrated_sqlite(tmp_path / "p.db"))
     s = Store(engine, gudang)
     c = s.create({"title": "共享单车堆放", "category": "0590"}, ME)
     s.act(c.id, "dispatch", ME, to="qingju")

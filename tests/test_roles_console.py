@@ -16,13 +16,15 @@ from tafang.store.cases import Actor, Store
 from tafang.store.config import Deployment
 from tafang.store.db import make_engine
 
+from tests.conftest import migrated_sqlite
+
 pytestmark = [pytest.mark.anyio, pytest.mark.filterwarnings("ignore::ResourceWarning")]
 OTHER = Actor("d02", "terminal-2")
 
 
 @pytest.fixture
 def store(tmp_path: Path, gudang: Deployment) -> Iterator[Store]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'roles.db'}")
+    engine = make_engine(migrated_sqlite(tmp_path / "roles.db"))
     yield Store(engine, gudang)
     engine.dispose()
 

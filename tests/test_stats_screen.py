@@ -22,6 +22,8 @@ from tafang.widgets.heat_map import HeatMap
 from textual.app import App
 from textual.widgets import DataTable, Sparkline
 
+from tests.conftest import migrated_sqlite
+
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 NOW = datetime(2023, 6, 30, 4, 0, tzinfo=UTC)  # noon in Hangzhou
 CELLS = ("N1-01", "N1-01", "N1-01", "N3-07", "S2-05")
@@ -53,7 +55,7 @@ def _records(d: Deployment) -> list[str]:
 
 @pytest.fixture
 def seeded(tmp_path: Path, gudang: Deployment) -> Iterator[Store]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'stats.db'}")
+    engine = make_engine(migrated_sqlite(tmp_path / "stats.db"))
     store = Store(engine, gudang, clocks=Policy(gudang))
     r = ingest(store, _records(gudang), origin="t", actor=Actor("s01", "t"), history=True)
     assert r.accepted == 25, r.errors

@@ -29,6 +29,8 @@ from tafang.store.config import Deployment
 from tafang.store.db import make_engine
 from textual.command import CommandInput
 
+from tests.conftest import migrated_sqlite
+
 pytestmark = [pytest.mark.anyio, pytest.mark.filterwarnings("ignore::ResourceWarning")]
 OTHER = Actor("d02", "terminal-2")
 SH = ZoneInfo("Asia/Shanghai")
@@ -36,7 +38,7 @@ SH = ZoneInfo("Asia/Shanghai")
 
 @pytest.fixture
 def store(tmp_path: Path, gudang: Deployment) -> Iterator[Store]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'tr.db'}")
+    engine = make_engine(migrated_sqlite(tmp_path / "tr.db"))
     yield Store(engine, gudang)
     engine.dispose()
 

@@ -36,6 +36,8 @@ from tafang.widgets.breach_list import BreachList
 from tafang.widgets.counts import DayCounts
 from textual.widgets import Static
 
+from tests.conftest import migrated_sqlite
+
 pytestmark = [pytest.mark.filterwarnings("ignore::ResourceWarning")]
 
 NOW = datetime(2026, 3, 9, 1, 0, 0, tzinfo=UTC)  # 09:00 in Hangzhou, a Monday
@@ -96,7 +98,7 @@ SECOND = timedelta(seconds=10)
 
 @pytest.fixture
 def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'wall.db'}"
+    return migrated_sqlite(tmp_path / "wall.db")
 
 
 @pytest.fixture
@@ -111,7 +113,7 @@ def both(db_url: str, gudang: Deployment) -> Iterator[tuple[Store, Store]]:
 
 @pytest.fixture
 def writer(url: str, gudang: Deployment) -> Iterator[Store]:
-    """Another terminal: the store the cases are made in (it migrates the file)."""
+    """Another terminal: the store the cases are made in (the file a migrated copy)."""
     engine = make_engine(url)
     yield Store(engine, gudang)
     engine.dispose()
