@@ -45,3 +45,24 @@ def test_the_long_pass_waits_for_the_keys_to_rest_and_freezes_what_survives() ->
         assert not c.tick()  # stopped (the app is closing)
     finally:
         gc.unfreeze()
+
+
+def test_cpythons_own_full_pass_is_followed_by_a_freeze_while_started() -> None:
+    """While keys keep coming (no rest), each full pass's survivors are frozen at once, so
+    the next full pass walks only what is newer; stopped, the collector leaves gc alone."""
+    c = IdleCollector(clock=Clock())
+    gc.unfreeze()
+    try:
+        c.start()
+        kept = [[i] for i in range(1000)]  # survivors of the next full pass
+        before = gc.get_freeze_count()
+        gc.collect(2)  # as CPython's own trigger would run it
+        assert gc.get_freeze_count() >= before + len(kept)
+        assert not gc.get_objects(generation=2)  # all moved to the permanent generation
+        c.stop()
+        gc.unfreeze()
+        gc.collect(2)
+        assert gc.get_freeze_count() == 0  # no callback left behind
+    finally:
+        c.stop()
+        gc.unfreeze()
