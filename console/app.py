@@ -229,6 +229,7 @@ class TafangApp(ShiftActions, App[None]):
     BINDINGS = _bindings()
 
     _page_shown: Event | None = None  # the first read waits until its page is painted
+    _dispatching: CaseView | None = None  # the case the dispatch panel is open for
 
     def __init__(
         self,
@@ -272,7 +273,6 @@ class TafangApp(ShiftActions, App[None]):
         self._mark_timer: Timer | None = None
         # case id -> (the case as the store last said, the pending view shown instead)
         self.pending: dict[int, tuple[CaseView, CaseView]] = {}
-        self._dispatching: CaseView | None = None  # the case the dispatch panel is open for
         self._waiting: dict[int, list[tuple[str, str | None, str, int | None]]] = {}
         self._queue_filled = False  # the queue holds a full, filtered set of rows
         self._frozen = False
