@@ -254,6 +254,10 @@ class _Daemon:
         from inside the last batch's transaction before its commit (issue 15: on PostgreSQL
         the commit's WAL flush and the re-read after it took 5-30 ms on a busy server, and
         the next deadline waited for both); a failed sweep re-arms from the store as before."""
+        with pauses.SWEEP_GATE.sweeping():  # the outbox's delivery waits meanwhile
+            self._sweep_job(due)
+
+    def _sweep_job(self, due: datetime | None) -> None:
         if due is not None:
             self._wait_for(due)
         before = self.clock()
@@ -301,7 +305,7 @@ class _Daemon:
             if nd is None:
                 if job is not None:
                     job.remove()
-                self._armed = None
+                self._armed = pauses.SWEEP_GATE.next_due = None
                 return
             if after is not None and nd <= after:
                 # Still due right after a sweep: not ours to spin on; look again shortly.
@@ -309,6 +313,7 @@ class _Daemon:
             if job is not None and self._armed == nd:
                 return
             self._armed = nd
+            pauses.SWEEP_GATE.next_due = nd  # the delivery keeps clear of it
             self.sched.add_job(
                 self.sweep_job,
                 "date",

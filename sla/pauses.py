@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import gc
 import sys
-from collections.abc import Callable
-from datetime import datetime, timedelta
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 
 CHECKPOINT_SECONDS = 5.0  # how often the daemon's own WAL checkpoint is tried
 CHECKPOINT_CLEAR = timedelta(milliseconds=500)  # no checkpoint this close to a deadline
@@ -31,6 +34,10 @@ DELIVER_MAX_SKIPS = 3
 # database round trip it made: a one-case sweep's apply took 32–48 ms on PostgreSQL, its
 # start 90–120 ms after the timer (bench/sla.py --trace, load ~14). 1 ms bounds each wait.
 SWITCH_INTERVAL = 0.001
+# How long the outbox's delivery waits, at one of its steps, for a sweep to end: a one-case
+# sweep takes ~5–10 ms; a storm's longer sweep is not waited for beyond this.
+GATE_WAIT = 0.1
+GATE_LEAD = timedelta(milliseconds=40)  # … and from this long before the next deadline
 
 
 def freeze_heap() -> int:
@@ -69,3 +76,53 @@ def share_gil_finely(interval: float = SWITCH_INTERVAL) -> float:
     old = sys.getswitchinterval()
     sys.setswitchinterval(interval)
     return old
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class SweepGate:
+    """While a sweep runs (from its early wake to its commit), and from GATE_LEAD before the
+    next deadline, the outbox's delivery waits at its next step (before a claim, a request,
+    a settle) instead of running Python beside the sweep or the timer that starts it.
+
+    The GIL is shared: with the delivery's sender threads busy (one per robot, httpx in
+    pure Python), a one-case sweep's `apply` took 15–18 ms instead of ~5 on PostgreSQL
+    (bench/sla.py --trace, issue 15), and the timer that starts a sweep fired up to 32 ms
+    late. A gate costs the delivery a few ms a sweep."""
+
+    def __init__(self) -> None:
+        self._clear = threading.Event()
+        self._clear.set()
+        self._lock = threading.Lock()
+        self._sweeps = 0
+        self.next_due: datetime | None = None  # the armed deadline (the daemon sets it)
+
+    @contextmanager
+    def sweeping(self) -> Iterator[None]:
+        with self._lock:
+            self._sweeps += 1
+            self._clear.clear()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._sweeps -= 1
+                if self._sweeps == 0:
+                    self._clear.set()
+
+    def wait(self, timeout: float = GATE_WAIT, now: Callable[[], datetime] = _utcnow) -> bool:
+        """Wait (at most `timeout` in all) until no sweep runs and the next deadline is not
+        within GATE_LEAD (once it is due, the sweep's own start closes the gate)."""
+        end = time.monotonic() + timeout
+        due = self.next_due
+        if due is not None:
+            ahead = (due - now()).total_seconds()
+            if 0 < ahead <= GATE_LEAD.total_seconds():
+                time.sleep(min(ahead, timeout))
+        return self._clear.wait(max(0.0, end - time.monotonic()))
+
+
+SWEEP_GATE = SweepGate()
+"""The process's gate: the daemon's sweeps close it, the outbox's delivery waits at it."""

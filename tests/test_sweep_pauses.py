@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -191,3 +191,28 @@ def test_postgresql_checkpoints_in_the_server(db_url: str) -> None:
         assert own_checkpoints(store.engine) is False and checkpoint(store.engine) is None
     finally:
         store.engine.dispose()
+
+
+def test_the_sweep_gate_holds_the_delivery_beside_a_sweep_and_before_a_deadline() -> None:
+    """The outbox's delivery waits at its next step while a sweep runs, and from GATE_LEAD
+    before the armed deadline (issue 15: its Python beside the sweep and the sweep's timer
+    stretched both); each wait is bounded."""
+    from tafang.sla.pauses import GATE_LEAD, SweepGate
+
+    gate = SweepGate()
+    assert gate.wait(timeout=0.01)  # nothing armed, no sweep: no wait
+    with gate.sweeping():
+        assert not gate.wait(timeout=0.02)  # bounded: a storm's long sweep is not waited out
+        ended: list[float] = []
+        waiter = threading.Thread(target=lambda: ended.append(gate.wait(timeout=2) and 1.0))
+        waiter.start()
+        time.sleep(0.05)
+        assert not ended  # still waiting while the sweep runs
+    waiter.join(1)
+    assert ended == [1.0]
+    due = datetime.now(UTC) + GATE_LEAD / 2
+    gate.next_due = due
+    assert gate.wait(timeout=1) and datetime.now(UTC) >= due  # waited for the deadline
+    gate.next_due = datetime.now(UTC) + GATE_LEAD * 10
+    t0 = time.monotonic()
+    assert gate.wait(timeout=1) and time.monotonic() - t0 < GATE_LEAD.total_seconds()

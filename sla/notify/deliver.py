@@ -28,6 +28,7 @@ from tafang.sla.notify.report import ContactResult, DeliveryReport
 from tafang.sla.notify.send import post_bounded
 from tafang.sla.notify.settings import DEFAULT_SETTINGS, NotifySettings
 from tafang.sla.notify.settle import Outcome, settle
+from tafang.sla.pauses import SWEEP_GATE
 from tafang.store.cases import Store
 from tafang.store.config import Deployment
 
@@ -66,6 +67,7 @@ def _deliver_contact(
             http.close()
     # `now` may be long past when a batch ran in the background: whole seconds suffice.
     ended = now + timedelta(seconds=int(time.monotonic() - started))
+    SWEEP_GATE.wait()
     sent, failed, dead = settle(
         store, plan, batch.outcomes, batch.deferred, batch.untried, now, ended, s
     )
@@ -101,6 +103,7 @@ def _send_batch(
         if msg.contact is None:
             err: str | None = f"no contact configured for level {msg.rows[0].contact!r}"
         else:
+            SWEEP_GATE.wait()  # not beside a sweep (sla/pauses.py)
             err = post_bounded(client, msg.contact, msg, names, now, s)
             b.requests += 1
         b.outcomes.append((msg, err))
@@ -187,6 +190,7 @@ def deliver_due(
     now = now or datetime.now(UTC)
     earlier, busy = _harvest(store.engine)
     results = [_ended(label, f) for label, f in earlier]
+    SWEEP_GATE.wait()
     plans = claim(store, deployment, now, s, busy)
     results += [ContactResult(p.label, waiting=p.waiting) for p in plans.values() if not p.messages]
     active = [p for p in plans.values() if p.messages]
