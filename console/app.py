@@ -79,7 +79,7 @@ from tafang.console.view_model import ViewModel, daemon_text
 from tafang.store.cases import Actor, Conflict, Refused, Store
 from tafang.store.config import Deployment
 from tafang.store.moves import MOVES, allowed, refusal_for
-from tafang.store.queries import compliance_by_stage, day_flow
+from tafang.store.queries import compliance_by_stage, day_flow, received_since
 from tafang.store.roster import slot_at
 from tafang.store.views import CaseView
 from tafang.widgets.dispatch_panel import DispatchPanel
@@ -642,7 +642,7 @@ class TafangApp(ShiftActions, App[None]):
         try:
             received, closed = day_flow(self.store, midnight.astimezone(UTC))
             rates = compliance_by_stage(self.store, midnight.astimezone(UTC), now)
-            since = [day_flow(self.store, h.astimezone(UTC))[0] for h in hour_starts(local)]
+            since = received_since(self.store, [h.astimezone(UTC) for h in hour_starts(local)])
         except Exception:  # the store is away: the header says so elsewhere
             return
         self.post_message(DayFiguresRead(DayFigures(received, closed, rates, per_hour(since))))
@@ -713,7 +713,8 @@ class TafangApp(ShiftActions, App[None]):
         second move on a case whose first is still pending waits for that answer, then goes
         with the version the store gave."""
         waiting = case_id in self.pending
-        self._show_pending(case_id, action, to)
+        on_it = self.dash.ready and self.dash.queue.cursor_case_id == case_id
+        self._show_pending(case_id, action, to, follow=not on_it)
         if self.dash.ready:  # the cursor goes on to the case needing action most
             self.dash.queue.advance_from(case_id)
         if waiting:
@@ -724,7 +725,9 @@ class TafangApp(ShiftActions, App[None]):
         # closes: 100–250 ms instead of ~40).
         self.call_after_refresh(self._act_worker, case_id, action, version, to, reason, into)
 
-    def _show_pending(self, case_id: int, action: str, to: str | None) -> None:
+    def _show_pending(
+        self, case_id: int, action: str, to: str | None, *, follow: bool = True
+    ) -> None:
         known = self.state.cases.get(case_id)
         if known is None:
             return
@@ -733,10 +736,13 @@ class TafangApp(ShiftActions, App[None]):
         if shown is not None:
             before = self.pending[case_id][0] if case_id in self.pending else known
             self.pending[case_id] = (before, shown)
-            self._put_case(shown, now, pending=True)
+            self._put_case(shown, now, pending=True, follow=follow)
 
-    def _put_case(self, case: CaseView, now: datetime, *, pending: bool = False) -> None:
-        """Show `case` as given, even at an older version than the one shown (a roll-back)."""
+    def _put_case(
+        self, case: CaseView, now: datetime, *, pending: bool = False, follow: bool = True
+    ) -> None:
+        """Show `case` as given, even at an older version than the one shown (a roll-back);
+        `follow=False`: the queue's view stays put (the cursor moves on from this case)."""
         known = self.state.cases.get(case.id)
         if known is not None:
             self.state.cases[case.id] = replace(known, version=-1)
@@ -751,7 +757,7 @@ class TafangApp(ShiftActions, App[None]):
             # map and squads follow with the store's answer a few ms later.
             self.counts = self.state.counts()
             shown, gone = self.state.rows_for([case.id], self.filter)
-            self.dash.queue.update_rows(shown, gone, now)
+            self.dash.queue.update_rows(shown, gone, now, follow=follow)
             self._refresh_header()
             return
         self._repaint(now, [case.id])

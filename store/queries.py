@@ -6,6 +6,7 @@ its read engine, so a terminal's polls never queue behind its own writes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -157,14 +158,25 @@ def todays_compliance(store: Store, since: datetime, now: datetime) -> tuple[int
 
 
 def day_flow(store: Store, since: datetime) -> tuple[int, int]:
-    """Cases received and cases closed since `since` (the wall's day so far): one query."""
+    """Cases received and cases closed since `since` (the wall's day so far): one round
+    trip, two counts each read from its own index (today's entries, not the whole table)."""
     t = Case.__table__
-    received = func.sum(sql_case((t.c.received_at >= since, 1), else_=0))
-    closed = func.sum(sql_case((t.c.closed_at >= since, 1), else_=0))
-    q = select(received, closed).where(or_(t.c.received_at >= since, t.c.closed_at >= since))
+    received = select(func.count()).where(t.c.received_at >= since).scalar_subquery()
+    closed = select(func.count()).where(t.c.closed_at >= since).scalar_subquery()
     with store.read_engine.connect() as conn:
-        row = conn.execute(q).one()
+        row = conn.execute(select(received, closed)).one()
     return row[0] or 0, row[1] or 0
+
+
+def received_since(store: Store, starts: Sequence[datetime]) -> list[int]:
+    """Cases received since each of `starts` (the header's hours): one round trip, each
+    count a range of the received index."""
+    t = Case.__table__
+    counts = [select(func.count()).where(t.c.received_at >= s).scalar_subquery() for s in starts]
+    if not counts:
+        return []
+    with store.read_engine.connect() as conn:
+        return [n or 0 for n in conn.execute(select(*counts)).one()]
 
 
 def partners_handled(store: Store, since: datetime) -> dict[str, int]:

@@ -22,7 +22,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from tafang.console.keymap import GESTURES
 from tafang.console.wall import WallApp, breach_rows, day_start
 from tafang.console.wall_serve import offline_index
@@ -30,8 +30,8 @@ from tafang.sla.policy import Policy
 from tafang.store.cases import Actor, Refused, Store
 from tafang.store.config import Deployment
 from tafang.store.db import StoreError, make_engine
-from tafang.store.models import Officer
-from tafang.store.queries import compliance_by_stage, day_flow, read_only
+from tafang.store.models import Case, Officer
+from tafang.store.queries import compliance_by_stage, day_flow, read_only, received_since
 from tafang.widgets.breach_list import BreachList
 from tafang.widgets.counts import DayCounts
 from textual.widgets import Static
@@ -152,6 +152,21 @@ async def settled(pilot) -> None:  # type: ignore[no-untyped-def]
 
 
 # ---- the store's reads -------------------------------------------------------------------
+def test_the_days_counts_read_two_indexes_not_every_case(sqlite_url: str) -> None:
+    """`received OR closed since midnight` scanned the whole table (0.3 s a query on a million
+    cases, eleven queries every 30 s per console); each count now reads its own index."""
+    engine = make_engine(sqlite_url)
+    since = datetime(2026, 3, 8, 16, 0)
+    t = Case.__table__
+    with engine.connect() as conn:
+        for col in (t.c.received_at, t.c.closed_at):
+            q = select(func.count()).where(col >= since).compile(conn)
+            plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {q}", tuple(q.params.values()))
+            steps = " / ".join(r[-1] for r in plan)
+            assert "USING COVERING INDEX" in steps and "SCAN cases" not in steps, steps
+    engine.dispose()
+
+
 def test_day_counts_and_rates_by_stage(both: tuple[Store, Store], gudang: Deployment) -> None:
     writer, wall = both
     seed(writer, gudang)
@@ -159,6 +174,7 @@ def test_day_counts_and_rates_by_stage(both: tuple[Store, Store], gudang: Deploy
     assert since == datetime(2026, 3, 8, 16, 0, tzinfo=UTC)  # local midnight, in UTC
     assert day_flow(wall, since) == (7, 1)
     assert day_flow(wall, NOW) == (0, 0)  # nothing was received or closed after NOW
+    assert received_since(wall, [since, NOW - timedelta(hours=1), NOW]) == [7, 7, 0]
     # respond: 3 acknowledged in time, the fire alarm past its 30 s (2 not due yet); dispatch:
     # 2 in time, the fire alarm past its 60 s (1 not due yet); arrive: 1 in time, 1 late
     rates = compliance_by_stage(wall, since, NOW)
