@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -29,10 +29,12 @@ def db(tmp_path: Path, gudang: Deployment) -> Iterator[tuple[Store, Path]]:
     engine.dispose()
 
 
-def new_case(store: Store, d: Deployment, category: str = "0502") -> int:
+def new_case(
+    store: Store, d: Deployment, category: str = "0502", at: datetime | None = None
+) -> int:
     grid = d.grids_by_label["N3-07"].code
     fields = {"source": "ping_an", "title": "店外经营", "category": category, "grid": grid}
-    return store.create(fields, OTHER).id
+    return store.create(fields, OTHER, now=at).id
 
 
 async def until(pilot, cond: Callable[[], object], timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
@@ -156,3 +158,34 @@ async def test_panel_enter_keeps_the_footer_and_shows_the_row(db, gudang: Deploy
         await until(pilot, lambda: not app.pending)
         assert list(app.dash.query(FooterKey)) == keys  # the same widgets, not rebuilt
         assert [k.description for k in keys] == words
+
+
+async def test_ack_moves_the_cursor_on_and_leaves_the_page_where_it_was(
+    db, gudang: Deployment
+) -> None:
+    """40 cases all overdue: the band pins the first ones. The acknowledged top case sorts
+    below all the others, out of the band; the view must not follow it there (it scrolled to
+    the row for the pending frame and stayed, the cursor gone on into the band: the page
+    below the band showed the end of the queue) but stay, the cursor on the next case."""
+    store, path = db
+    t0 = datetime.now(UTC) - timedelta(minutes=20)
+    ids = [new_case(store, gudang, at=t0 + timedelta(seconds=i)) for i in range(40)]
+    app = TafangApp(store, gudang, operator="d01", terminal="t-1", lang="en")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: app.loaded and app.dash.queue.cursor_case_id == ids[0])
+        queue = app.dash.queue
+        assert queue.scroll_offset.y == 0 and 0 < queue.pinned < 40
+        con = locked(path)  # the store answers later: the pending frame is the one we see
+        try:
+            await pilot.press("a")
+            await pilot.pause()
+            assert queue.row_for(ids[0]).status == "acknowledged"  # type: ignore[union-attr]
+            assert queue.scroll_offset.y == 0
+            assert queue.cursor_case_id == ids[1]
+            assert queue.rows[-1].case_id == ids[0]  # its row went to the end, off screen
+        finally:
+            con.commit()
+            con.close()
+        await until(pilot, lambda: not app.pending)
+        await pilot.pause()
+        assert queue.scroll_offset.y == 0 and queue.cursor_case_id == ids[1]

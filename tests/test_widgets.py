@@ -718,6 +718,32 @@ async def test_after_an_action_the_cursor_goes_to_the_next_case_needing_action()
         assert queue.cursor_case_id == 3
 
 
+async def test_an_acted_row_sorting_far_down_does_not_drag_the_view_there() -> None:
+    """`a` on the top case moves its row to the end; the cursor goes on to the next case and
+    the page stays where it was (following the row first scrolled ~40 rows down and back
+    for one frame, and the frame showed the wrong page)."""
+    rows = [qrow(i, 10 * i) for i in range(1, 41)]
+    app = WidgetApp(lambda: EventQueue(words=ZH))
+    async with app.run_test(size=(100, 14)) as pilot:
+        queue = app.query_one(EventQueue)
+        queue.set_rows(rows, NOW)
+        await pilot.pause()
+        assert queue.cursor_case_id == 1 and queue.scroll_offset.y == 0
+        moved = replace(rows[0], due=NOW + timedelta(hours=2))
+        queue.update_rows([moved], [], NOW, follow=False)
+        assert queue.scroll_offset.y == 0  # the view did not follow the row
+        queue.advance_from(1)
+        await pilot.pause()
+        assert queue.cursor_case_id == 2 and queue.scroll_offset.y == 0
+        assert shown_ids(queue)[0] == 2
+        back = replace(moved, due=NOW + timedelta(seconds=5))
+        queue.select_case(1)
+        queue.update_rows([replace(back, due=NOW + timedelta(hours=3))], [], NOW)
+        await pilot.pause()
+        assert queue.scroll_offset.y > 0  # by default the view follows the cursor's case
+        assert queue.cursor_case_id == 1 and 1 in shown_ids(queue)
+
+
 async def test_an_empty_queue_says_how_to_get_cases() -> None:
     app = WidgetApp(lambda: EventQueue(words=ZH))
     async with app.run_test(size=(100, 14)) as pilot:

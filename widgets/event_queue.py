@@ -256,12 +256,21 @@ class EventQueue(ScrollView, can_focus=True):
         self._settle_cursor()
         self.refresh()
 
-    def update_rows(self, rows: Iterable[QueueRow], removed: Iterable[int], now: datetime) -> None:
+    def update_rows(
+        self,
+        rows: Iterable[QueueRow],
+        removed: Iterable[int],
+        now: datetime,
+        *,
+        follow: bool = True,
+    ) -> None:
         """Put a few changed rows in place and take rows out, without re-sorting the rest.
 
         Same outcome as `set_rows` with the whole new set (the cursor stays on its case), at
         the cost of a bisection per row; only the lines between the first and the last
-        position that moved are repainted.
+        position that moved are repainted. `follow=False`: the view does not scroll after
+        the cursor's row (the caller moves the cursor on next, `advance_from`), so an acted
+        row sorting far down does not drag the page there for a frame.
         """
         self._now = now
         lo, hi, ops = len(self._rows) + 1, -1, 0
@@ -290,7 +299,7 @@ class EventQueue(ScrollView, can_focus=True):
         if ops > 1:  # earlier positions may have shifted since: repaint down to the end
             hi = len(self._rows)
         old_cursor = self._cursor
-        self._settle_cursor()
+        self._settle_cursor(follow=follow)
         lo, hi = min(lo, old_cursor, self._cursor), max(hi, old_cursor, self._cursor)
         self._refresh_positions(lo, hi)
 
@@ -331,8 +340,9 @@ class EventQueue(ScrollView, can_focus=True):
         """Where a row in the queue sits (sort keys are unique: they end with the case id)."""
         return bisect_left(self._rows, sort_key(row), key=sort_key)
 
-    def _settle_cursor(self) -> None:
-        """After the rows changed: back onto the cursor's case, or its old place if it left."""
+    def _settle_cursor(self, *, follow: bool = True) -> None:
+        """After the rows changed: back onto the cursor's case, or its old place if it left;
+        scrolled into view unless not `follow`."""
         old_id = self._cursor_id
         old = self._by_id.get(old_id) if old_id is not None else None
         if old is not None:
@@ -341,8 +351,9 @@ class EventQueue(ScrollView, can_focus=True):
             self._cursor = min(self._cursor, max(len(self._rows) - 1, 0))
         self._cursor_id = self._rows[self._cursor].case_id if self._rows else None
         self._update_virtual_size()
-        self._update_pinned()
-        self._scroll_cursor_into_view()
+        self._update_pinned(follow=follow)
+        if follow:
+            self._scroll_cursor_into_view()
         if self._cursor_id != old_id:
             self.post_message(self.CursorMoved(self, self._cursor_id))
 
@@ -389,7 +400,7 @@ class EventQueue(ScrollView, can_focus=True):
         elif self._cursor >= top + self._page:
             self.scroll_to(y=self._cursor - self._page + 1, animate=False, immediate=True)
 
-    def _update_pinned(self) -> bool:
+    def _update_pinned(self, *, follow: bool = True) -> bool:
         """Count the leading breached rows that the band shows (leaving `MIN_SCROLLED`
         lines to scroll); True, and a full repaint, when the count changed."""
         cap = max(self._page - MIN_SCROLLED, 0) if self.is_mounted else 0
@@ -402,7 +413,8 @@ class EventQueue(ScrollView, can_focus=True):
             return False
         self._pinned = n
         self._strips.clear()
-        self._scroll_cursor_into_view()
+        if follow:
+            self._scroll_cursor_into_view()
         self.refresh()
         return True
 
