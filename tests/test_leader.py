@@ -13,14 +13,16 @@ from tests.conftest import migrated_sqlite
 
 
 def end_lock_session(url: str) -> int:
-    """Terminate the backend holding the leader lock in this database (as a restart does)."""
+    """Terminate the backend holding the leader lock in this database (as a restart does),
+    and wait (up to 5 s) until it has exited: a backend only signalled still holds the lock
+    for a moment, and a fence asked then rightly says held (the test failed under load)."""
     admin = make_engine(url, upgrade=False)
     try:
         with admin.begin() as c:
             return len(
                 c.execute(
                     text(
-                        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE "
+                        "SELECT pg_terminate_backend(pid, 5000) FROM pg_locks WHERE "
                         "locktype = 'advisory' AND classid = :hi AND objid = :lo AND granted "
                         "AND database = (SELECT oid FROM pg_database "
                         "WHERE datname = current_database())"
