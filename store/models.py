@@ -39,7 +39,8 @@ class Case(SQLModel, table=True):
         ),
         Index("ix_cases_updated", "updated_seq"),
         Index("ix_cases_received", "received_at"),  # period reports (migration 0007)
-        Index("ix_cases_closed", "closed_at"),  # the day's closed count (migration 0011)
+        Index("ix_cases_closed", "closed_at"),  # the day's counts (migration 0011)
+        Index("ix_cases_handled", "handled_at"),
         Index(
             "ix_cases_open_assignee",
             "assignee",

@@ -154,12 +154,13 @@ async def settled(pilot) -> None:  # type: ignore[no-untyped-def]
 # ---- the store's reads -------------------------------------------------------------------
 def test_the_days_counts_read_two_indexes_not_every_case(sqlite_url: str) -> None:
     """`received OR closed since midnight` scanned the whole table (0.3 s a query on a million
-    cases, eleven queries every 30 s per console); each count now reads its own index."""
+    cases, eleven queries every 30 s per console), and so did the partners' handled count;
+    each count now reads its own index."""
     engine = make_engine(sqlite_url)
     since = datetime(2026, 3, 8, 16, 0)
     t = Case.__table__
     with engine.connect() as conn:
-        for col in (t.c.received_at, t.c.closed_at):
+        for col in (t.c.received_at, t.c.closed_at, t.c.handled_at):
             q = select(func.count()).where(col >= since).compile(conn)
             plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {q}", tuple(q.params.values()))
             steps = " / ".join(r[-1] for r in plan)
