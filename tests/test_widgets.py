@@ -742,6 +742,15 @@ async def test_an_acted_row_sorting_far_down_does_not_drag_the_view_there() -> N
         await pilot.pause()
         assert queue.scroll_offset.y > 0  # by default the view follows the cursor's case
         assert queue.cursor_case_id == 1 and 1 in shown_ids(queue)
+        quiet = [replace(r, due=None) for r in queue.rows]  # no clock runs anywhere
+        queue.set_rows(quiet, NOW)
+        queue.select_case(40)
+        queue.scroll_to(y=0, animate=False, immediate=True)
+        queue.update_rows([replace(quiet[-1], status="handled")], [], NOW, follow=False)
+        queue.advance_from(40)  # nothing needs action: the cursor stays, scrolled into view
+        await pilot.pause()
+        top, page = queue.scroll_offset.y, queue.scrollable_content_region.height - 1
+        assert queue.cursor_case_id == 40 and top <= queue.cursor_row < top + page
 
 
 async def test_an_empty_queue_says_how_to_get_cases() -> None:

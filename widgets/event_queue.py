@@ -247,6 +247,7 @@ class EventQueue(ScrollView, can_focus=True):
             if row.due is not None and row.held_at is None:
                 self._move_to(index)
                 return
+        self._scroll_cursor_into_view()  # nothing needs action: stay with the case, in view
 
     def set_rows(self, rows: Sequence[QueueRow], now: datetime) -> None:
         """Replace the data; the cursor stays on its case (or its old place if the case left)."""
