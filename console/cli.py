@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
 import os
+import re
 import socket
 import sys
 from collections.abc import Callable, Sequence
@@ -456,11 +458,30 @@ def case_json(c: Any, dep: Deployment, timeline: Sequence[Any] | None = None) ->
     return out
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _finite(obj: Any) -> Any:
+    """`obj` with NaN and ±Infinity (a feed's `"lat": NaN`, kept raw) as the strings "NaN",
+    "Infinity", "-Infinity": JSON has no such numbers, and strict readers (jq, JSON.parse)
+    refuse the whole document for one."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else json.dumps(obj)
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 def _print_json(obj: Any, indent: int | None = None) -> None:
-    """UTF-8 JSON; a lone surrogate kept from a feed is written as its JSON escape."""
-    text = json.dumps(obj, ensure_ascii=False, indent=indent)
+    """UTF-8 JSON that every reader takes: non-finite numbers as strings (`_finite`), and a
+    lone surrogate kept from a feed (a broken UTF-16 escape, "\\ud800") as U+FFFD: escaped,
+    jq refuses it. The store keeps the raw value as it came."""
+    text = json.dumps(_finite(obj), ensure_ascii=False, indent=indent, allow_nan=False)
+    text = _LONE_SURROGATE.sub("\ufffd", text)
     sys.stdout.flush()
-    sys.stdout.buffer.write(text.encode("utf-8", "backslashreplace") + b"\n")
+    sys.stdout.buffer.write(text.encode("utf-8") + b"\n")
     sys.stdout.buffer.flush()
 
 

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -225,6 +226,46 @@ def test_hostile_values_in_json_reports_and_ids(run, tmp_path: Path) -> None:
     for bad in ("1_0", "١", "-1", "0"):
         assert run("case", "show", bad)[0] == 2, bad
     assert run("cases", "--limit", "0")[0] == 2
+
+
+def strict_json(text: str) -> Any:
+    """Parse as strict readers do (jq, JSON.parse): no NaN / Infinity, no lone surrogates."""
+
+    def refuse(token: str) -> Any:
+        raise ValueError(f"not JSON: {token}")
+
+    def walk(v: Any) -> None:
+        if isinstance(v, str):
+            assert not any("\ud800" <= ch <= "\udfff" for ch in v), f"lone surrogate in {v!r}"
+        elif isinstance(v, dict):
+            for k, x in v.items():
+                walk(k)
+                walk(x)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+
+    value = json.loads(text, parse_constant=refuse)
+    walk(value)
+    return value
+
+
+def test_json_output_stays_json_whatever_a_feed_sent(run, tmp_path: Path) -> None:
+    """A feed's `NaN` / `-Infinity` numbers and a broken UTF-16 escape are kept raw in the
+    store; `--json` must still print what jq and JSON.parse accept (one such line made the
+    whole `cases --json` array unreadable to them)."""
+    line = (
+        '{"source": "hotline", "external_id": "nan", "title": "x\\ud800y", '
+        '"lat": NaN, "lon": -Infinity, "readings": [Infinity]}'
+    )
+    assert _ingest(run, tmp_path, [line])[0] == 0
+    code, out, _ = run("cases", "--json")
+    assert code == 0
+    (case,) = strict_json(out)
+    assert case["raw"]["lat"] == "NaN" and case["raw"]["lon"] == "-Infinity"
+    assert case["raw"]["extra"]["readings"] == ["Infinity"]  # unknown fields: kept
+    code, out, _ = run("case", "show", str(case["id"]), "--json")
+    assert code == 0 and strict_json(out)["raw"]["title"] == "x\ufffdy"
 
 
 def test_an_anchor_catches_a_record_cut_back(run, db_url: str, tmp_path: Path) -> None:
