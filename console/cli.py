@@ -206,7 +206,12 @@ def _admin_commands(sub: Any) -> None:
         "per stage and league tables by officer, squad, circle, channel, category and case "
         "group. CSV is one tidy long table of plain numbers.",
     )
-    r.add_argument("period", choices=["daily", "weekly", "monthly", "range"])
+    r.add_argument(
+        "period",
+        nargs="?",
+        choices=["daily", "weekly", "monthly", "range"],
+        help="the period; with --from/--to it may be left out (`tafang report --from D --to D`)",
+    )
     r.add_argument("--date", help="a day in the period, YYYY-MM-DD (default: today)")
     r.add_argument("--from", dest="date_from", help="range: first day, YYYY-MM-DD")
     r.add_argument("--to", dest="date_to", help="range: last day (included), YYYY-MM-DD")
@@ -877,6 +882,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     fmt = "json" if args.json else args.format or "md"
     day = _day(args.date, "--date")
     start, end = _day(args.date_from, "--from"), _day(args.date_to, "--to")
+    if args.period is None:  # DESIGN §4's form: `tafang report --from D --to D`
+        if not (start or end):
+            raise UsageError("give a period (daily, weekly, monthly) or --from and --to")
+        args.period = "range"
     if args.period != "range" and (start or end):
         raise UsageError("--from and --to go with `report range`; use --date for a period")
     if args.period == "range" and day:

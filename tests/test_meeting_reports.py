@@ -176,7 +176,12 @@ def test_report_range_from_the_command_line(
     out, err = capsys.readouterr()
     assert code == 0, err
     assert json.loads(out)["cases"] == 1 and json.loads(out)["kind"] == "range"
+    # DESIGN §4's form leaves the period out: the same report
+    assert main(["report", "--from", "2023-03-01", "--to", "2023-03-31", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == json.loads(out)
     for argv in (
+        ["report"],
+        ["report", "--to", "2023-03-01"],
         ["report", "range", "--from", "2023-03-01"],
         ["report", "range", "--from", "2023-03-31", "--to", "2023-03-01"],
         ["report", "daily", "--from", "2023-03-01"],
