@@ -382,7 +382,7 @@ def _creates(args: argparse.Namespace) -> bool:
 
 def _engine(url: str | None, *, upgrade: bool = True, create: bool = True):  # type: ignore[no-untyped-def]
     """Open (and migrate) the store; anything that makes it unusable is a usage error."""
-    from tafang.store.db import StoreMissing, StoreUnreachable, StoreURLError, make_engine
+    from tafang.store.db import StoreMissing, StoreURLError, make_engine
 
     try:
         return make_engine(url, upgrade=upgrade, create=create)
@@ -390,12 +390,27 @@ def _engine(url: str | None, *, upgrade: bool = True, create: bool = True):  # t
         raise UsageError(f"{e}: create it with `tafang db upgrade` (or `tafang ingest`)") from e
     except StoreURLError as e:
         raise UsageError(f"cannot use store URL: {e}") from e
-    except StoreUnreachable as e:
-        raise StoreDown(f"cannot reach the store: {_first_line(e)}") from e
     except ModuleNotFoundError as e:
         raise UsageError(f"cannot open the store: missing driver {e.name!r}") from e
     except (OSError, StoreError) as e:
-        raise UsageError(f"cannot open the store: {e}") from e
+        raise _open_error(e, url) from e
+
+
+def _open_error(e: Exception, url: str | None) -> Exception:
+    """Why a store could not be opened, as the exit code scripts rely on: 3 (worth retrying)
+    only for a server that does not answer or a SQLite file another process holds locked;
+    a directory, a file that is not a database or someone else's database is 2, said so
+    (systemd restarts on 3, forever)."""
+    from tafang.store.db import StoreUnreachable, resolve_url
+
+    first = _first_line(e)
+    sqlite = resolve_url(url).startswith("sqlite")
+    if isinstance(e, StoreUnreachable) and not (sqlite and "locked" not in first):
+        return StoreDown(f"cannot reach the store: {first}")
+    if sqlite:
+        where = resolve_url(url).removeprefix("sqlite:///")
+        return UsageError(f"{where} is not a Tafang store (a SQLite file it can open): {first}")
+    return UsageError(f"cannot open the store: {first}")
 
 
 def _open_store(args: argparse.Namespace, dep: Deployment, url: str | None = None):  # type: ignore[no-untyped-def]
@@ -607,8 +622,11 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
     dep = _config(args)
     engine = _engine(args.db, upgrade=False)
-    rev = upgrade_db(engine)
-    added = Store(engine, dep).sync_roster()  # the roster's officers get their live rows
+    try:
+        rev = upgrade_db(engine)
+        added = Store(engine, dep).sync_roster()  # the roster's officers get their live rows
+    except (OSError, StoreError) as e:
+        raise _open_error(e, args.db) from e
     url = engine.url.render_as_string(hide_password=True)
     if args.json:
         _print_json({"revision": rev, "url": url, "officers_added": added})

@@ -91,10 +91,13 @@ def cmd_officer(args: argparse.Namespace) -> int:
     dep = _config(args)
     store = _open_store(args, dep)
     if args.code:
-        if args.code not in dep.officers_by_code:
-            raise UsageError(
-                f"no officer {args.code!r} in this deployment (tafang officer lists them)"
+        if args.code not in dep.officers_by_code:  # not found: 1, as for a case (DESIGN §4)
+            print(
+                f"tafang: not found: no officer {args.code!r} in this deployment "
+                "(tafang officer lists them)",
+                file=sys.stderr,
             )
+            return EXIT_REFUSED
         try:
             was = store.set_officer_status(args.code, duty_of(args.word) or "", _actor(args, store))
         except Refused as e:

@@ -212,7 +212,7 @@ def test_officer_and_handover_from_the_command_line(run) -> None:
     code, out, err = run("d01", "officer", "2-03", "back")
     assert code == 0 and "on break -> on duty" in out, err
     assert run("v01", "officer", "2-03", "off")[0] == 1  # a viewer may not
-    assert run("d01", "officer", "9-99", "off")[0] == 2  # no such officer: usage
+    assert run("d01", "officer", "9-99", "off")[0] == 1  # no such officer: not found
     assert run("d01", "officer", "2-03")[0] == 2  # a code without a word
 
     code, out, err = run("d01", "handover", "note", "夜班请关注", "N1-03")

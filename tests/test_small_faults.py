@@ -67,6 +67,33 @@ def test_a_read_only_command_on_a_missing_store_creates_nothing(
     assert not (tmp_path / "nonexistent").exists()
 
 
+def test_a_store_that_is_not_tafangs_is_a_usage_error_not_worth_retrying(tmp_path: Path) -> None:
+    """A directory, a file that is no database, someone else's SQLite file: exit 2 saying so.
+    Exit 3 means "unreachable, try again" and systemd restarts on it, forever."""
+    import sqlite3
+
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(os.urandom(4096))
+    foreign = tmp_path / "foreign.db"
+    with sqlite3.connect(foreign) as con:
+        con.execute("CREATE TABLE cases (x)")
+    recs = _lines(tmp_path, [REC])
+    for path, argv in (
+        (folder, ["cases"]),
+        (junk, ["cases"]),
+        (junk, ["db", "upgrade"]),
+        (foreign, ["ingest", str(recs)]),
+        (foreign, ["db", "upgrade"]),
+    ):
+        code, _, err = tafang(tmp_path, "--db", str(path), *argv)
+        assert code == 2, (path, argv, err)
+        assert f"{path} is not a Tafang store" in err and "sqlalche.me" not in err
+    with sqlite3.connect(foreign) as con:  # left as it was
+        assert [r[0] for r in con.execute("SELECT name FROM sqlite_master")] == ["cases"]
+
+
 def test_a_read_only_command_on_an_empty_database_does_not_migrate_it(tmp_path: Path) -> None:
     empty = tmp_path / "empty.db"
     empty.touch()
