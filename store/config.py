@@ -7,16 +7,26 @@ A wrong file is refused with the file, the key path and the reason (`ConfigError
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 LEVELS = ("grid", "enforcement", "emergency", "risk", "centre")
 """Escalation levels bottom to top; the index is `escalation_level` (0 = grid … 4 = centre)."""
@@ -54,7 +64,28 @@ class ConfigError(Exception):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: TOML carries its types, so none is coerced into another (`respond = true` is
+    # not 1 second, `respond = "60"` not 60, `sweep_sync_commit = "no"` not False); an
+    # integer where a float is wanted is the one widening allowed (TOML writers write 5 for
+    # 5.0). Values parsed from strings on purpose (times, URLs, codes) are strings anyway;
+    # a date is a TOML date or an ISO string (`TomlDate`).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _date_or_iso(v: object) -> object:
+    """A TOML date passes; a string goes on to be parsed only if it reads YYYY-MM-DD (not
+    "1801958400" as a timestamp); anything else (a number, a bool, a date-time) is the
+    wrong type, not a timestamp to convert."""
+    if isinstance(v, str):
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", v):
+            raise ValueError(f"{clip(v)} is not a date YYYY-MM-DD")
+        return v
+    if isinstance(v, date) and not isinstance(v, datetime):
+        return v
+    raise PydanticCustomError("date_type", "Input should be a valid date")
+
+
+TomlDate = Annotated[date, Field(strict=False), BeforeValidator(_date_or_iso)]
 
 
 class Centre(_Model):
@@ -415,8 +446,8 @@ class Calendar(_Model):
     """The State Council's holiday notice for years the calendar package does not know yet:
     days off, and the weekend days worked instead (调休)."""
 
-    holidays: list[date] = []
-    workdays: list[date] = []
+    holidays: list[TomlDate] = []
+    workdays: list[TomlDate] = []
 
     @model_validator(mode="after")
     def _disjoint(self) -> Calendar:
@@ -536,7 +567,9 @@ class Deployment(_Model):
     shifts: list[Shift] = []
     voice: Voice = Voice()
 
-    model_config = ConfigDict(extra="forbid", frozen=True, ignored_types=(cached_property,))
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, strict=True, ignored_types=(cached_property,)
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -757,6 +790,45 @@ def locate_config(explicit: str | Path | None = None) -> tuple[Path, str]:
     return default_config_path(), "packaged default"
 
 
+# What a strict type error (see `_Model`) wanted, in the file's terms.
+_WANTED = {
+    "int_type": "an integer",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "date_type": "a date (YYYY-MM-DD)",
+    "list_type": "an array",
+    "dict_type": "a table",
+    "model_type": "a table",
+    "model_attributes_type": "a table",
+}
+
+
+def wrong_type(value: object, wanted: str) -> str:
+    """The reason for a value of another TOML type than the key takes, e.g. `wrong type:
+    true (a boolean) where an integer is wanted`."""
+    if isinstance(value, bool):
+        kind, shown = "a boolean", "true" if value else "false"
+    elif isinstance(value, int):
+        kind, shown = "an integer", clip(value)
+    elif isinstance(value, float):
+        kind, shown = "a float", clip(value)
+    elif isinstance(value, str):
+        kind, shown = "a string", clip(value)
+    elif isinstance(value, datetime):
+        kind, shown = "a date-time", clip(value.isoformat())
+    elif isinstance(value, date):
+        kind, shown = "a date", clip(value.isoformat())
+    elif isinstance(value, list):
+        kind, shown = "an array", ""
+    elif isinstance(value, dict):
+        kind, shown = "a table", ""
+    else:  # a TOML time of day
+        kind, shown = "a time", clip(str(value))
+    got = f"{shown} ({kind})" if shown else kind
+    return f"wrong type: {got} where {wanted} is wanted"
+
+
 def load_config(path: str | Path | None = None) -> Deployment:
     """Read and validate a deployment; raise ConfigError naming file, key path and reason."""
     p = Path(path) if path else default_config_path()
@@ -782,18 +854,25 @@ def load_config(path: str | Path | None = None) -> Deployment:
     try:
         return Deployment.model_validate(data)
     except ValidationError as e:
-        err = e.errors()[0]
-        key = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in err["loc"]).replace(
-            ".[", "["
-        )
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        elif err["type"] == "missing":
-            msg = "required key is missing"
-        more = len(e.errors()) - 1
-        if more:
-            msg += f" (and {more} more problem{'s' if more > 1 else ''})"
-        if not key and ": " in msg:  # model-level check: key path is in the message
-            key, msg = msg.split(": ", 1)
-        raise ConfigError(shown, key, msg) from e
+        raise _refusal(shown, e) from e
+
+
+def _refusal(shown: str, e: ValidationError) -> ConfigError:
+    """The ConfigError for a failed validation: the first problem, and how many more."""
+    err = e.errors()[0]
+    key = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in err["loc"]).replace(
+        ".[", "["
+    )
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif err["type"] == "missing":
+        msg = "required key is missing"
+    elif err["type"] in _WANTED:
+        msg = wrong_type(err["input"], _WANTED[err["type"]])
+    more = len(e.errors()) - 1
+    if more:
+        msg += f" (and {more} more problem{'s' if more > 1 else ''})"
+    if not key and ": " in msg:  # model-level check: key path is in the message
+        key, msg = msg.split(": ", 1)
+    return ConfigError(shown, key, msg)
