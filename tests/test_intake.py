@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text
+from tafang.sla.escalate import sweep
 from tafang.sla.policy import Policy
 from tafang.store.cases import Actor, Store
 from tafang.store.config import Deployment
@@ -32,6 +33,7 @@ from tafang.store.intake import (
     ingest_records,
     normalise,
 )
+from tafang.store.intake.reasons import show
 from tafang.store.models import DeadLetter
 from tafang.store.record import (
     AUDIT_ROW,
@@ -152,11 +154,23 @@ def test_numbers_coerced_for_keys_and_category(store: Store) -> None:
     assert (c.external_id, c.category, c.grid, c.triage) == ("12345", "0590", GRID, False)
 
 
-def test_naive_time_is_read_in_the_deployment_time_zone(store: Store) -> None:
-    run(store, [line(rec(1, received_at="2023-06-01 08:59:58", reported_at=None))])
+def test_naive_time_is_read_in_the_deployment_time_zone_and_flagged(store: Store) -> None:
+    """Feeds in China often send local times: read as such, but a dispatcher is told."""
+    r = rec(1, received_at="2023-06-01 08:59:58", reported_at="2023-06-01T08:50:00")
+    run(store, [line(r)])
     c = only_case(store)
     assert c.received_at == datetime(2023, 6, 1, 0, 59, 58, tzinfo=UTC)
-    assert not c.triage
+    assert c.reported_at == datetime(2023, 6, 1, 0, 50, tzinfo=UTC)
+    assert c.respond_due == c.received_at + timedelta(seconds=60)
+    assert c.triage
+    assert c.triage_reason == (
+        "reported_at '2023-06-01T08:50:00' has no UTC offset (read as Asia/Shanghai); "
+        "received_at '2023-06-01 08:59:58' has no UTC offset (read as Asia/Shanghai)"
+    )
+    assert json.loads(c.raw) == {
+        "reported_at": "2023-06-01T08:50:00",
+        "received_at": "2023-06-01 08:59:58",
+    }
 
 
 def test_received_at_defaults_to_now_and_starts_the_clocks(store: Store) -> None:
@@ -674,16 +688,91 @@ def test_received_at_over_a_day_ahead_is_taken_as_now_and_flagged(
     "received_at",
     [
         ("2023-06-02T01:00:00+00:00", datetime(2023, 6, 2, 1, 0, tzinfo=UTC)),  # a day ahead: ok
-        ("2000-01-01T08:00:00+08:00", datetime(2000, 1, 1, 0, 0, tzinfo=UTC)),  # backfill
+        ("2023-05-25T01:00:00+00:00", datetime(2023, 5, 25, 1, 0, tzinfo=UTC)),  # 7 days back
+        ("2023-05-29T09:00:00+08:00", datetime(2023, 5, 29, 1, 0, tzinfo=UTC)),  # catching up
     ],
-    ids=["a-day-ahead", "year-2000"],
+    ids=["a-day-ahead", "seven-days-back", "three-days-back"],
 )
-def test_received_at_in_the_past_or_just_ahead_is_kept(
+def test_received_at_in_the_past_week_or_just_ahead_is_kept(
     store: Store, received_at: tuple[str, datetime]
 ) -> None:
-    run(store, [line(rec(1, received_at=received_at[0]))])
+    """A feed catching up after an outage keeps its times: its cases escalate honestly."""
+    run(store, [line(rec(1, received_at=received_at[0], reported_at=received_at[0]))])
     c = only_case(store)
-    assert c.received_at == received_at[1] and not c.triage
+    assert c.received_at == received_at[1] and c.reported_at == received_at[1]
+    assert not c.triage and json.loads(c.raw) == {}
+
+
+@pytest.mark.parametrize(
+    "received_at",
+    ["1800-01-01T00:00:00+08:00", "2000-01-01T08:00:00+08:00", "2023-05-25T00:59:59+00:00"],
+)
+def test_received_at_over_seven_days_back_is_taken_as_now_and_flagged(
+    store: Store, received_at: str
+) -> None:
+    """A wrong clock at the sender: believed, the first sweep sent it to the command centre."""
+    res = run(store, [line(rec(1, received_at=received_at))])
+    assert res.accepted == 1
+    c = only_case(store)
+    assert c.received_at == NOW and c.respond_due == NOW + timedelta(seconds=60)
+    assert c.next_check_at == c.respond_due
+    assert c.triage_reason == (
+        f"received_at '{received_at}' is more than 7 days in the past (taken as the time of intake)"
+    )
+    assert json.loads(c.raw) == {"received_at": received_at}
+    assert sweep(store, store.clocks, NOW + timedelta(seconds=1)) == []
+    assert store.get(c.id).escalation_level == 0
+
+
+def test_reported_at_over_seven_days_back_is_kept_raw_and_flagged(store: Store) -> None:
+    run(store, [line(rec(1, reported_at="1800-01-01T00:00:00+08:00"))])
+    c = only_case(store)
+    assert c.reported_at is None and c.received_at == datetime(2023, 6, 1, 0, 59, 58, tzinfo=UTC)
+    assert (
+        c.triage_reason == "reported_at '1800-01-01T00:00:00+08:00' is more than 7 days in the past"
+    )
+    assert json.loads(c.raw) == {"reported_at": "1800-01-01T00:00:00+08:00"}
+
+
+@pytest.mark.parametrize("epoch", [1733212800, 1733212800000, 1685581200.5, True, ["2023"]])
+def test_a_time_that_is_not_text_is_unreadable(store: Store, epoch: Any) -> None:
+    """Seconds or milliseconds, UTC or local: a number is not read as a time (DESIGN §4)."""
+    run(store, [line(rec(1, received_at=epoch, reported_at=epoch))])
+    c = only_case(store)
+    assert c.received_at == NOW and c.respond_due == NOW + timedelta(seconds=60)
+    assert c.reported_at is None
+    shown = show(epoch)
+    assert c.triage_reason == (
+        f"unreadable reported_at {shown}; "
+        f"unreadable received_at {shown} (taken as the time of intake)"
+    )
+    assert json.loads(c.raw) == {"reported_at": epoch, "received_at": epoch}
+
+
+def test_history_reads_times_as_given(store: Store) -> None:
+    """`ingest --history` is past cases as they were: old, numeric and local times stand."""
+    lines = [
+        line(rec(1, received_at="2000-01-01T08:00:00+08:00", reported_at="1999-12-31 23:00")),
+        line(rec(2, received_at=946684800, acknowledged_at="2000-01-01T00:01:00+00:00")),
+    ]
+    res = ingest(store, lines, origin="h", actor=ACTOR, now=NOW, history=True)
+    assert res.accepted == 2
+    one, two = sorted(store.cases("all"), key=lambda c: c.external_id)
+    assert one.received_at == two.received_at == datetime(2000, 1, 1, tzinfo=UTC)
+    assert one.reported_at == datetime(1999, 12, 31, 15, tzinfo=UTC)
+    assert not one.triage and not two.triage
+
+
+def test_normalise_reads_times_against_the_intake_time(gudang: Deployment) -> None:
+    r = rec(1, received_at="2023-05-20T00:00:00+00:00")
+    late = normalise(r, gudang, now=NOW)
+    assert isinstance(late, Normalised) and late.values["received_at"] == NOW
+    earlier = datetime(2023, 5, 21, tzinfo=UTC)
+    ok = normalise(r, gudang, now=earlier)
+    assert isinstance(ok, Normalised) and not ok.triage
+    assert ok.values["received_at"] == datetime(2023, 5, 20, tzinfo=UTC)
+    hist = normalise(r, gudang, now=NOW, history=True)
+    assert isinstance(hist, Normalised) and not hist.triage
 
 
 # ---- streams -----------------------------------------------------------------------------

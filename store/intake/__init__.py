@@ -29,15 +29,20 @@ Choices this package makes (the contract leaves them open):
   database: each is written as the literal six characters `\\ud800` and the case is flagged.
   NUL is stored as is on SQLite; PostgreSQL text cannot hold it, so there it becomes the
   literal six characters `\\u0000`, flagged the same way. `raw` JSON keeps the exact values.
-- `received_at` more than a day ahead of our clock (`MAX_AHEAD`) is a wrong clock at the
-  sender: the case is flagged, the value kept in raw and our time of intake used, since the
-  clocks start at receipt. One in the past is a backfill and kept as given.
+- `received_at` more than a day ahead of our clock (`MAX_AHEAD`) or more than 7 days behind
+  it (`MAX_BEHIND`) is a wrong clock at the sender: the case is flagged, the value kept in raw
+  and our time of intake used, since the clocks start at receipt (a year-1800 receipt would
+  go to the command centre on the first sweep). One within the past week is a feed catching
+  up and kept as given, so its cases escalate honestly. A `reported_at` more than 7 days
+  behind is stored as NULL, flagged and kept in raw.
 - The time of intake (`now`, unless injected) is read per batch, when its lines are read.
   Input from a pipe or tty is committed as it arrives (see `ingest`), not at 5,000 lines.
 - A time without an offset is read in the deployment's time zone (feeds in China commonly
-  send local times) and not flagged. Numbers are read as Unix seconds (milliseconds when
-  above 10^11). An unreadable `reported_at` is stored as NULL and flagged; an unreadable
-  `received_at` becomes `now` and is flagged.
+  send local times), flagged ("has no UTC offset (read as Asia/Shanghai)") and kept in raw.
+  A time must be ISO 8601 text: a number (seconds or milliseconds? UTC or local?) is
+  unreadable. An unreadable `reported_at` is stored as NULL and flagged; an unreadable
+  `received_at` becomes `now` and is flagged. `ingest --history` reads times as given (any
+  past, numbers as Unix seconds, no offset unflagged): a past case's times are its own.
 - Missing `grid` / `category` / `priority` are not flagged (the contract makes them optional);
   unknown ones are. A grid may be given by its 14-digit code or its map label ("N3-07"); a
   category by its code (an integer is zero-padded: 590 → "0590") or its Chinese name.

@@ -69,7 +69,9 @@ def prepare_history(ctx: Context, items: Iterable[Item]) -> list[Prepared]:
             out.append(("reject", n, value.reason, raw_text(raw, None, ctx.nul_ok)))
             continue
         try:
-            res = normalise(value, d, now=now, nul_ok=ctx.nul_ok, scan=scan, known=KNOWN)
+            res = normalise(
+                value, d, now=now, nul_ok=ctx.nul_ok, scan=scan, known=KNOWN, history=True
+            )
             if isinstance(res, Normalised):
                 if note is not None:  # bytes that were not UTF-8: keep the line as received
                     flag(res.values, note, line=raw)

@@ -14,10 +14,10 @@ import unicodedata
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from tafang.store.cases import utcnow
 from tafang.store.config import PRIORITIES
 from tafang.store.intake.limits import (
     MAX_AHEAD,
+    MAX_BEHIND,
     MAX_EXTERNAL_ID,
     MAX_SOURCE,
     TEXT_ITEMS,
@@ -193,7 +193,8 @@ def read_priority(pri: Any, raw: Raw, triage: Triage) -> str:
 # ---- times ---------------------------------------------------------------------------------
 def read_time(v: Any, tz: tzinfo) -> datetime | None:
     """An aware UTC datetime from ISO 8601 text (`tz` when it has no offset) or Unix
-    seconds (milliseconds above 10^11); None if unreadable."""
+    seconds (milliseconds above 10^11); None if unreadable. History's reading (its stage
+    times are as they were kept); a live record's times go through `read_stated_time`."""
     try:
         if isinstance(v, str):
             s = v.strip()
@@ -215,37 +216,84 @@ def read_time(v: Any, tz: tzinfo) -> datetime | None:
     return None
 
 
-def read_reported_at(rep: Any, tz: tzinfo, raw: Raw, triage: Triage) -> datetime | None:
-    """Unreadable is stored as NULL and flagged."""
+def read_stated_time(v: Any, tz: tzinfo) -> tuple[datetime | None, bool]:
+    """A live record's time as an aware UTC datetime (None if unreadable) and whether it had
+    no offset (then read in `tz`). ISO 8601 text only: a number could be seconds or
+    milliseconds, UTC or local, and a wrong guess starts the clocks at a wrong time."""
+    if not isinstance(v, str):
+        return None, False
+    try:
+        t = datetime.fromisoformat(v.strip())
+        if t.tzinfo is not None:
+            return t.astimezone(UTC), False
+        return t.replace(tzinfo=tz).astimezone(UTC), True
+    except (ValueError, OverflowError):
+        return None, False
+
+
+def _no_offset(name: str, v: Any, tz: tzinfo) -> str:
+    return f"{name} {show(v)} has no UTC offset (read as {getattr(tz, 'key', tz)})"
+
+
+def _too_old(name: str, v: Any) -> str:
+    return f"{name} {show(v)} is more than {MAX_BEHIND.days} days in the past"
+
+
+def read_reported_at(
+    rep: Any, tz: tzinfo, at: datetime, raw: Raw, triage: Triage, history: bool = False
+) -> datetime | None:
+    """Unreadable, or more than `MAX_BEHIND` before the intake's time `at`, is stored as NULL
+    and flagged; without an offset it is read in `tz` and flagged. `history`: as given
+    (`read_time`, any past): a past case's times are its own."""
     if rep is None or rep == "":
         return None
-    t = read_time(rep, tz)
+    if history:
+        t, naive = read_time(rep, tz), False
+    else:
+        t, naive = read_stated_time(rep, tz)
     if t is None:
         triage.append(f"unreadable reported_at {show(rep)}")
-        raw["reported_at"] = rep
-    return t
+    elif not history and t < at - MAX_BEHIND:
+        triage.append(_too_old("reported_at", rep))
+    else:
+        if naive:
+            triage.append(_no_offset("reported_at", rep, tz))
+            raw["reported_at"] = rep
+        return t
+    raw["reported_at"] = rep
+    return None
 
 
 def read_received_at(
-    rec: Any, tz: tzinfo, now: datetime | None, raw: Raw, triage: Triage
+    rec: Any, tz: tzinfo, at: datetime, raw: Raw, triage: Triage, history: bool = False
 ) -> datetime:
-    """The clocks start here: missing is `now`; unreadable, or more than `MAX_AHEAD` in the
-    future (a wrong clock at the sender), is `now` and flagged. The past is a backfill."""
-    t = None if rec is None or rec == "" else read_time(rec, tz)
-    at = now or utcnow()
-    if t is None:
-        if rec is not None and rec != "":
-            triage.append(f"unreadable received_at {show(rec)} (taken as the time of intake)")
-            raw["received_at"] = rec
+    """The clocks start here: missing is the intake's time `at`; unreadable, more than
+    `MAX_AHEAD` in the future or `MAX_BEHIND` in the past (a wrong clock at the sender: the
+    sweep would escalate it at once) is `at` and flagged. Within `MAX_BEHIND` it is a feed
+    catching up and kept; without an offset it is read in `tz` and flagged. `history`: as
+    given (`read_time`, any past): a past case's times are its own."""
+    if rec is None or rec == "":
         return at
-    if t > at + MAX_AHEAD:
+    if history:
+        t, naive = read_time(rec, tz), False
+    else:
+        t, naive = read_stated_time(rec, tz)
+    if t is None:
+        triage.append(f"unreadable received_at {show(rec)} (taken as the time of intake)")
+    elif t > at + MAX_AHEAD:
         triage.append(
             f"received_at {show(rec)} is more than a day in the future "
             "(taken as the time of intake)"
         )
-        raw["received_at"] = rec
-        return at
-    return t
+    elif not history and t < at - MAX_BEHIND:
+        triage.append(_too_old("received_at", rec) + " (taken as the time of intake)")
+    else:
+        if naive:
+            triage.append(_no_offset("received_at", rec, tz))
+            raw["received_at"] = rec
+        return t
+    raw["received_at"] = rec
+    return at
 
 
 # ---- lat / lon -----------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from tafang.store.cases import utcnow
 from tafang.store.config import Deployment
 from tafang.store.intake.limits import KNOWN_FIELDS
 from tafang.store.intake.lookups import lookups
@@ -36,6 +37,7 @@ def normalise(
     nul_ok: bool = True,
     scan: bool = True,
     known: frozenset[str] = KNOWN_FIELDS,
+    history: bool = False,
 ) -> Normalised | Rejected:
     """Validate one parsed record by hand (no pydantic per record: intake must be fast).
 
@@ -43,7 +45,8 @@ def normalise(
     when the record has no readable `received_at`. `scan=False` skips the search for NUL and
     lone surrogates when the caller knows there are none (a JSON line without `\\u`).
     The readers run in the order of the triage flags they add. `known`: the fields not
-    kept as unknown (a history import adds HISTORY_FIELDS).
+    kept as unknown (a history import adds HISTORY_FIELDS). `history`: its times are read as
+    given, any past and numbers too (see `readers.read_received_at`).
     """
     if type(record) is not dict and not isinstance(record, dict):
         return Rejected(f"not a JSON object (got {json_type(record)})")
@@ -75,8 +78,9 @@ def normalise(
     values["priority"] = (type(pri) is str and PRIORITY_OBJS.get(pri)) or read_priority(
         pri, raw, triage
     )
-    values["reported_at"] = read_reported_at(get("reported_at"), lk.tz, raw, triage)
-    values["received_at"] = read_received_at(get("received_at"), lk.tz, now, raw, triage)
+    at = now or utcnow()
+    values["reported_at"] = read_reported_at(get("reported_at"), lk.tz, at, raw, triage, history)
+    values["received_at"] = read_received_at(get("received_at"), lk.tz, at, raw, triage, history)
     values["lat"] = read_coord("lat", get("lat"), 90.0, raw, triage)
     values["lon"] = read_coord("lon", get("lon"), 180.0, raw, triage)
     if len(record) > len(known) or not known.issuperset(record):
