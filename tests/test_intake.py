@@ -703,11 +703,8 @@ def test_received_at_in_the_past_week_or_just_ahead_is_kept(
     assert not c.triage and json.loads(c.raw) == {}
 
 
-@pytest.mark.parametrize(
-    "received_at",
-    ["1800-01-01T00:00:00+08:00", "2000-01-01T08:00:00+08:00", "2023-05-25T00:59:59+00:00"],
-)
-def test_received_at_over_seven_days_back_is_taken_as_now_and_flagged(
+@pytest.mark.parametrize("received_at", ["1800-01-01T00:00:00+08:00", "1970-01-01T00:00:00Z"])
+def test_a_receipt_older_than_believable_is_taken_as_now_and_flagged(
     store: Store, received_at: str
 ) -> None:
     """A wrong clock at the sender: believed, the first sweep sent it to the command centre."""
@@ -717,19 +714,34 @@ def test_received_at_over_seven_days_back_is_taken_as_now_and_flagged(
     assert c.received_at == NOW and c.respond_due == NOW + timedelta(seconds=60)
     assert c.next_check_at == c.respond_due
     assert c.triage_reason == (
-        f"received_at '{received_at}' is more than 7 days in the past (taken as the time of intake)"
+        f"received_at '{received_at}' is more than 3653 days in the past "
+        "(taken as the time of intake)"
     )
     assert json.loads(c.raw) == {"received_at": received_at}
     assert sweep(store, store.clocks, NOW + timedelta(seconds=1)) == []
     assert store.get(c.id).escalation_level == 0
 
 
-def test_reported_at_over_seven_days_back_is_kept_raw_and_flagged(store: Store) -> None:
+@pytest.mark.parametrize("received_at", ["2023-05-25T00:59:59+00:00", "2020-01-01T08:00:00+08:00"])
+def test_a_receipt_over_a_week_back_is_kept_but_flagged(store: Store, received_at: str) -> None:
+    """A backfill of last month is reported on its own days, and a dispatcher sees it is old."""
+    run(store, [line(rec(1, received_at=received_at, reported_at=received_at))])
+    c = only_case(store)
+    want = datetime.fromisoformat(received_at).astimezone(UTC)
+    assert c.received_at == want and c.reported_at == want
+    assert c.triage_reason == (
+        f"reported_at '{received_at}' is more than 7 days in the past; "
+        f"received_at '{received_at}' is more than 7 days in the past"
+    )
+    assert json.loads(c.raw) == {"received_at": received_at, "reported_at": received_at}
+
+
+def test_a_report_time_older_than_believable_is_kept_raw_and_flagged(store: Store) -> None:
     run(store, [line(rec(1, reported_at="1800-01-01T00:00:00+08:00"))])
     c = only_case(store)
     assert c.reported_at is None and c.received_at == datetime(2023, 6, 1, 0, 59, 58, tzinfo=UTC)
-    assert (
-        c.triage_reason == "reported_at '1800-01-01T00:00:00+08:00' is more than 7 days in the past"
+    assert c.triage_reason == (
+        "reported_at '1800-01-01T00:00:00+08:00' is more than 3653 days in the past"
     )
     assert json.loads(c.raw) == {"reported_at": "1800-01-01T00:00:00+08:00"}
 
@@ -765,8 +777,9 @@ def test_history_reads_times_as_given(store: Store) -> None:
 
 def test_normalise_reads_times_against_the_intake_time(gudang: Deployment) -> None:
     r = rec(1, received_at="2023-05-20T00:00:00+00:00")
-    late = normalise(r, gudang, now=NOW)
-    assert isinstance(late, Normalised) and late.values["received_at"] == NOW
+    late = normalise(r, gudang, now=NOW)  # 12 days back: kept, flagged
+    assert isinstance(late, Normalised) and late.triage
+    assert late.values["received_at"] == datetime(2023, 5, 20, tzinfo=UTC)
     earlier = datetime(2023, 5, 21, tzinfo=UTC)
     ok = normalise(r, gudang, now=earlier)
     assert isinstance(ok, Normalised) and not ok.triage

@@ -29,12 +29,13 @@ Choices this package makes (the contract leaves them open):
   database: each is written as the literal six characters `\\ud800` and the case is flagged.
   NUL is stored as is on SQLite; PostgreSQL text cannot hold it, so there it becomes the
   literal six characters `\\u0000`, flagged the same way. `raw` JSON keeps the exact values.
-- `received_at` more than a day ahead of our clock (`MAX_AHEAD`) or more than 7 days behind
-  it (`MAX_BEHIND`) is a wrong clock at the sender: the case is flagged, the value kept in raw
-  and our time of intake used, since the clocks start at receipt (a year-1800 receipt would
-  go to the command centre on the first sweep). One within the past week is a feed catching
-  up and kept as given, so its cases escalate honestly. A `reported_at` more than 7 days
-  behind is stored as NULL, flagged and kept in raw.
+- `received_at` more than a day ahead of our clock (`MAX_AHEAD`) or more than ten years
+  behind it (`MAX_BELIEVED`) is a wrong clock at the sender: the case is flagged, the value
+  kept in raw and our time of intake used, since the clocks start at receipt (a year-1800
+  receipt would go to the command centre on the first sweep). One within the past week
+  (`MAX_BEHIND`) is a feed catching up and kept as given, so its cases escalate honestly;
+  one older than that is kept too (a backfill is reported on its own days) but flagged. A
+  `reported_at` beyond ten years is stored as NULL; beyond a week, kept; both flagged.
 - The time of intake (`now`, unless injected) is read per batch, when its lines are read.
   Input from a pipe or tty is committed as it arrives (see `ingest`), not at 5,000 lines.
 - A time without an offset is read in the deployment's time zone (feeds in China commonly

@@ -12,7 +12,8 @@ MAX_EXTERNAL_ID = 200
 MAX_TEXT = 100_000
 MAX_DESCRIPTION = 1_000_000
 MAX_AHEAD = timedelta(days=1)  # a received_at further ahead of our clock is not believed
-MAX_BEHIND = timedelta(days=7)  # a feed catches up within a week; older is a wrong clock
+MAX_BEHIND = timedelta(days=7)  # a feed catches up within a week: older is kept but flagged
+MAX_BELIEVED = timedelta(days=3653)  # older is a wrong clock (1970 unset, 1800 a default)
 
 KNOWN_FIELDS = frozenset(
     (

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from tafang.store.config import PRIORITIES
 from tafang.store.intake.limits import (
     MAX_AHEAD,
     MAX_BEHIND,
+    MAX_BELIEVED,
     MAX_EXTERNAL_ID,
     MAX_SOURCE,
     TEXT_ITEMS,
@@ -235,15 +236,16 @@ def _no_offset(name: str, v: Any, tz: tzinfo) -> str:
     return f"{name} {show(v)} has no UTC offset (read as {getattr(tz, 'key', tz)})"
 
 
-def _too_old(name: str, v: Any) -> str:
-    return f"{name} {show(v)} is more than {MAX_BEHIND.days} days in the past"
+def _too_old(name: str, v: Any, limit: timedelta) -> str:
+    return f"{name} {show(v)} is more than {limit.days} days in the past"
 
 
 def read_reported_at(
     rep: Any, tz: tzinfo, at: datetime, raw: Raw, triage: Triage, history: bool = False
 ) -> datetime | None:
-    """Unreadable, or more than `MAX_BEHIND` before the intake's time `at`, is stored as NULL
-    and flagged; without an offset it is read in `tz` and flagged. `history`: as given
+    """Unreadable, or more than `MAX_BELIEVED` before the intake's time `at`, is stored as
+    NULL and flagged; more than `MAX_BEHIND` before it, or without an offset (read in `tz`),
+    is kept and flagged. `history`: as given
     (`read_time`, any past): a past case's times are its own."""
     if rep is None or rep == "":
         return None
@@ -253,12 +255,16 @@ def read_reported_at(
         t, naive = read_stated_time(rep, tz)
     if t is None:
         triage.append(f"unreadable reported_at {show(rep)}")
-    elif not history and t < at - MAX_BEHIND:
-        triage.append(_too_old("reported_at", rep))
+    elif not history and t < at - MAX_BELIEVED:
+        triage.append(_too_old("reported_at", rep, MAX_BELIEVED))
     else:
         if naive:
             triage.append(_no_offset("reported_at", rep, tz))
-            raw["reported_at"] = rep
+        elif not history and t < at - MAX_BEHIND:
+            triage.append(_too_old("reported_at", rep, MAX_BEHIND))
+        else:
+            return t
+        raw["reported_at"] = rep
         return t
     raw["reported_at"] = rep
     return None
@@ -268,10 +274,12 @@ def read_received_at(
     rec: Any, tz: tzinfo, at: datetime, raw: Raw, triage: Triage, history: bool = False
 ) -> datetime:
     """The clocks start here: missing is the intake's time `at`; unreadable, more than
-    `MAX_AHEAD` in the future or `MAX_BEHIND` in the past (a wrong clock at the sender: the
-    sweep would escalate it at once) is `at` and flagged. Within `MAX_BEHIND` it is a feed
-    catching up and kept; without an offset it is read in `tz` and flagged. `history`: as
-    given (`read_time`, any past): a past case's times are its own."""
+    `MAX_AHEAD` in the future or `MAX_BELIEVED` in the past (a wrong clock at the sender:
+    the sweep would take a year-1800 case to the command centre at once) is `at` and
+    flagged. Within `MAX_BEHIND` it is a feed catching up: kept. Between the two it is kept
+    (a backfill of last month is reported on its days) but flagged for a dispatcher to see;
+    without an offset it is read in `tz` and flagged. `history`: as given (`read_time`, any
+    past): a past case's times are its own."""
     if rec is None or rec == "":
         return at
     if history:
@@ -285,12 +293,16 @@ def read_received_at(
             f"received_at {show(rec)} is more than a day in the future "
             "(taken as the time of intake)"
         )
-    elif not history and t < at - MAX_BEHIND:
-        triage.append(_too_old("received_at", rec) + " (taken as the time of intake)")
+    elif not history and t < at - MAX_BELIEVED:
+        triage.append(_too_old("received_at", rec, MAX_BELIEVED) + " (taken as the time of intake)")
     else:
         if naive:
             triage.append(_no_offset("received_at", rec, tz))
-            raw["received_at"] = rec
+        elif not history and t < at - MAX_BEHIND:
+            triage.append(_too_old("received_at", rec, MAX_BEHIND))
+        else:
+            return t
+        raw["received_at"] = rec
         return t
     raw["received_at"] = rec
     return at
