@@ -98,6 +98,13 @@ def audit(store: Store, action: str) -> list[Any]:
 
 
 # ---- the good path ----------------------------------------------------------------------
+@pytest.mark.parametrize("label", [" n3-07 ", "n3-07", "N3-07\t"])
+def test_a_grid_label_in_any_case_with_spaces_is_the_grid(store: Store, label: str) -> None:
+    run(store, [line(rec(1, grid=label))])
+    c = only_case(store)
+    assert c.grid == store.d.grids_by_label["N3-07"].code and not c.triage
+
+
 def test_good_file_becomes_cases_with_clocks_and_record(store: Store) -> None:
     seq0 = store.change_seq()
     res = run(

@@ -149,12 +149,13 @@ def check_unstorable(
 
 # ---- category, grid, priority: codes of the deployment -----------------------------------
 def read_grid(grid: Any, grids: dict[str, str], raw: Raw, triage: Triage) -> str | None:
-    """A grid by its 14-digit code or its map label; missing is not flagged, unknown is."""
+    """A grid by its 14-digit code or its map label (any case, spaces around it: " n3-07 "
+    is N3-07); missing is not flagged, unknown is."""
     if grid is None or grid == "":
         return None
     g = grids.get(grid) if type(grid) is str else None
     if g is None:
-        g = grids.get(grid.strip() if isinstance(grid, str) else str(grid))
+        g = grids.get(grid.strip().upper() if isinstance(grid, str) else str(grid))
         if g is None:
             triage.append(f"unknown grid {show(grid)}")
             raw["grid"] = grid
