@@ -743,6 +743,15 @@ def test_a_receipt_over_a_week_back_is_kept_but_flagged(store: Store, received_a
     assert json.loads(c.raw) == {"received_at": received_at, "reported_at": received_at}
 
 
+def test_a_report_time_in_the_future_is_kept_raw_and_flagged(store: Store) -> None:
+    ahead = "2023-06-03T00:00:00+00:00"  # two days after NOW
+    run(store, [line(rec(1, reported_at=ahead))])
+    c = only_case(store)
+    assert c.reported_at is None
+    assert c.triage_reason == f"reported_at '{ahead}' is more than a day in the future"
+    assert json.loads(c.raw) == {"reported_at": ahead}
+
+
 def test_a_report_time_older_than_believable_is_kept_raw_and_flagged(store: Store) -> None:
     run(store, [line(rec(1, reported_at="1800-01-01T00:00:00+08:00"))])
     c = only_case(store)

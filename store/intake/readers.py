@@ -244,10 +244,10 @@ def _too_old(name: str, v: Any, limit: timedelta) -> str:
 def read_reported_at(
     rep: Any, tz: tzinfo, at: datetime, raw: Raw, triage: Triage, history: bool = False
 ) -> datetime | None:
-    """Unreadable, or more than `MAX_BELIEVED` before the intake's time `at`, is stored as
-    NULL and flagged; more than `MAX_BEHIND` before it, or without an offset (read in `tz`),
-    is kept and flagged. `history`: as given
-    (`read_time`, any past): a past case's times are its own."""
+    """Unreadable, more than `MAX_AHEAD` after the intake's time `at` or `MAX_BELIEVED`
+    before it, is stored as NULL and flagged; more than `MAX_BEHIND` before it, or without
+    an offset (read in `tz`), is kept and flagged. `history`: as given (`read_time`, any
+    past): a past case's times are its own."""
     if rep is None or rep == "":
         return None
     if history:
@@ -256,6 +256,8 @@ def read_reported_at(
         t, naive = read_stated_time(rep, tz)
     if t is None:
         triage.append(f"unreadable reported_at {show(rep)}")
+    elif t > at + MAX_AHEAD:  # reported after it arrived: a wrong clock at the sender
+        triage.append(f"reported_at {show(rep)} is more than a day in the future")
     elif not history and t < at - MAX_BELIEVED:
         triage.append(_too_old("reported_at", rep, MAX_BELIEVED))
     else:
