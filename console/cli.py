@@ -54,15 +54,25 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+def _given(value: str) -> str:
+    """An explicit --db / --config must name something: `--db "$DB"` with DB unset would
+    otherwise fall back to the default store and write there."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("is empty (leave the option out for the default)")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="tafang", description="Tafang 塔防 — dispatcher console and SLA daemon.")
     p.add_argument(
         "--db",
+        type=_given,
         help="store URL or SQLite path (env TAFANG_DB; default: a SQLite "
         "file in the user data dir)",
     )
     p.add_argument(
         "--config",
+        type=_given,
         help="deployment file (env TAFANG_CONFIG; else ./config.toml, the user or site "
         "config dir, then the packaged Gudang deployment)",
     )
@@ -425,7 +435,12 @@ def _iso(t: datetime | None) -> str | None:
 
 
 def _local(t: datetime | None, dep: Deployment) -> str:
-    return t.astimezone(ZoneInfo(dep.timezone)).strftime("%m-%d %H:%M:%S") if t else "-"
+    """Local time; the year only when it is not this year's (a feed's 1800 must not pass)."""
+    if t is None:
+        return "-"
+    local = t.astimezone(ZoneInfo(dep.timezone))
+    this_year = datetime.now(local.tzinfo).year
+    return local.strftime("%m-%d %H:%M:%S" if local.year == this_year else "%Y-%m-%d %H:%M:%S")
 
 
 def case_json(c: Any, dep: Deployment, timeline: Sequence[Any] | None = None) -> dict[str, Any]:

@@ -94,6 +94,21 @@ def test_a_store_that_is_not_tafangs_is_a_usage_error_not_worth_retrying(tmp_pat
         assert [r[0] for r in con.execute("SELECT name FROM sqlite_master")] == ["cases"]
 
 
+@pytest.mark.parametrize("opt", ["--db", "--config"])
+def test_an_empty_store_or_config_option_is_a_usage_error(tmp_path: Path, opt: str) -> None:
+    """`tafang --db "$DB" ingest` with DB unset must not write to the default store."""
+    code, _, err = tafang(tmp_path, opt, "", "cases")
+    assert code == 2 and f"argument {opt}: is empty" in err
+
+
+def test_a_time_from_another_year_shows_its_year(tmp_path: Path) -> None:
+    """`case show` gave month-day only: a feed's wrong year (2021, 1800) read as this year."""
+    old = {**REC, "received_at": "2021-03-04T05:06:07+08:00"}
+    assert tafang(tmp_path, "ingest", str(_lines(tmp_path, [old])))[0] == 0
+    code, out, _ = tafang(tmp_path, "case", "show", "1")
+    assert code == 0 and "2021-03-04 05:06:07" in out
+
+
 def test_a_read_only_command_on_an_empty_database_does_not_migrate_it(tmp_path: Path) -> None:
     empty = tmp_path / "empty.db"
     empty.touch()
