@@ -241,74 +241,55 @@ def _too_old(name: str, v: Any, limit: timedelta) -> str:
     return f"{name} {show(v)} is more than {limit.days} days in the past"
 
 
+def _stated(
+    name: str, v: Any, tz: tzinfo, at: datetime, history: bool
+) -> tuple[datetime | None, str]:
+    """A record's time and what is odd about it: (the time, None when not believed; the
+    triage reason, "" when nothing). Unreadable, more than `MAX_AHEAD` after the intake's
+    time `at` or `MAX_BELIEVED` before it is a wrong clock at the sender: not believed.
+    More than `MAX_BEHIND` before it, or without an offset (read in `tz`): kept, flagged.
+    `history`: as given (`read_time`, any past): a past case's times are its own."""
+    t, naive = (read_time(v, tz), False) if history else read_stated_time(v, tz)
+    if t is None:
+        return None, f"unreadable {name} {show(v)}"
+    if t > at + MAX_AHEAD:
+        return None, f"{name} {show(v)} is more than a day in the future"
+    if not history and t < at - MAX_BELIEVED:
+        return None, _too_old(name, v, MAX_BELIEVED)
+    if naive:
+        return t, _no_offset(name, v, tz)
+    if not history and t < at - MAX_BEHIND:
+        return t, _too_old(name, v, MAX_BEHIND)
+    return t, ""
+
+
 def read_reported_at(
     rep: Any, tz: tzinfo, at: datetime, raw: Raw, triage: Triage, history: bool = False
 ) -> datetime | None:
-    """Unreadable, more than `MAX_AHEAD` after the intake's time `at` or `MAX_BELIEVED`
-    before it, is stored as NULL and flagged; more than `MAX_BEHIND` before it, or without
-    an offset (read in `tz`), is kept and flagged. `history`: as given (`read_time`, any
-    past): a past case's times are its own."""
+    """Not believed (`_stated`) is stored as NULL; anything odd is flagged, kept in raw."""
     if rep is None or rep == "":
         return None
-    if history:
-        t, naive = read_time(rep, tz), False
-    else:
-        t, naive = read_stated_time(rep, tz)
-    if t is None:
-        triage.append(f"unreadable reported_at {show(rep)}")
-    elif t > at + MAX_AHEAD:  # reported after it arrived: a wrong clock at the sender
-        triage.append(f"reported_at {show(rep)} is more than a day in the future")
-    elif not history and t < at - MAX_BELIEVED:
-        triage.append(_too_old("reported_at", rep, MAX_BELIEVED))
-    else:
-        if naive:
-            triage.append(_no_offset("reported_at", rep, tz))
-        elif not history and t < at - MAX_BEHIND:
-            triage.append(_too_old("reported_at", rep, MAX_BEHIND))
-        else:
-            return t
+    t, odd = _stated("reported_at", rep, tz, at, history)
+    if odd:
+        triage.append(odd)
         raw["reported_at"] = rep
-        return t
-    raw["reported_at"] = rep
-    return None
+    return t
 
 
 def read_received_at(
     rec: Any, tz: tzinfo, at: datetime, raw: Raw, triage: Triage, history: bool = False
 ) -> datetime:
-    """The clocks start here: missing is the intake's time `at`; unreadable, more than
-    `MAX_AHEAD` in the future or `MAX_BELIEVED` in the past (a wrong clock at the sender:
-    the sweep would take a year-1800 case to the command centre at once) is `at` and
-    flagged. Within `MAX_BEHIND` it is a feed catching up: kept. Between the two it is kept
-    (a backfill of last month is reported on its days) but flagged for a dispatcher to see;
-    without an offset it is read in `tz` and flagged. `history`: as given (`read_time`, any
-    past): a past case's times are its own."""
+    """The clocks start here: missing is the intake's time `at`, and so is one not believed
+    (`_stated`: the sweep would take a year-1800 case to the command centre at once). Within
+    `MAX_BEHIND` it is a feed catching up: kept, so its cases escalate honestly; older, kept
+    too (a backfill is reported on its days) but flagged. Anything odd is kept in raw."""
     if rec is None or rec == "":
         return at
-    if history:
-        t, naive = read_time(rec, tz), False
-    else:
-        t, naive = read_stated_time(rec, tz)
-    if t is None:
-        triage.append(f"unreadable received_at {show(rec)} (taken as the time of intake)")
-    elif t > at + MAX_AHEAD:
-        triage.append(
-            f"received_at {show(rec)} is more than a day in the future "
-            "(taken as the time of intake)"
-        )
-    elif not history and t < at - MAX_BELIEVED:
-        triage.append(_too_old("received_at", rec, MAX_BELIEVED) + " (taken as the time of intake)")
-    else:
-        if naive:
-            triage.append(_no_offset("received_at", rec, tz))
-        elif not history and t < at - MAX_BEHIND:
-            triage.append(_too_old("received_at", rec, MAX_BEHIND))
-        else:
-            return t
+    t, odd = _stated("received_at", rec, tz, at, history)
+    if odd:
+        triage.append(odd if t is not None else f"{odd} (taken as the time of intake)")
         raw["received_at"] = rec
-        return t
-    raw["received_at"] = rec
-    return at
+    return at if t is None else t
 
 
 # ---- lat / lon -----------------------------------------------------------------------------
