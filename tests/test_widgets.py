@@ -817,3 +817,31 @@ async def test_summary_line_packs_whole_entries_to_the_width() -> None:
         assert any("一中队 7·3·1" in p for p in packed)  # an entry never splits
         assert any("美团单车 3/12" in p for p in packed)
         assert line.size.height == len(packed)
+
+
+async def test_the_detail_panes_marks_are_never_split_across_lines() -> None:
+    """At 120 columns "风险点网格（3 个）" folded after "（3": "个）" read as a mark of its own."""
+    from tafang.widgets.detail_pane import DetailPane
+    from tafang.widgets.rows import CaseDetail
+
+    marks = (("升级层级 综合执法圈", "breached"), ("风险点网格（3 个）", "at_risk"))
+    detail = CaseDetail(
+        case_id=1,
+        version=1,
+        heading="案卷 1 · 已受理",
+        title="共享单车堆积占用人行道",
+        fields=(("类别", "共享单车乱停放"), ("网格", "N3-06 北一综合执法圈")),
+        clocks_title="时限",
+        clocks=(),
+        timeline_title="最近记录",
+        timeline=(),
+        flags=marks,
+    )
+    app = WidgetApp(lambda: DetailPane())
+    async with app.run_test(size=(38, 12)) as pilot:  # the first mark and "风险点网格（3" fit
+        pane = app.query_one(DetailPane)
+        pane.show(detail, NOW)
+        await pilot.pause()
+        lines = [pane.render_line(y).text.rstrip() for y in range(pane.size.height)]
+        for text, _ in marks:
+            assert any(text in line for line in lines), (text, lines)

@@ -82,10 +82,7 @@ class DetailPane(Widget):
             return out
         out.append(safe(d.heading) + "\n", style=self._style("heading"))
         out.append(safe(d.title) + "\n", style=self._style("title"))
-        for text, light in d.flags:
-            out.append(safe(text) + "  ", style=self._style(light.replace("_", "-")))
-        if d.flags:
-            out.append("\n")
+        self._flags(out, d)
         at = d.held_at or self._now
         for c in sorted(d.clocks, key=lambda c: c.due is None):
             if c.due is None:
@@ -104,21 +101,31 @@ class DetailPane(Widget):
         out.rstrip()
         return out
 
+    def _flags(self, out: Text, d: CaseDetail) -> None:
+        """The marks (督办, 待分拣, level, risk grid), each whole: folded, "风险点网格（3" and
+        "个）" read as two marks."""
+        marks = [[(safe(text), self._style(light.replace("_", "-")))] for text, light in d.flags]
+        self._pack(out, marks)
+
     def _fields(self, out: Text, d: CaseDetail) -> None:
-        """The (label, value) pairs, as many to a line as the width takes."""
+        """The (label, value) pairs."""
+        label = self._style("label")
+        self._pack(out, [[(safe(k) + " ", label), (safe(v), Style())] for k, v in d.fields])
+
+    def _pack(self, out: Text, items: list[list[tuple[str, Style]]]) -> None:
+        """Items two spaces apart, as many to a line as the width takes, none split."""
         width = max(self.content_region.width, 20)
         used = 0
-        for label, value in d.fields:
-            label, value = safe(label), safe(value)
-            size = cell_len(label) + 1 + cell_len(value)
+        for parts in items:
+            size = sum(cell_len(text) for text, _ in parts)
             if used and used + 2 + size > width:
                 out.append("\n")
                 used = 0
             if used:
                 out.append("  ")
                 used += 2
-            out.append(label + " ", style=self._style("label"))
-            out.append(value)
+            for text, style in parts:
+                out.append(text, style=style)
             used += size
         if used:
             out.append("\n")
