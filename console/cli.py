@@ -815,6 +815,9 @@ def _print_dupes(c: Any, open_cases: Sequence[Any], dep: Deployment, as_json: bo
 def cmd_case(args: argparse.Namespace) -> int:
     from tafang.store.cases import NotFound, Refused
 
+    move = MOVES.get(args.action)
+    if move is not None and move.reason and not args.reason.strip():  # usage, like a --to
+        raise UsageError(f"case {args.action} needs --reason (it goes on the record)")
     dep = _config(args)
     store = _open_store(args, dep)
     try:

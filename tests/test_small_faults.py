@@ -109,6 +109,14 @@ def test_a_time_from_another_year_shows_its_year(tmp_path: Path) -> None:
     assert code == 0 and "2021-03-04 05:06:07" in out
 
 
+@pytest.mark.parametrize("move", ["void", "hold", "supervise", "return"])
+def test_a_move_without_its_reason_is_a_usage_error(tmp_path: Path, move: str) -> None:
+    """Like a dispatch without --to: 2 (usage), not 1 (the store refused)."""
+    assert tafang(tmp_path, "ingest", str(_lines(tmp_path, [REC])))[0] == 0
+    code, _, err = tafang(tmp_path, "case", move, "1", "--reason", "  ")
+    assert code == 2 and f"case {move} needs --reason" in err
+
+
 def test_a_read_only_command_on_an_empty_database_does_not_migrate_it(tmp_path: Path) -> None:
     empty = tmp_path / "empty.db"
     empty.touch()
