@@ -413,12 +413,12 @@ def _open_error(e: Exception, url: str | None) -> Exception:
     (systemd restarts on 3, forever)."""
     from tafang.store.db import StoreUnreachable, resolve_url
 
-    first = _first_line(e)
-    sqlite = resolve_url(url).startswith("sqlite")
-    if isinstance(e, StoreUnreachable) and not (sqlite and "locked" not in first):
+    first, resolved = _first_line(e), resolve_url(url)
+    sqlite = resolved.startswith("sqlite")
+    if isinstance(e, StoreUnreachable) and (not sqlite or "locked" in first):
         return StoreDown(f"cannot reach the store: {first}")
     if sqlite:
-        where = resolve_url(url).removeprefix("sqlite:///")
+        where = resolved.removeprefix("sqlite:///")
         return UsageError(f"{where} is not a Tafang store (a SQLite file it can open): {first}")
     return UsageError(f"cannot open the store: {first}")
 

@@ -567,9 +567,7 @@ class Deployment(_Model):
     shifts: list[Shift] = []
     voice: Voice = Voice()
 
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, strict=True, ignored_types=(cached_property,)
-    )
+    model_config = ConfigDict(ignored_types=(cached_property,))  # and _Model's
 
     @field_validator("timezone")
     @classmethod

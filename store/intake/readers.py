@@ -193,44 +193,45 @@ def read_priority(pri: Any, raw: Raw, triage: Triage) -> str:
 
 
 # ---- times ---------------------------------------------------------------------------------
+def _iso(v: str, tz: tzinfo) -> tuple[datetime | None, bool]:
+    """ISO 8601 text as an aware UTC datetime (None if unreadable), and whether it had no
+    offset (then it is read in `tz`)."""
+    s = v.strip()
+    try:
+        t = datetime.fromisoformat(s) if s else None
+        if t is None:
+            return None, False
+        if t.tzinfo is None:
+            return t.replace(tzinfo=tz).astimezone(UTC), True
+        return t.astimezone(UTC), False
+    except (ValueError, OverflowError):
+        return None, False
+
+
 def read_time(v: Any, tz: tzinfo) -> datetime | None:
     """An aware UTC datetime from ISO 8601 text (`tz` when it has no offset) or Unix
     seconds (milliseconds above 10^11); None if unreadable. History's reading (its stage
     times are as they were kept); a live record's times go through `read_stated_time`."""
-    try:
-        if isinstance(v, str):
-            s = v.strip()
-            if not s:
-                return None
-            t = datetime.fromisoformat(s)
-            if t.tzinfo is None:
-                t = t.replace(tzinfo=tz)
-            return t.astimezone(UTC)
-        if isinstance(v, int | float) and not isinstance(v, bool):
-            x = float(v)
-            if not math.isfinite(x):
-                return None
-            if abs(x) > 1e11:
-                x /= 1000.0
+    if isinstance(v, str):
+        return _iso(v, tz)[0]
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        x = float(v)
+        if not math.isfinite(x):
+            return None
+        if abs(x) > 1e11:
+            x /= 1000.0
+        try:
             return datetime.fromtimestamp(x, UTC)
-    except (ValueError, OverflowError, OSError):
-        return None
+        except (ValueError, OverflowError, OSError):
+            return None
     return None
 
 
 def read_stated_time(v: Any, tz: tzinfo) -> tuple[datetime | None, bool]:
-    """A live record's time as an aware UTC datetime (None if unreadable) and whether it had
-    no offset (then read in `tz`). ISO 8601 text only: a number could be seconds or
-    milliseconds, UTC or local, and a wrong guess starts the clocks at a wrong time."""
-    if not isinstance(v, str):
-        return None, False
-    try:
-        t = datetime.fromisoformat(v.strip())
-        if t.tzinfo is not None:
-            return t.astimezone(UTC), False
-        return t.replace(tzinfo=tz).astimezone(UTC), True
-    except (ValueError, OverflowError):
-        return None, False
+    """A live record's time (None if unreadable) and whether it had no offset. ISO 8601
+    text only: a number could be seconds or milliseconds, UTC or local, and a wrong guess
+    starts the clocks at a wrong time."""
+    return _iso(v, tz) if isinstance(v, str) else (None, False)
 
 
 def _no_offset(name: str, v: Any, tz: tzinfo) -> str:
