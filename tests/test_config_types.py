@@ -17,24 +17,17 @@ import pytest
 from pydantic import ValidationError
 from tafang.store.config import ConfigError, Deployment, Sla, load_config
 
+from tests.test_config_bounds import TINY, _with
+from tests.test_config_bounds import _refused as refused
 from tests.test_scripting import tafang
 
-TINY = (Path(__file__).parent / "fixtures" / "tiny.toml").read_text("utf-8")
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _with(tmp_path: Path, old: str, new: str) -> Path:
-    assert TINY.count(old) == 1, old
-    f = tmp_path / "config.toml"
-    f.write_text(TINY.replace(old, new), "utf-8")
-    return f
-
-
 def _refused(path: Path) -> ConfigError:
-    with pytest.raises(ConfigError) as e:
-        load_config(path)
-    assert e.value.path == str(path)
-    return e.value
+    e = refused(path)
+    assert e.path == str(path)
+    return e
 
 
 # (old text, new text, key path, what the reason must say)

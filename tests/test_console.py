@@ -95,7 +95,7 @@ async def test_dispatcher_acks_and_dispatches_from_the_keyboard(db, gudang: Depl
         assert "dispatched" in notes(app)
 
 
-async def test_typing_in_the_dispatch_modal_filters_and_enter_takes_the_top(db, gudang) -> None:
+async def test_typing_in_the_dispatch_panel_filters_and_enter_takes_the_top(db, gudang) -> None:
     store, _ = db
     cid = new_case(store, gudang)
     app = app_for(store, gudang)
