@@ -224,8 +224,9 @@ def _migrate(engine: Engine) -> str:
     return head or ""
 
 
-def _dialect_insert(conn: Connection | Engine, table: Table):  # type: ignore[no-untyped-def]
-    if conn.dialect.name == "postgresql":
+def _dialect_insert(dialect: str, table: Table):  # type: ignore[no-untyped-def]
+    """The dialect's INSERT (both have ON CONFLICT)."""
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
@@ -236,22 +237,18 @@ def insert_new(conn: Connection | Engine, table: Table, values: dict[str, Any] |
     """INSERT that skips rows whose unique key is already there (both dialects). Without
     `values` (rows given to execute) the statement is built once per dialect and table."""
     if values:
-        return _dialect_insert(conn, table).values(**values).on_conflict_do_nothing()
+        return _dialect_insert(conn.dialect.name, table).values(**values).on_conflict_do_nothing()
     return insert_new_stmt(conn.dialect.name, table)
 
 
 @functools.cache
 def insert_new_stmt(dialect: str, table: Table):  # type: ignore[no-untyped-def]
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table).on_conflict_do_nothing()
+    return _dialect_insert(dialect, table).on_conflict_do_nothing()
 
 
 def upsert(conn: Connection | Engine, table: Table, values: dict[str, Any], key: str):  # type: ignore[no-untyped-def]
     """INSERT … ON CONFLICT (key) DO UPDATE with the other values (both dialects)."""
-    stmt = _dialect_insert(conn, table).values(**values)
+    stmt = _dialect_insert(conn.dialect.name, table).values(**values)
     return stmt.on_conflict_do_update(
         index_elements=[key], set_={k: stmt.excluded[k] for k in values if k != key}
     )
