@@ -35,7 +35,7 @@ from tafang.store.cases import Store
 from tafang.store.checkpoint import checkpoint, own_checkpoints
 from tafang.store.config import Deployment
 from tafang.store.db import sweep_engine, upsert
-from tafang.store.escalation import EscalationResult
+from tafang.store.escalation import EscalationResult, rehearse
 from tafang.store.models import Heartbeat
 from tafang.store.record import record_head
 
@@ -248,6 +248,18 @@ class _Daemon:
                     cases=[r.case_id for r in results[:20]],
                 )
             return results
+
+    def rehearse(self) -> None:
+        """A stand-in's escalation, rolled back (`store.escalation.rehearse`): the first
+        real one after a start is then as quick as the ones after it."""
+        try:
+            ms = rehearse(self.sweeper, self.policy.plan_escalation, self.clock())
+        except LeadershipLost:
+            self.leading()
+        except Exception as e:  # a warm-up: never a reason not to run
+            self.log("warning", "rehearsal_failed", error=f"{type(e).__name__}: {e}")
+        else:
+            self.log("debug", "rehearsed", ms=round(ms, 1))
 
     def sweep_job(self, due: datetime | None = None) -> None:
         """Sweep at `due` (the timer fires WAKE_EARLY before it), with the next sweep armed
@@ -478,6 +490,7 @@ class _Daemon:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         self.sweep_once("catch_up")
+        self.rehearse()
         pauses.freeze_heap()  # no full collection of the start-up heap in the middle of a sweep
         pauses.share_gil_finely()  # a busy job thread holds the sweep up ≤ 1 ms at a time
         s = self.sched

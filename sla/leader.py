@@ -199,8 +199,10 @@ class _FencedStore(Store):
         return self._leader.fence_column() if conn.dialect.name == "postgresql" else None
 
     @contextmanager
-    def write(self, *, durable: bool = True) -> Iterator[tuple[Connection, Head]]:
-        with super().write(durable=durable) as (conn, head):
+    def write(
+        self, *, durable: bool = True, pipeline: bool = False
+    ) -> Iterator[tuple[Connection, Head]]:
+        with super().write(durable=durable, pipeline=pipeline) as (conn, head):
             if conn.dialect.name == "postgresql":
                 self._leader.fence_seen(head.asked)
             yield conn, head

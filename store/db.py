@@ -7,6 +7,8 @@ import functools
 import os
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +68,7 @@ def make_engine(url: str | None = None, *, upgrade: bool = True, create: bool = 
         engine = create_engine(u, connect_args={"timeout": 30, "check_same_thread": False})
         _tune_sqlite(engine)
     else:
-        engine = create_engine(u, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        engine = _postgresql(u, pool_pre_ping=True, pool_size=5, max_overflow=5)
     if not create and stored_revision(engine) is None:
         engine.dispose()
         raise StoreMissing(f"no store at {u.render_as_string(hide_password=True)} (no schema)")
@@ -121,7 +123,57 @@ def sweep_engine(engine: Engine, *, durable: bool) -> Engine:
     if engine.dialect.name != "postgresql":
         return engine
     args = {} if durable else {"options": "-c synchronous_commit=off"}
-    return create_engine(engine.url, pool_size=1, max_overflow=2, connect_args=args)
+    return _postgresql(engine.url, pool_size=1, max_overflow=2, connect_args=args)
+
+
+def _postgresql(url: Any, **kw: Any) -> Engine:
+    """A PostgreSQL engine that can run a transaction `pipelined`."""
+    engine = create_engine(url, **kw)
+    event.listen(engine, "do_execute", _pipelined_execute)
+    return engine
+
+
+UNREAD: dict[str, Any] = {"unread": True}
+"""Execution options of a statement whose result nobody reads (an INSERT or UPDATE whose
+row count does not matter): inside `pipelined` it is sent without waiting for its answer."""
+
+
+@contextmanager
+def pipelined(conn: Connection) -> Iterator[None]:
+    """Run the statements of `conn`'s transaction in psycopg's pipeline mode (PostgreSQL;
+    SQLite: as they are). A statement executed with `UNREAD` is sent without waiting; any
+    other waits for the answers of all before it, so one round trip carries the BEGIN with
+    the first read, and a batch's writes with the read after them (issue 15: the sweep's
+    eleven round trips were most of its time on a busy machine).
+
+    An error of an unread statement is raised by the next statement that waits, or when the
+    block ends; the transaction then rolls back as a whole, as any failed write does. Enter
+    it inside the transaction, so that the pipeline is done before the COMMIT or ROLLBACK."""
+    if conn.dialect.name != "postgresql" or not event.contains(
+        conn.engine, "do_execute", _pipelined_execute
+    ):
+        yield
+        return
+    with conn.connection.driver_connection.pipeline() as pipeline:
+        conn.execution_options(pipeline=pipeline)
+        try:
+            yield
+        finally:
+            conn.execution_options(pipeline=None)
+
+
+def _pipelined_execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+    """`do_execute` inside `pipelined`: send, and wait unless the statement is `UNREAD`
+    (SQLAlchemy reads a result's description right after executing: it must be there) and
+    returns nothing (an INSERT returning its new key, unless made `.inline()`, does)."""
+    pipeline = context.execution_options.get("pipeline") if context is not None else None
+    if pipeline is None:
+        return False
+    cursor.execute(statement, parameters)
+    returns = context.compiled is not None and context.compiled.effective_returning
+    if returns or not context.execution_options.get("unread"):
+        pipeline.sync()
+    return True
 
 
 def wait_flushed(engine: Engine, timeout: float = 5.0) -> bool:
@@ -235,15 +287,17 @@ def _dialect_insert(dialect: str, table: Table):  # type: ignore[no-untyped-def]
 
 def insert_new(conn: Connection | Engine, table: Table, values: dict[str, Any] | None = None):  # type: ignore[no-untyped-def]
     """INSERT that skips rows whose unique key is already there (both dialects). Without
-    `values` (rows given to execute) the statement is built once per dialect and table."""
+    `values` (rows given to execute) the statement is built once per dialect and table.
+    Inline: the new row's key is not returned (nobody reads it, and `UNREAD` can be used)."""
     if values:
-        return _dialect_insert(conn.dialect.name, table).values(**values).on_conflict_do_nothing()
+        stmt = _dialect_insert(conn.dialect.name, table).values(**values)
+        return stmt.on_conflict_do_nothing().inline()
     return insert_new_stmt(conn.dialect.name, table)
 
 
 @functools.cache
 def insert_new_stmt(dialect: str, table: Table):  # type: ignore[no-untyped-def]
-    return _dialect_insert(dialect, table).on_conflict_do_nothing()
+    return _dialect_insert(dialect, table).on_conflict_do_nothing().inline()
 
 
 def upsert(conn: Connection | Engine, table: Table, values: dict[str, Any], key: str):  # type: ignore[no-untyped-def]

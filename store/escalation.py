@@ -10,19 +10,20 @@ entry and the outbox notification commit together or not at all.
 
 from __future__ import annotations
 
-import functools
 import socket
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, Integer, bindparam, func, select, update
+from sqlalchemy import Connection, Engine, Integer, bindparam, exists, func, select, update
+from tafang.store.changes import CHANNEL
 from tafang.store.config import LEVELS
-from tafang.store.db import insert_new_stmt
+from tafang.store.db import UNREAD, insert_new_stmt
 from tafang.store.models import END_STATUSES, Case, Escalation
 from tafang.store.outbox import enqueue_many, notice
-from tafang.store.record import Entry, append
+from tafang.store.record import Entry, append, save_head
 from tafang.store.tell import officer_notice
 
 CASES = Case.__table__
@@ -96,7 +97,7 @@ def escalate_due(
     out: list[EscalationResult] = []
     seen: set[int] = set()
     while True:
-        with store.write(durable=store.d.sla.sweep_sync_commit) as (conn, head):
+        with store.write(durable=store.d.sla.sweep_sync_commit, pipeline=True) as (conn, head):
             rows = _select_due(conn, now, batch)
             fresh = [r for r in rows if r["id"] not in seen]
             seen.update(r["id"] for r in rows)
@@ -109,11 +110,46 @@ def escalate_due(
             return out
 
 
+class _Rehearsed(Exception):
+    """Ends `rehearse`'s transaction: rolled back, as every exception does."""
+
+
+def rehearse(store: Any, plan: Planner, now: datetime, *, terminal: str | None = None) -> float:
+    """Escalate a stand-in case (id 0: no case has it) in one sweep transaction, then roll
+    it all back; returns its milliseconds.
+
+    The daemon does it once when it starts leading: the first escalation after a start then
+    costs what any does (issue 15: 15-26 ms against ~5, its statements compiled and its code
+    run for the first time, and the case due next waited for it). Nothing of it is kept:
+    no escalation, notice, record entry or head move (the record's NOTIFY goes at commit)."""
+    t0 = time.perf_counter()
+    case = {c.name: None for c in CASES.c}
+    grids = store.d.tower.grids
+    case.update(id=0, source="rehearsal", external_id="", title="", description="",
+                status="new", priority="normal", grid=grids[0].code if grids else None,
+                received_at=now - timedelta(hours=1), version=1, escalation_level=0)  # fmt: skip
+    case.update(store.clocks.start(case))
+    case[_HAS_RECORD] = False
+    try:
+        with store.write(durable=store.d.sla.sweep_sync_commit, pipeline=True) as (conn, head):
+            terminal = terminal or socket.gethostname()
+            _apply(conn, head, store, plan, [case], now, DAEMON_OPERATOR, terminal)
+            _earliest_check(conn)
+            pg = conn.dialect.name == "postgresql"
+            save_head(conn, head, notify=CHANNEL if pg else None)  # as `Store.write` ends
+            raise _Rehearsed
+    except _Rehearsed:
+        pass
+    return (time.perf_counter() - t0) * 1000
+
+
+_HAS_RECORD = "_has_escalations"  # the due select's flag: any escalation on record yet
+
 # The sweep's reads, built once: a statement built in every sweep cost its construction and
 # its cache key each time (a sweep is ~10 statements; this is Python on the sweep's path).
 _EARLIEST = select(func.min(CASES.c.next_check_at)).where(CASES.c.next_check_at.is_not(None))
 _DUE = (
-    select(CASES)
+    select(CASES, exists().where(ESCALATIONS.c.case_id == CASES.c.id).label(_HAS_RECORD))
     .where(CASES.c.next_check_at.is_not(None))
     .where(CASES.c.next_check_at <= bindparam("now"))
     .order_by(CASES.c.next_check_at, CASES.c.id)
@@ -130,6 +166,8 @@ def _earliest_check(conn: Connection) -> datetime | None:
 
 
 def _select_due(conn: Connection, now: datetime, batch: int) -> list[dict[str, Any]]:
+    """The due cases (locked on PostgreSQL), each with whether it has escalations on record
+    (`_HAS_RECORD`: most have none, and their recorded rows need no read of their own)."""
     q = _DUE_LOCKED if conn.dialect.name == "postgresql" else _DUE
     return [dict(r._mapping) for r in conn.execute(q, {"now": now, "batch": batch})]
 
@@ -147,6 +185,7 @@ def _apply(
     """One batch: each due case escalated (or its next check moved), then written at once."""
     batch = _Batch(conn, head, store, now, operator, terminal, _recorded(conn, rows))
     for case in rows:
+        del case[_HAS_RECORD]
         ended = case["status"] in END_STATUSES
         step = None if ended else plan(case, now)
         if step is None:
@@ -159,7 +198,10 @@ def _apply(
 
 def _recorded(conn: Connection, rows: list[dict[str, Any]]) -> dict[_EscKey, datetime]:
     """The escalations already recorded for these cases: (case, clock, level) -> due_at."""
-    found = conn.execute(_RECORDED, {"ids": [r["id"] for r in rows]})
+    ids = [r["id"] for r in rows if r[_HAS_RECORD]]
+    if not ids:
+        return {}
+    found = conn.execute(_RECORDED, {"ids": ids})
     return {(r.case_id, r.clock, r.level): r.due_at for r in found}
 
 
@@ -258,10 +300,10 @@ class _Batch:
         if self.planned:
             self._settle()
         if self.case_updates:
-            self.conn.execute(_UPDATE_ESCALATED, self.case_updates)
+            self.conn.execute(_UPDATE_ESCALATED, self.case_updates, execution_options=UNREAD)
         if self.rechecks:
             # Only the sweep's own bookkeeping column: not a change a terminal needs to see.
-            self.conn.execute(_UPDATE_NEXT_CHECK, self.rechecks)
+            self.conn.execute(_UPDATE_NEXT_CHECK, self.rechecks, execution_options=UNREAD)
         append(self.conn, self.head, self.entries)
 
 
@@ -340,8 +382,14 @@ def _label(existing: Mapping[tuple[int, str, int], datetime], cid: int, step: St
 def _insert_escalations(
     conn: Connection, planned: list[_Planned], now: datetime, operator: str
 ) -> set[_EscKey]:
-    """Insert the planned escalations not recorded before (one executemany); returns the keys
-    this batch inserted. RETURNING tells reliably (a row already there returns nothing)."""
+    """Insert the planned escalations not recorded before (one statement, not waited for);
+    returns their keys.
+
+    Nothing else can have recorded one of them meanwhile: the recorded rows were read after
+    the batch's cases were locked (PostgreSQL: FOR UPDATE, and every sweep locks a case
+    before it escalates it; SQLite: the write lock), so no RETURNING round trip is needed to
+    tell. Were one there after all, the row is skipped (the unique key) and its notice, whose
+    outbox key is the escalation's, queued once all the same."""
     rows = [
         dict(
             case_id=p.case["id"],
@@ -355,16 +403,10 @@ def _insert_escalations(
         for p in planned
         if p.fresh
     ]
-    if not rows:
-        return set()
-    stmt = _insert_returning(conn.dialect.name)
-    return {(r.case_id, r.clock, r.level) for r in conn.execute(stmt, rows)}
-
-
-@functools.cache
-def _insert_returning(dialect: str) -> Any:
-    e = ESCALATIONS.c
-    return insert_new_stmt(dialect, ESCALATIONS).returning(e.case_id, e.clock, e.level)
+    if rows:
+        stmt = insert_new_stmt(conn.dialect.name, ESCALATIONS)
+        conn.execute(stmt, rows, execution_options=UNREAD)
+    return {(r["case_id"], r["clock"], r["level"]) for r in rows}
 
 
 def _event(

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
-from tafang.store.db import insert_new
+from tafang.store.db import UNREAD, insert_new
 from tafang.store.models import Outbox
 
 OUTBOX = Outbox.__table__
@@ -52,4 +52,4 @@ def enqueue_many(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Queue many notifications (`notice` rows) in one executemany; a key already queued is
     skipped, as with `enqueue`."""
     if rows:
-        conn.execute(insert_new(conn, OUTBOX), rows)
+        conn.execute(insert_new(conn, OUTBOX), rows, execution_options=UNREAD)

@@ -35,6 +35,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from tafang.store.db import UNREAD
 from tafang.store.models import AuditEntry, ChainHead
 from tafang.store.record_key import RecordKey, RecordKeyError
 
@@ -102,7 +103,7 @@ _HEAD_COLUMNS = (
 _READ_HEAD = select(*_HEAD_COLUMNS).where(HEAD.c.id == 1)
 _LOCK_HEAD = _READ_HEAD.with_for_update()
 _SAVE_HEAD = update(HEAD).where(HEAD.c.id == 1)
-_INSERT_ENTRIES = insert(AUDIT)
+_INSERT_ENTRIES = insert(AUDIT).inline()  # no key returned: `append` runs UNREAD
 
 
 def lock_head(conn: Connection, key: RecordKey | None = None, ask: Any = None) -> Head:
@@ -166,14 +167,14 @@ def save_head(conn: Connection, head: Head, notify: str | None = None) -> None:
     if head.introduced:
         values.update(keyed_from=head.keyed_from, key_id=head.key_id, key_mark=head.key_mark)
     if notify is None:
-        conn.execute(_SAVE_HEAD, values)
+        conn.execute(_SAVE_HEAD, values, execution_options=UNREAD)
     elif head.introduced:
         saved = _SAVE_HEAD.values(values).returning(HEAD.c.change_seq).cte("saved")
         said = func.pg_notify(literal(notify), cast(saved.c.change_seq, String))
-        conn.execute(select(said).select_from(saved))
+        conn.execute(select(said).select_from(saved), execution_options=UNREAD)
     else:
         params = {f"h_{k}": v for k, v in values.items()}
-        conn.execute(_SAVE_HEAD_NOTIFY, {**params, "channel": notify})
+        conn.execute(_SAVE_HEAD_NOTIFY, {**params, "channel": notify}, execution_options=UNREAD)
 
 
 def _save_and_notify() -> Any:
@@ -343,7 +344,7 @@ def chain_rows(
 def append(conn: Connection, head: Head, entries: Iterable[Entry]) -> None:
     rows = rows_for(head, entries)
     if rows:
-        conn.execute(_INSERT_ENTRIES, rows)
+        conn.execute(_INSERT_ENTRIES, rows, execution_options=UNREAD)
 
 
 @dataclass(frozen=True)
