@@ -177,6 +177,7 @@ class _Daemon:
         self._sweep_lock = threading.Lock()
         self._arm_lock = threading.Lock()
         self._armed: datetime | None = None
+        self._following: datetime | None = None  # a deadline the sweep job sweeps itself
         self.checkpoints = pauses.ClearOfDeadlines(
             clock, clear=pauses.CHECKPOINT_CLEAR, max_skips=pauses.CHECKPOINT_MAX_SKIPS
         )
@@ -270,21 +271,36 @@ class _Daemon:
             self._sweep_job(due)
 
     def _sweep_job(self, due: datetime | None) -> None:
-        if due is not None:
-            self._wait_for(due)
+        """Sweep at `due`; then, while the next deadline is nearer than the early wake, sweep
+        it from here too (issue 15: handing a deadline 5 ms away to the scheduler, to wake
+        and start a thread under load, had the case wait 10-17 ms after its predecessor)."""
+        try:
+            while True:
+                if due is not None:
+                    self._wait_for(due)
+                due = self._sweep_and_arm()
+                if due is None:
+                    return
+        finally:
+            self._following = None  # a stop on the way: the tick arms the scheduler again
+
+    def _sweep_and_arm(self) -> datetime | None:
+        """One sweep, the next one armed from inside its transaction; returns the next
+        deadline when it is this job's to sweep (`rearm`'s `follow`)."""
+        self._following = None
         before = self.clock()
-        armed: list[bool] = []
+        armed: list[datetime | None] = []
 
         def arm(nd: datetime | None) -> None:
             try:
-                self.rearm(after=before, known=(nd,))
-                armed.append(True)
+                armed.append(self.rearm(after=before, known=(nd,), follow=True))
             except Exception as e:  # never fail the sweep's transaction over its timer
                 self.log("error", "rearm_failed", error=f"{type(e).__name__}: {e}")
 
         self.sweep_once(next_due=arm)
         if not armed or self.last_sweep is None or self.last_sweep < before:
-            self.rearm(after=before)
+            armed = [self.rearm(after=before, follow=True)]
+        return armed[-1]
 
     def _wait_for(self, due: datetime) -> None:
         """Sleep until `due` by the daemon's clock: one sleep, never longer than twice the
@@ -298,10 +314,16 @@ class _Daemon:
             self.rearm()
 
     def rearm(
-        self, after: datetime | None = None, known: tuple[datetime | None] | None = None
-    ) -> None:
+        self,
+        after: datetime | None = None,
+        known: tuple[datetime | None] | None = None,
+        *,
+        follow: bool = False,
+    ) -> datetime | None:
         """Arm the sweep at the earliest deadline in the store (the truth), or at `known`'s
-        one (read by the sweep inside its transaction)."""
+        one (read by the sweep inside its transaction). `follow` (the sweep job's own call):
+        a deadline nearer than the early wake is not given to the scheduler but returned,
+        for the job to sweep it itself."""
         if known is not None:
             nd = known[0]
         else:
@@ -309,21 +331,28 @@ class _Daemon:
                 nd = next_deadline(self.store.read_engine)
             except Exception as e:
                 self.log("error", "rearm_failed", error=f"{type(e).__name__}: {e}")
-                return
+                return None
         with self._arm_lock:
             if self.sched is None:
-                return
+                return None
             job = self.sched.get_job("sweep")
             if nd is None:
                 if job is not None:
                     job.remove()
                 self._armed = pauses.SWEEP_GATE.next_due = None
-                return
+                return None
             if after is not None and nd <= after:
                 # Still due right after a sweep: not ours to spin on; look again shortly.
                 nd = self.clock() + MIN_REARM
+            if follow and nd - self.clock() <= WAKE_EARLY:
+                if job is not None:
+                    job.remove()
+                self._armed = self._following = pauses.SWEEP_GATE.next_due = nd
+                return nd
+            if not follow and self._following is not None:
+                return None  # the sweep job sweeps that one itself, then arms what follows
             if job is not None and self._armed == nd:
-                return
+                return None
             self._armed = nd
             pauses.SWEEP_GATE.next_due = nd  # the delivery keeps clear of it
             self.sched.add_job(
@@ -336,6 +365,7 @@ class _Daemon:
                 misfire_grace_time=None,
                 max_instances=3,
             )
+        return None
 
     def deliver_job(self) -> None:
         if self.lost.is_set() or not self.deliveries.due(self._armed):
