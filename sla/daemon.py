@@ -178,6 +178,7 @@ class _Daemon:
         self._arm_lock = threading.Lock()
         self._armed: datetime | None = None
         self._following: datetime | None = None  # a deadline the sweep job sweeps itself
+        self.gate = pauses.SweepGate(clock)  # the sweeps close it; the delivery waits at it
         self.checkpoints = pauses.ClearOfDeadlines(
             clock, clear=pauses.CHECKPOINT_CLEAR, max_skips=pauses.CHECKPOINT_MAX_SKIPS
         )
@@ -267,7 +268,7 @@ class _Daemon:
         from inside the last batch's transaction before its commit (issue 15: on PostgreSQL
         the commit's WAL flush and the re-read after it took 5-30 ms on a busy server, and
         the next deadline waited for both); a failed sweep re-arms from the store as before."""
-        with pauses.SWEEP_GATE.sweeping():  # the outbox's delivery waits meanwhile
+        with self.gate.sweeping():  # the outbox's delivery waits meanwhile
             self._sweep_job(due)
 
     def _sweep_job(self, due: datetime | None) -> None:
@@ -339,7 +340,7 @@ class _Daemon:
             if nd is None:
                 if job is not None:
                     job.remove()
-                self._armed = pauses.SWEEP_GATE.next_due = None
+                self._armed = self.gate.next_due = None
                 return None
             if after is not None and nd <= after:
                 # Still due right after a sweep: not ours to spin on; look again shortly.
@@ -347,14 +348,14 @@ class _Daemon:
             if follow and nd - self.clock() <= WAKE_EARLY:
                 if job is not None:
                     job.remove()
-                self._armed = self._following = pauses.SWEEP_GATE.next_due = nd
+                self._armed = self._following = self.gate.next_due = nd
                 return nd
             if not follow and self._following is not None:
                 return None  # the sweep job sweeps that one itself, then arms what follows
             if job is not None and self._armed == nd:
                 return None
             self._armed = nd
-            pauses.SWEEP_GATE.next_due = nd  # the delivery keeps clear of it
+            self.gate.next_due = nd  # the delivery keeps clear of it
             self.sched.add_job(
                 self.sweep_job,
                 "date",
@@ -371,7 +372,7 @@ class _Daemon:
         if self.lost.is_set() or not self.deliveries.due(self._armed):
             return  # (a deadline is near: the claim's write lock would hold the sweep up)
         try:
-            report = self.deliver(self.store, self.d, now=self.clock())
+            report = self.deliver(self.store, self.d, now=self.clock(), gate=self.gate)
             fields: dict[str, Any] = {
                 n: getattr(report, n) for n in ("sent", "failed", "dead", "messages", "waiting")
             }

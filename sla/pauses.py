@@ -92,7 +92,8 @@ class SweepGate:
     (bench/sla.py --trace, issue 15), and the timer that starts a sweep fired up to 32 ms
     late. A gate costs the delivery a few ms a sweep."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], datetime] = _utcnow) -> None:
+        self.clock = clock  # the daemon's: `next_due` is a deadline by it
         self._clear = threading.Event()
         self._clear.set()
         self._lock = threading.Lock()
@@ -112,17 +113,13 @@ class SweepGate:
                 if self._sweeps == 0:
                     self._clear.set()
 
-    def wait(self, timeout: float = GATE_WAIT, now: Callable[[], datetime] = _utcnow) -> bool:
+    def wait(self, timeout: float = GATE_WAIT) -> bool:
         """Wait (at most `timeout` in all) until no sweep runs and the next deadline is not
         within GATE_LEAD (once it is due, the sweep's own start closes the gate)."""
         end = time.monotonic() + timeout
         due = self.next_due
         if due is not None:
-            ahead = (due - now()).total_seconds()
+            ahead = (due - self.clock()).total_seconds()
             if 0 < ahead <= GATE_LEAD.total_seconds():
                 time.sleep(min(ahead, timeout))
         return self._clear.wait(max(0.0, end - time.monotonic()))
-
-
-SWEEP_GATE = SweepGate()
-"""The process's gate: the daemon's sweeps close it, the outbox's delivery waits at it."""

@@ -156,13 +156,16 @@ def test_the_daemon_delivers_only_clear_of_the_armed_deadline(tmp_path: Any) -> 
     calls: list[datetime] = []
     try:
         d = _Daemon(store, GUDANG, store.clocks, clock, JsonLog(io.StringIO()), 100, None)  # type: ignore[arg-type]
-        d.deliver = lambda *_a, **kw: calls.append(kw["now"]) or DeliveryReport(())  # type: ignore[method-assign]
+        gates: list[Any] = []
+        d.deliver = lambda *_a, **kw: (
+            gates.append(kw["gate"]) or calls.append(kw["now"]) or DeliveryReport(())
+        )  # type: ignore[method-assign]
         d._armed = T0 + DELIVER_CLEAR / 2
         for _ in range(DELIVER_MAX_SKIPS):
             d.deliver_job()
         assert calls == []
         d.deliver_job()
-        assert calls == [T0]
+        assert calls == [T0] and gates == [d.gate]  # the delivery waits at the daemon's gate
         d._armed = T0 + timedelta(seconds=3)
         d.deliver_job()
         assert len(calls) == 2
@@ -221,3 +224,8 @@ def test_the_sweep_gate_holds_the_delivery_beside_a_sweep_and_before_a_deadline(
     gate.next_due = datetime.now(UTC) + GATE_LEAD * 10
     t0 = time.monotonic()
     assert gate.wait(timeout=1) and time.monotonic() - t0 < GATE_LEAD.total_seconds()
+    clock = FakeClock(T0)  # a daemon's gate reads the deadline by the daemon's clock
+    gate = SweepGate(clock)
+    gate.next_due = T0 + GATE_LEAD / 2
+    t0 = time.monotonic()
+    assert gate.wait(timeout=1) and time.monotonic() - t0 >= GATE_LEAD.total_seconds() / 2

@@ -28,7 +28,7 @@ from tafang.sla.notify.report import ContactResult, DeliveryReport
 from tafang.sla.notify.send import post_bounded
 from tafang.sla.notify.settings import DEFAULT_SETTINGS, NotifySettings
 from tafang.sla.notify.settle import Outcome, settle
-from tafang.sla.pauses import SWEEP_GATE
+from tafang.sla.pauses import SweepGate
 from tafang.store.cases import Store
 from tafang.store.config import Deployment
 
@@ -53,6 +53,7 @@ def _deliver_contact(
     client: httpx.Client | None,
     now: datetime,
     s: NotifySettings,
+    gate: SweepGate,
 ) -> ContactResult:
     """Send a target's messages in order and settle them.
 
@@ -61,13 +62,13 @@ def _deliver_contact(
     http = client or httpx.Client(timeout=s.timeout, follow_redirects=False)
     started = time.monotonic()
     try:
-        batch = _send_batch(plan, names, http, now, s, started)
+        batch = _send_batch(plan, names, http, now, s, started, gate)
     finally:
         if client is None:
             http.close()
     # `now` may be long past when a batch ran in the background: whole seconds suffice.
     ended = now + timedelta(seconds=int(time.monotonic() - started))
-    SWEEP_GATE.wait()
+    gate.wait()
     sent, failed, dead = settle(
         store, plan, batch.outcomes, batch.deferred, batch.untried, now, ended, s
     )
@@ -88,7 +89,13 @@ def _deliver_contact(
 
 
 def _send_batch(
-    plan: Plan, names: Names, client: httpx.Client, now: datetime, s: NotifySettings, started: float
+    plan: Plan,
+    names: Names,
+    client: httpx.Client,
+    now: datetime,
+    s: NotifySettings,
+    started: float,
+    gate: SweepGate,
 ) -> _Batch:
     """Try the messages in order; after a failure the rest wait, untried and uncharged;
     after the call budget the rest are deferred."""
@@ -103,7 +110,7 @@ def _send_batch(
         if msg.contact is None:
             err: str | None = f"no contact configured for level {msg.rows[0].contact!r}"
         else:
-            SWEEP_GATE.wait()  # not beside a sweep (sla/pauses.py)
+            gate.wait()  # not beside a sweep (sla/pauses.py)
             err = post_bounded(client, msg.contact, msg, names, now, s)
             b.requests += 1
         b.outcomes.append((msg, err))
@@ -150,6 +157,7 @@ def _run_batches(
     now: datetime,
     s: NotifySettings,
     max_workers: int,
+    gate: SweepGate,
 ) -> list[ContactResult]:
     """Start one batch per target, wait `return_after`; the late ones go on in flight."""
     pool = ThreadPoolExecutor(
@@ -157,7 +165,10 @@ def _run_batches(
     )
     try:
         futures = {
-            p.target: (p.label, pool.submit(_deliver_contact, store, p, names, client, now, s))
+            p.target: (
+                p.label,
+                pool.submit(_deliver_contact, store, p, names, client, now, s, gate),
+            )
             for p in active
         }
     finally:
@@ -178,6 +189,7 @@ def deliver_due(
     client: httpx.Client | None = None,
     max_workers: int = 8,
     settings: NotifySettings | None = None,
+    gate: SweepGate | None = None,
 ) -> DeliveryReport:
     """Deliver every due outbox row once (the daemon calls this about every second).
 
@@ -185,17 +197,19 @@ def deliver_due(
     on in the background (listed in `in_flight`), and its result comes with the first call
     after it ends. Never raises for a failing endpoint; a database error of this call's
     claim or of a batch that ended in time propagates (the daemon logs it and tries again).
+    `gate`: the daemon's (sla/pauses.py): each step waits while a sweep runs or is near.
     """
     s = settings or DEFAULT_SETTINGS
     now = now or datetime.now(UTC)
+    gate = gate or SweepGate()  # none given: never closed
     earlier, busy = _harvest(store.engine)
     results = [_ended(label, f) for label, f in earlier]
-    SWEEP_GATE.wait()
+    gate.wait()
     plans = claim(store, deployment, now, s, busy)
     results += [ContactResult(p.label, waiting=p.waiting) for p in plans.values() if not p.messages]
     active = [p for p in plans.values() if p.messages]
     if active:
         names = Names(deployment)
-        results += _run_batches(store, active, names, client, now, s, max_workers)
+        results += _run_batches(store, active, names, client, now, s, max_workers, gate)
     report = sorted(results, key=lambda r: r.contact)
     return DeliveryReport(tuple(report), _still_flying(store.engine))
