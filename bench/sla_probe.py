@@ -155,11 +155,12 @@ def install() -> None:
     daemon._Daemon.sweep_job = sweep_job  # type: ignore[method-assign]
     real_rearm = daemon._Daemon.rearm
 
-    def rearm(self: Any, after: Any = None, **kw: Any) -> None:
+    def rearm(self: Any, after: Any = None, *a: Any, **kw: Any) -> Any:
         before = self._armed
-        real_rearm(self, after, **kw)
+        out = real_rearm(self, after, *a, **kw)  # a deadline the job follows, or None
         if self._armed is not None and self._armed != before:
             note("rearm", time.time(), 0.0, at=self._armed.timestamp())
+        return out
 
     daemon._Daemon.rearm = rearm  # type: ignore[method-assign]
     for name in dir(daemon._Daemon):  # each job names the thread it runs in, for `hold`

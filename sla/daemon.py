@@ -158,7 +158,11 @@ class _Daemon:
         batch: int,
         on_sweep: Callable[[list[EscalationResult], datetime], None] | None,
         leader: Leadership | None = None,
+        *,
+        own_engine: bool = True,
     ) -> None:
+        """`own_engine`: the sweep writes through an engine of its own (PostgreSQL,
+        `store.db.sweep_engine`); not worth a second pool for the one sweep of `--once`."""
         # Imported here so that `write_heartbeat` users (the demo) need not load httpx.
         from tafang.sla.feeds import poll_due
         from tafang.sla.notify import deliver_due
@@ -193,7 +197,9 @@ class _Daemon:
         # the sweep writes through the leader's fence: each batch checks the lock in its txn
         sweeper = leader.fenced(store) if leader is not None else store
         durable = store.d.sla.sweep_sync_commit
-        self.sweep_engine = sweep_engine(store.engine, durable=durable)
+        self.sweep_engine = (
+            sweep_engine(store.engine, durable=durable) if own_engine else store.engine
+        )
         if self.sweep_engine is not store.engine:
             sweeper = sweeper.on_engine(self.sweep_engine, commits_async=not durable)
         self.sweeper = sweeper
@@ -283,7 +289,9 @@ class _Daemon:
                 if due is None:
                     return
         finally:
-            self._following = None  # a stop on the way: the tick arms the scheduler again
+            if self._following is not None:  # left before sweeping its own deadline
+                self._following = None
+                self.rearm()
 
     def _sweep_and_arm(self) -> datetime | None:
         """One sweep, the next one armed from inside its transaction; returns the next
@@ -582,7 +590,9 @@ def run_daemon(
             return refused
         if policy is None:
             policy = store.clocks if isinstance(store.clocks, Policy) else Policy(deployment)
-        daemon = _Daemon(store, deployment, policy, clock, log, batch, on_sweep, leader)
+        daemon = _Daemon(
+            store, deployment, policy, clock, log, batch, on_sweep, leader, own_engine=not once
+        )
         added = store.sync_roster()  # officers new to the config start available
         db = store.engine.dialect.name
         log("info", "started", pid=os.getpid(), db=db, once=once, roster_added=added)

@@ -110,6 +110,9 @@ def escalate_due(
             return out
 
 
+_HAS_RECORD = "_has_escalations"  # the due select's flag: any escalation on record yet
+
+
 class _Rehearsed(Exception):
     """Ends `rehearse`'s transaction: rolled back, as every exception does."""
 
@@ -130,9 +133,9 @@ def rehearse(store: Any, plan: Planner, now: datetime, *, terminal: str | None =
                 received_at=now - timedelta(hours=1), version=1, escalation_level=0)  # fmt: skip
     case.update(store.clocks.start(case))
     case[_HAS_RECORD] = False
+    terminal = terminal or socket.gethostname()
     try:
         with store.write(durable=store.d.sla.sweep_sync_commit, pipeline=True) as (conn, head):
-            terminal = terminal or socket.gethostname()
             _apply(conn, head, store, plan, [case], now, DAEMON_OPERATOR, terminal)
             _earliest_check(conn)
             pg = conn.dialect.name == "postgresql"
@@ -142,8 +145,6 @@ def rehearse(store: Any, plan: Planner, now: datetime, *, terminal: str | None =
         pass
     return (time.perf_counter() - t0) * 1000
 
-
-_HAS_RECORD = "_has_escalations"  # the due select's flag: any escalation on record yet
 
 # The sweep's reads, built once: a statement built in every sweep cost its construction and
 # its cache key each time (a sweep is ~10 statements; this is Python on the sweep's path).

@@ -8,6 +8,7 @@ import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import func, select
 from tafang.sla.daemon import WAKE_EARLY, JsonLog, _Daemon, utcnow
@@ -108,5 +109,29 @@ def test_a_deadline_nearer_than_the_early_wake_is_swept_by_the_same_job(tmp_path
         job = d.sched.get_job("sweep")
         assert job is not None and job.kwargs["due"] > first + timedelta(seconds=60)
         assert d._following is None
+    finally:
+        store.engine.dispose()
+
+
+def test_a_sweep_job_that_fails_while_following_hands_its_deadline_back(tmp_path: Any) -> None:
+    """A deadline the job took over from the scheduler is armed with it again when the job
+    ends without sweeping it (an error on the way), not left to the next tick."""
+    store = open_store(f"sqlite:///{tmp_path / 't.db'}")
+    try:
+        bulk_cases(store, 1, T0, prefix="a")  # due at T0 + 60 s
+        clock = FakeClock(T0)
+        d = _Daemon(store, GUDANG, store.clocks, clock, JsonLog(io.StringIO()), 100, None)  # type: ignore[arg-type]
+        d.sched = BackgroundScheduler(timezone=UTC)  # never started
+
+        def boom(*_a: Any, **_kw: Any) -> Any:
+            d._following = T0 + timedelta(seconds=60)
+            raise RuntimeError("lost on the way")
+
+        d._sweep_and_arm = boom  # type: ignore[method-assign]
+        with pytest.raises(RuntimeError):
+            d.sweep_job()
+        job = d.sched.get_job("sweep")
+        assert d._following is None and job is not None
+        assert job.kwargs == {"due": T0 + timedelta(seconds=60)}
     finally:
         store.engine.dispose()
