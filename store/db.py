@@ -170,7 +170,9 @@ def _pipelined_execute(cursor: Any, statement: str, parameters: Any, context: An
     if pipeline is None:
         return False
     cursor.execute(statement, parameters)
-    returns = context.compiled is not None and context.compiled.effective_returning
+    # (Not `effective_returning`: asking it memoizes the statement's selected columns, and a
+    # RETURNING added to a copy of it later is lost: SQLAlchemy 2.1.)
+    returns = context.compiled is not None and bool(context.compiled.implicit_returning)
     if returns or not context.execution_options.get("unread"):
         pipeline.sync()
     return True

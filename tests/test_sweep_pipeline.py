@@ -14,6 +14,7 @@ from sqlalchemy import Engine, event, insert, select
 from tafang.store.db import UNREAD
 from tafang.store.escalation import ESCALATIONS, escalate_due, rehearse
 from tafang.store.models import ChainHead
+from tafang.store.record import lock_head, save_head
 
 from tests.conftest import require_pg
 from tests.test_escalate import T0, bulk_cases, counts, open_store
@@ -122,5 +123,24 @@ def test_a_rehearsal_keeps_nothing(db_url: str) -> None:
         assert counts(store) == before and _head(store) == head
         done = escalate_due(store, store.clocks.plan_escalation, T0 + timedelta(seconds=61))
         assert sorted(r.case_id for r in done) == ids
+    finally:
+        store.engine.dispose()
+
+
+def test_a_pipelined_write_leaves_the_head_statements_whole(pg_url: str) -> None:
+    """After a pipelined write whose head save went UNREAD, the head's save that introduces
+    a record key (a RETURNING added to a copy of the same statement) still works: asking a
+    compiled statement whether it returns rows must not memoize the statement's columns."""
+    require_pg()
+    store = open_store(pg_url)
+    try:
+        with store.write(pipeline=True):
+            pass  # nothing moved: the head saved with `_SAVE_HEAD`, UNREAD
+        with store.engine.connect() as conn, conn.begin() as tx:
+            head = lock_head(conn)
+            head.introduced, head.keyed_from = True, head.seq + 1
+            head.key_id, head.key_mark = "k", "m"
+            save_head(conn, head, notify="tafang_test")
+            tx.rollback()
     finally:
         store.engine.dispose()
