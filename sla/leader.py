@@ -200,9 +200,13 @@ class _FencedStore(Store):
 
     @contextmanager
     def write(
-        self, *, durable: bool = True, pipeline: bool = False
+        self,
+        *,
+        durable: bool = True,
+        pipeline: bool = False,
+        then: Callable[[Connection], None] | None = None,
     ) -> Iterator[tuple[Connection, Head]]:
-        with super().write(durable=durable, pipeline=pipeline) as (conn, head):
+        with super().write(durable=durable, pipeline=pipeline, then=then) as (conn, head):
             if conn.dialect.name == "postgresql":
                 self._leader.fence_seen(head.asked)
             yield conn, head

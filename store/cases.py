@@ -134,7 +134,11 @@ class Store:
     # ---- transactions ----------------------------------------------------------------
     @contextmanager
     def write(
-        self, *, durable: bool = True, pipeline: bool = False
+        self,
+        *,
+        durable: bool = True,
+        pipeline: bool = False,
+        then: Callable[[Connection], None] | None = None,
     ) -> Iterator[tuple[Connection, Head]]:
         """One write transaction with the record's head locked (serialises writers).
 
@@ -142,7 +146,9 @@ class Store:
         store/changes.py); NOTIFY is transactional, so listeners hear it at commit.
         `durable=False` (PostgreSQL): the commit returns before its WAL flush (the sweep's
         choice, `sla.sweep_sync_commit`); see `store.db.wait_flushed`. `pipeline`: the
-        statements run `store.db.pipelined` (the sweep's: fewer round trips).
+        statements run `store.db.pipelined` (the sweep's: fewer round trips). `then`: a last
+        step after the head's save, before the commit (pipelined, a read there takes the
+        writes and the save along in its round trip).
         """
         with self.engine.begin() as conn, pipelined(conn) if pipeline else nullcontext():
             if not durable and not self.commits_async and conn.dialect.name == "postgresql":
@@ -155,6 +161,8 @@ class Store:
             yield conn, head
             moved = head.change_seq != before and conn.dialect.name == "postgresql"
             save_head(conn, head, notify="tafang_changes" if moved else None)  # changes.CHANNEL
+            if then is not None:
+                then(conn)
 
     def _head_ask(self, conn: Connection) -> Any:
         """A column asked with the head's lock (None: nothing); the sweep's fence."""

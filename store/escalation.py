@@ -90,23 +90,31 @@ def escalate_due(
     On PostgreSQL the batch is selected `FOR UPDATE SKIP LOCKED`, so concurrent sweepers
     never wait on each other's rows; the unique escalation key keeps each step once.
     `next_due`, if given, is told the earliest `next_check_at` as the last batch leaves it,
-    read inside that batch's transaction just before its commit: the daemon arms its next
-    sweep while the commit (a WAL flush) is still under way, not after it and another read.
+    read inside that batch's transaction just before its commit (with the batch's writes and
+    the head's save, in one round trip when pipelined): the daemon arms its next sweep while
+    the commit is still under way, not after it and another read.
     """
     terminal = terminal or socket.gethostname()
     out: list[EscalationResult] = []
     seen: set[int] = set()
+    last = [False]
+
+    def arm(conn: Connection) -> None:
+        if last[0] and next_due is not None:
+            next_due(_earliest_check(conn))
+
     while True:
-        with store.write(durable=store.d.sla.sweep_sync_commit, pipeline=True) as (conn, head):
+        with store.write(durable=store.d.sla.sweep_sync_commit, pipeline=True, then=arm) as (
+            conn,
+            head,
+        ):
             rows = _select_due(conn, now, batch)
             fresh = [r for r in rows if r["id"] not in seen]
             seen.update(r["id"] for r in rows)
             if fresh:
                 out.extend(_apply(conn, head, store, plan, fresh, now, operator, terminal))
-            last = len(rows) < batch or not fresh
-            if last and next_due is not None:
-                next_due(_earliest_check(conn))
-        if last:
+            last[0] = len(rows) < batch or not fresh
+        if last[0]:
             return out
 
 
@@ -137,9 +145,9 @@ def rehearse(store: Any, plan: Planner, now: datetime, *, terminal: str | None =
     try:
         with store.write(durable=store.d.sla.sweep_sync_commit, pipeline=True) as (conn, head):
             _apply(conn, head, store, plan, [case], now, DAEMON_OPERATOR, terminal)
-            _earliest_check(conn)
             pg = conn.dialect.name == "postgresql"
             save_head(conn, head, notify=CHANNEL if pg else None)  # as `Store.write` ends
+            _earliest_check(conn)  # as the sweep's `then`
             raise _Rehearsed
     except _Rehearsed:
         pass

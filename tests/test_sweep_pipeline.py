@@ -43,7 +43,8 @@ def waits(engine: Engine) -> Iterator[list[str]]:
 def test_a_sweep_waits_for_the_server_only_where_it_reads(pg_url: str) -> None:
     """One sweep of three due cases: the head (with the BEGIN), the due cases, the next
     deadline; the escalations, notices, case updates, record entries and the head's save go
-    with those reads or the COMMIT. A reopened case's recorded escalations are one read more."""
+    with the last of those reads, then the COMMIT. A case with escalations on record has
+    them read: one read more."""
     require_pg()
     store = open_store(pg_url)
     try:
