@@ -199,14 +199,8 @@ class _FencedStore(Store):
         return self._leader.fence_column() if conn.dialect.name == "postgresql" else None
 
     @contextmanager
-    def write(
-        self,
-        *,
-        durable: bool = True,
-        pipeline: bool = False,
-        then: Callable[[Connection], None] | None = None,
-    ) -> Iterator[tuple[Connection, Head]]:
-        with super().write(durable=durable, pipeline=pipeline, then=then) as (conn, head):
+    def write(self, **kw: Any) -> Iterator[tuple[Connection, Head]]:
+        with super().write(**kw) as (conn, head):
             if conn.dialect.name == "postgresql":
                 self._leader.fence_seen(head.asked)
             yield conn, head
