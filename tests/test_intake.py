@@ -321,6 +321,21 @@ def test_json_error_reason_names_the_column(store: Store) -> None:
     assert res.errors == [(1, "not valid JSON: Expecting ',' delimiter at column 34")]
 
 
+def test_a_line_cut_short_is_named_so_at_its_end(store: Store) -> None:
+    """A record cut off mid-way (a copy that stopped, a full disk): the reason says the line
+    ends too soon and where, not json's "line 2 column 1" of the text after the newline."""
+    res = run(
+        store, [b'{"source": "a", "external_id": "1", "title": "x"\n', b'{"source": "a", "tit\n']
+    )
+    cut = "before the JSON does (cut short?)"
+    assert res.errors == [
+        (1, f"not valid JSON: the line ends at column 48 {cut}"),
+        (2, f"not valid JSON: the line ends at column 20 {cut}"),
+    ]
+    res = run(store, [b'{"source": "a\x01", "external_id": "2"}'])
+    assert res.errors == [(1, "not valid JSON: Invalid control character at column 14")]
+
+
 def test_deeply_nested_and_huge_numbers_do_not_crash(store: Store) -> None:
     res = run(store, [b"[" * 100_000, b'{"a": 1' + b"0" * 5000 + b"}"])
     assert res.rejected == 2  # too deep; no source (the 5,001-digit number is read, as text)

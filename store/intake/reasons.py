@@ -40,7 +40,12 @@ def too_deep(limit: int = MAX_DEPTH) -> str:
 
 def json_reason(e: BaseException) -> str:
     if isinstance(e, json.JSONDecodeError):
-        return f"not valid JSON: {e.msg} at column {e.colno}"
+        end = len(e.doc.rstrip())
+        if e.pos >= end:  # json's position is past the text (line 2 column 1 of "…\n")
+            return (
+                f"not valid JSON: the line ends at column {end} before the JSON does (cut short?)"
+            )
+        return f"not valid JSON: {e.msg.removesuffix(' at')} at column {e.colno}"
     if isinstance(e, RecursionError):
         return "not valid JSON: nested too deeply"
     return f"not valid JSON: {e}"
