@@ -714,9 +714,9 @@ class TafangApp(ShiftActions, App[None]):
         with the version the store gave."""
         waiting = case_id in self.pending
         on_it = self.dash.ready and self.dash.queue.cursor_case_id == case_id
-        self._show_pending(case_id, action, to, follow=not on_it)
-        if self.dash.ready:  # the cursor goes on to the case needing action most
-            self.dash.queue.advance_from(case_id)
+        shown = self._show_pending(case_id, action, to, follow=not on_it)
+        if shown and self.dash.ready:  # the cursor goes on to the case needing action most
+            self.dash.queue.advance_from(case_id)  # (a move its state refuses: it stays)
         if waiting:
             self._waiting.setdefault(case_id, []).append((action, to, reason, into))
             return
@@ -727,16 +727,20 @@ class TafangApp(ShiftActions, App[None]):
 
     def _show_pending(
         self, case_id: int, action: str, to: str | None, *, follow: bool = True
-    ) -> None:
+    ) -> bool:
+        """Show the move's expected state, marked pending; False when it cannot be told
+        (the case's state does not allow the move: the store will say why)."""
         known = self.state.cases.get(case_id)
         if known is None:
-            return
+            return False
         now = self.now()
         shown = provisional(known, action, now, self.d, to)
-        if shown is not None:
-            before = self.pending[case_id][0] if case_id in self.pending else known
-            self.pending[case_id] = (before, shown)
-            self._put_case(shown, now, pending=True, follow=follow)
+        if shown is None:
+            return False
+        before = self.pending[case_id][0] if case_id in self.pending else known
+        self.pending[case_id] = (before, shown)
+        self._put_case(shown, now, pending=True, follow=follow)
+        return True
 
     def _put_case(
         self, case: CaseView, now: datetime, *, pending: bool = False, follow: bool = True

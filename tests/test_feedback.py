@@ -110,6 +110,26 @@ async def test_refused_move_rolls_the_row_back_with_the_reason(db, gudang: Deplo
         assert store.get(cid).status == "new"
 
 
+async def test_a_move_the_case_does_not_allow_leaves_the_cursor_on_it(
+    db, gudang: Deployment
+) -> None:
+    """`a` on a case already acknowledged: refused, with the reason, and the cursor stays on
+    that case (it went on to the next case as if the move had been made)."""
+    store, _ = db
+    older = new_case(store, gudang, at=datetime.now(UTC) - timedelta(seconds=30))
+    cid = new_case(store, gudang)
+    store.act(cid, "ack", OTHER)
+    app = TafangApp(store, gudang, operator="d01", terminal="t-1", lang="en")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: app.loaded and app.dash.queue.row_for(older) is not None)
+        app.dash.queue.select_case(cid)
+        await until(pilot, lambda: app.dash.queue.cursor_case_id == cid)
+        await pilot.press("a")
+        await until(pilot, lambda: app._notifications)
+        assert app.dash.queue.cursor_case_id == cid
+        assert store.get(cid).status == "acknowledged" and store.get(older).status == "new"
+
+
 async def test_command_line_dispatch_shows_the_officer_at_once(db, gudang: Deployment) -> None:
     store, path = db
     cid = new_case(store, gudang)
