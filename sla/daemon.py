@@ -196,12 +196,14 @@ class _Daemon:
         self.leader = leader
         # the sweep writes through the leader's fence: each batch checks the lock in its txn
         sweeper = leader.fenced(store) if leader is not None else store
+        # On PostgreSQL the sweep's own engine; its sessions commit without waiting for the
+        # WAL flush unless `sla.sweep_sync_commit` (the one place that choice is applied).
         durable = store.d.sla.sweep_sync_commit
         self.sweep_engine = (
             sweep_engine(store.engine, durable=durable) if own_engine else store.engine
         )
         if self.sweep_engine is not store.engine:
-            sweeper = sweeper.on_engine(self.sweep_engine, commits_async=not durable)
+            sweeper = sweeper.on_engine(self.sweep_engine)
         self.sweeper = sweeper
         self.lost = threading.Event()  # leadership gone: the loop stops, the daemon waits again
 

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, text, update
 from tafang.store.clocks import ClockRules
 from tafang.store.config import LEVELS, Deployment
-from tafang.store.db import UNREAD, insert_new, pipelined, reader
+from tafang.store.db import insert_new, pipelined, reader
 from tafang.store.duty import DUTIES, ON_DUTY, shown_status, takes_cases
 from tafang.store.models import END_STATUSES, Case, Officer
 from tafang.store.moves import (
@@ -122,13 +122,12 @@ class Store:
         self.d = deployment
         self.clocks = clocks or ClockRules(deployment)
         self.opened_at = utcnow()  # the "since" of officers the roster has no row for yet
-        self.commits_async = False  # the engine's sessions commit asynchronously (see on_engine)
 
-    def on_engine(self, engine: Engine, *, commits_async: bool = False) -> Store:
-        """This store writing through `engine` (the sweep's own, store/db.py `sweep_engine`);
-        `commits_async`: its sessions already have synchronous_commit off."""
+    def on_engine(self, engine: Engine) -> Store:
+        """This store writing through `engine` (the sweep's own, store/db.py `sweep_engine`:
+        its sessions decide how its commits wait for the WAL flush)."""
         s = copy.copy(self)
-        s.engine, s.commits_async = engine, commits_async
+        s.engine = engine
         return s
 
     # ---- transactions ----------------------------------------------------------------
@@ -136,7 +135,6 @@ class Store:
     def write(
         self,
         *,
-        durable: bool = True,
         pipeline: bool = False,
         then: Callable[[Connection], None] | None = None,
     ) -> Iterator[tuple[Connection, Head]]:
@@ -144,15 +142,12 @@ class Store:
 
         On PostgreSQL a move of change_seq is announced on `tafang_changes` (see
         store/changes.py); NOTIFY is transactional, so listeners hear it at commit.
-        `durable=False` (PostgreSQL): the commit returns before its WAL flush (the sweep's
-        choice, `sla.sweep_sync_commit`); see `store.db.wait_flushed`. `pipeline`: the
+        `pipeline`: the
         statements run `store.db.pipelined` (the sweep's: fewer round trips). `then`: a last
         step after the head's save, before the commit (pipelined, a read there takes the
         writes and the save along in its round trip).
         """
         with self.engine.begin() as conn, pipelined(conn) if pipeline else nullcontext():
-            if not durable and not self.commits_async and conn.dialect.name == "postgresql":
-                conn.exec_driver_sql("SET LOCAL synchronous_commit TO off", (), UNREAD)
             try:
                 head = lock_head(conn, self.record_key, self._head_ask(conn))
             except RecordKeyError as e:  # keyed record, no key or another one: no plain hole

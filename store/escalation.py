@@ -104,10 +104,7 @@ def escalate_due(
             next_due(_earliest_check(conn))
 
     while True:
-        with store.write(durable=store.d.sla.sweep_sync_commit, pipeline=True, then=arm) as (
-            conn,
-            head,
-        ):
+        with store.write(pipeline=True, then=arm) as (conn, head):
             rows = _select_due(conn, now, batch)
             fresh = [r for r in rows if r["id"] not in seen]
             seen.update(r["id"] for r in rows)
@@ -143,7 +140,7 @@ def rehearse(store: Any, plan: Planner, now: datetime, *, terminal: str | None =
     case[_HAS_RECORD] = False
     terminal = terminal or socket.gethostname()
     try:
-        with store.write(durable=store.d.sla.sweep_sync_commit, pipeline=True) as (conn, head):
+        with store.write(pipeline=True) as (conn, head):
             _apply(conn, head, store, plan, [case], now, DAEMON_OPERATOR, terminal)
             pg = conn.dialect.name == "postgresql"
             save_head(conn, head, notify=CHANNEL if pg else None)  # as `Store.write` ends

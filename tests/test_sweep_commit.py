@@ -17,13 +17,19 @@ from tests.test_escalate import T0, bulk_cases, open_store
 
 
 def _sweep_setting(store: Any, sync: bool) -> list[str]:
-    """`synchronous_commit` as the sweep's transactions see it."""
+    """`synchronous_commit` as the daemon's sweep transactions see it."""
+    import io
+
+    from tafang.sla.daemon import JsonLog, _Daemon
+
     store.d = store.d.model_copy(
         update={"sla": store.d.sla.model_copy(update={"sweep_sync_commit": sync})}
     )
     bulk_cases(store, 3, T0, prefix=f"s{sync}")
+    d = _Daemon(store, store.d, store.clocks, lambda: T0, JsonLog(io.StringIO()), 100, None)  # type: ignore[arg-type]
+    sweeper = d.sweeper
     seen: list[str] = []
-    real = store.write
+    real = sweeper.write
 
     def write(**kw: Any) -> Any:
         ctx = real(**kw)
@@ -32,11 +38,11 @@ def _sweep_setting(store: Any, sync: bool) -> list[str]:
         seen.append(conn.exec_driver_sql("SHOW synchronous_commit").scalar_one())
         return _Reentered(ctx, conn_head)
 
-    store.write = write
+    sweeper.write = write
     try:
-        escalate_due(store, store.clocks.plan_escalation, T0 + timedelta(seconds=61))
+        escalate_due(sweeper, store.clocks.plan_escalation, T0 + timedelta(seconds=61))
     finally:
-        del store.write
+        d.sweep_engine.dispose()
     return seen
 
 
@@ -99,7 +105,7 @@ def test_the_daemon_sweeps_on_its_own_connection(pg_url: str) -> None:
     store = open_store(pg_url)
     d = _Daemon(store, store.d, store.clocks, FakeClock(T0), JsonLog(io.StringIO()), 100, None)  # type: ignore[arg-type]
     try:
-        assert d.sweep_engine is not store.engine and d.sweeper.commits_async
+        assert d.sweep_engine is not store.engine and d.sweeper.engine is d.sweep_engine
         assert not d.sweep_engine.pool._pre_ping  # type: ignore[attr-defined]
         with d.sweep_engine.connect() as conn:
             assert conn.exec_driver_sql("SHOW synchronous_commit").scalar_one() == "off"
@@ -127,7 +133,7 @@ def test_with_sweep_sync_commit_the_daemon_sweeps_durably(pg_url: str) -> None:
     )
     d = _Daemon(store, store.d, store.clocks, FakeClock(T0), JsonLog(io.StringIO()), 100, None)  # type: ignore[arg-type]
     try:
-        assert not d.sweeper.commits_async
+        assert d.sweeper.engine is d.sweep_engine
         with d.sweep_engine.connect() as conn:
             assert conn.exec_driver_sql("SHOW synchronous_commit").scalar_one() == "on"
     finally:
