@@ -18,12 +18,11 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, Integer, bindparam, exists, func, select, update
-from tafang.store.changes import CHANNEL
 from tafang.store.config import LEVELS
 from tafang.store.db import UNREAD, insert_new_stmt
 from tafang.store.models import END_STATUSES, Case, Escalation
 from tafang.store.outbox import enqueue_many, notice
-from tafang.store.record import Entry, append, save_head
+from tafang.store.record import Entry, append
 from tafang.store.tell import officer_notice
 
 CASES = Case.__table__
@@ -139,13 +138,14 @@ def rehearse(store: Any, plan: Planner, now: datetime, *, terminal: str | None =
     case.update(store.clocks.start(case))
     case[_HAS_RECORD] = False
     terminal = terminal or socket.gethostname()
+
+    def end(conn: Connection) -> None:  # after the head's save, as the sweep's `then`
+        _earliest_check(conn)
+        raise _Rehearsed
+
     try:
-        with store.write(pipeline=True) as (conn, head):
+        with store.write(pipeline=True, then=end) as (conn, head):
             _apply(conn, head, store, plan, [case], now, DAEMON_OPERATOR, terminal)
-            pg = conn.dialect.name == "postgresql"
-            save_head(conn, head, notify=CHANNEL if pg else None)  # as `Store.write` ends
-            _earliest_check(conn)  # as the sweep's `then`
-            raise _Rehearsed
     except _Rehearsed:
         pass
     return (time.perf_counter() - t0) * 1000
@@ -262,12 +262,11 @@ class _Batch:
 
         One statement for the batch, not one per case: building and compiling a statement
         per row cost ~1–2 ms a case, so a storm of 1,000 took seconds."""
-        inserted = _insert_escalations(self.conn, self.planned, self.now, self.operator)
+        _insert_escalations(self.conn, self.planned, self.now, self.operator)
         notices: list[dict[str, Any]] = []
         d, now = self.store.d, self.now
         for p in self.planned:
-            cid, step = p.case["id"], p.step
-            new = (cid, p.clock, step.level) in inserted
+            cid, step, new = p.case["id"], p.step, p.fresh
             detail = _detail(p.clock, step, p.lateness, new)
             self.entries.append(Entry(now, self.operator, self.terminal, "escalate", cid, detail))
             key = outbox_key(cid, p.clock, step.level)
@@ -387,9 +386,9 @@ def _label(existing: Mapping[tuple[int, str, int], datetime], cid: int, step: St
 
 def _insert_escalations(
     conn: Connection, planned: list[_Planned], now: datetime, operator: str
-) -> set[_EscKey]:
-    """Insert the planned escalations not recorded before (one statement, not waited for);
-    returns their keys.
+) -> None:
+    """Insert the planned escalations not recorded before (`fresh`; one statement, not
+    waited for).
 
     Nothing else can have recorded one of them meanwhile: the recorded rows were read after
     the batch's cases were locked (PostgreSQL: FOR UPDATE, and every sweep locks a case
@@ -412,7 +411,6 @@ def _insert_escalations(
     if rows:
         stmt = insert_new_stmt(conn.dialect.name, ESCALATIONS)
         conn.execute(stmt, rows, execution_options=UNREAD)
-    return {(r["case_id"], r["clock"], r["level"]) for r in rows}
 
 
 def _event(
